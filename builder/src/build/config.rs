@@ -1,0 +1,265 @@
+//! Instructions that only change the image config (CMD, ENV, LABEL, …).
+
+use crate::dockerfile::expand::{self, Env};
+use crate::dockerfile::{parser::parse_instruction, Command, HealthSpec, Kind};
+use crate::error::{Error, Result};
+use crate::store::types::{ContainerConfig, Empty, Healthcheck};
+
+pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub const DEFAULT_SHELL: [&str; 2] = ["/bin/sh", "-c"];
+
+/// Value of NAME in a KEY=VALUE list.
+pub fn env_get(env: &[String], name: &str) -> Option<String> {
+    env.iter().rev().find_map(|e| {
+        e.strip_prefix(name)?
+            .strip_prefix('=')
+            .map(|v| v.to_string())
+    })
+}
+
+pub fn env_set(env: &mut Vec<String>, name: &str, value: &str) {
+    let kv = format!("{name}={value}");
+    match env
+        .iter_mut()
+        .find(|e| e.split_once('=').map(|(k, _)| k) == Some(name))
+    {
+        Some(e) => *e = kv,
+        None => env.push(kv),
+    }
+}
+
+/// Shell form → argv with the configured SHELL.
+pub fn shell_argv(cfg: &ContainerConfig, cmd: &Command) -> Vec<String> {
+    match cmd {
+        Command::Exec(v) => v.clone(),
+        Command::Shell(s) => {
+            let mut v: Vec<String> = match &cfg.shell {
+                Some(sh) => sh.clone(),
+                None => DEFAULT_SHELL.iter().map(|s| s.to_string()).collect(),
+            };
+            v.push(s.clone());
+            v
+        }
+    }
+}
+
+/// Go-style duration ("30s", "1m30s", "500ms") → nanoseconds.
+pub fn parse_duration(s: &str) -> std::result::Result<i64, String> {
+    let mut total: f64 = 0.0;
+    let mut num = String::new();
+    let cs: Vec<char> = s.chars().collect();
+    let mut i = 0;
+    if s.is_empty() {
+        return Err("empty duration".into());
+    }
+    while i < cs.len() {
+        if cs[i].is_ascii_digit() || cs[i] == '.' {
+            num.push(cs[i]);
+            i += 1;
+            continue;
+        }
+        let mut unit = String::new();
+        while i < cs.len() && !(cs[i].is_ascii_digit() || cs[i] == '.') {
+            unit.push(cs[i]);
+            i += 1;
+        }
+        let n: f64 = num.parse().map_err(|_| format!("invalid duration {s:?}"))?;
+        let mul = match unit.as_str() {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return Err(format!("invalid duration {s:?}")),
+        };
+        total += n * mul;
+        num.clear();
+    }
+    if !num.is_empty() {
+        return Err(format!("missing unit in duration {s:?}"));
+    }
+    Ok(total as i64)
+}
+
+fn health(
+    h: &HealthSpec,
+    ex: &dyn Fn(&str) -> std::result::Result<String, String>,
+) -> std::result::Result<Healthcheck, String> {
+    let test = match &h.cmd {
+        None => vec!["NONE".to_string()],
+        Some(Command::Exec(v)) => std::iter::once("CMD".to_string())
+            .chain(v.iter().cloned())
+            .collect(),
+        Some(Command::Shell(s)) => vec!["CMD-SHELL".into(), s.clone()],
+    };
+    let dur = |v: &Option<String>| -> std::result::Result<Option<i64>, String> {
+        v.as_ref().map(|s| parse_duration(&ex(s)?)).transpose()
+    };
+    let retries = h
+        .retries
+        .as_ref()
+        .map(|r| {
+            ex(r)?
+                .parse::<i64>()
+                .map_err(|_| format!("invalid retries {r:?}"))
+        })
+        .transpose()?;
+    Ok(Healthcheck {
+        test: Some(test),
+        interval: dur(&h.interval)?,
+        timeout: dur(&h.timeout)?,
+        start_period: dur(&h.start_period)?,
+        start_interval: dur(&h.start_interval)?,
+        retries,
+    })
+}
+
+fn clean_abs(p: &str) -> String {
+    let mut parts: Vec<&str> = vec![];
+    for c in p.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            c => parts.push(c),
+        }
+    }
+    format!("/{}", parts.join("/"))
+}
+
+/// Apply a config-only instruction. Returns Ok(false) if `kind` is not one.
+/// `cmd_set`: CMD was set in this stage (ENTRYPOINT clears an inherited CMD).
+pub fn apply(
+    cfg: &mut ContainerConfig,
+    kind: &Kind,
+    vars: &dyn Env,
+    escape: char,
+    cmd_set: &mut bool,
+) -> std::result::Result<bool, String> {
+    let ex = |s: &str| expand::word(s, vars, escape);
+    match kind {
+        Kind::Cmd(c) => {
+            cfg.cmd = Some(shell_argv(cfg, c));
+            *cmd_set = true;
+        }
+        Kind::Entrypoint(c) => {
+            cfg.entrypoint = Some(shell_argv(cfg, c));
+            if !*cmd_set {
+                cfg.cmd = None;
+            }
+        }
+        Kind::Label(kvs) => {
+            let labels = cfg.labels.get_or_insert_with(Default::default);
+            for (k, v) in kvs {
+                labels.insert(ex(k)?, ex(v)?);
+            }
+        }
+        Kind::Env(kvs) => {
+            let vals: Vec<(String, String)> = kvs
+                .iter()
+                .map(|(k, v)| Ok((ex(k)?, ex(v)?)))
+                .collect::<std::result::Result<_, String>>()?;
+            let env = cfg.env.get_or_insert_with(Vec::new);
+            for (k, v) in vals {
+                env_set(env, &k, &v);
+            }
+        }
+        Kind::Expose(ports) => {
+            let map = cfg.exposed_ports.get_or_insert_with(Default::default);
+            for p in ports {
+                for p in expand::words(p, vars, escape)? {
+                    let p = if p.contains('/') {
+                        p.to_ascii_lowercase()
+                    } else {
+                        format!("{p}/tcp")
+                    };
+                    let (num, proto) = p.split_once('/').unwrap_or((&p, "tcp"));
+                    if num.split('-').any(|n| n.parse::<u16>().is_err())
+                        || !["tcp", "udp", "sctp"].contains(&proto)
+                    {
+                        return Err(format!("invalid port {p:?}"));
+                    }
+                    map.insert(p, Empty {});
+                }
+            }
+        }
+        Kind::Volume(vs) => {
+            let map = cfg.volumes.get_or_insert_with(Default::default);
+            for v in vs {
+                let v = ex(v)?;
+                if v.is_empty() {
+                    return Err("VOLUME specified can not be an empty string".into());
+                }
+                map.insert(v, Empty {});
+            }
+        }
+        Kind::User(u) => cfg.user = Some(ex(u)?),
+        Kind::Workdir(w) => {
+            let w = ex(w)?;
+            let base = cfg.working_dir.clone().unwrap_or_else(|| "/".into());
+            cfg.working_dir = Some(clean_abs(&if w.starts_with('/') {
+                w
+            } else {
+                format!("{base}/{w}")
+            }));
+        }
+        Kind::Stopsignal(s) => cfg.stop_signal = Some(ex(s)?),
+        Kind::Healthcheck(h) => cfg.healthcheck = Some(health(h, &ex)?),
+        Kind::Shell(v) => cfg.shell = Some(v.clone()),
+        Kind::Onbuild(t) => cfg.on_build.get_or_insert_with(Vec::new).push(t.clone()),
+        _ => return Ok(false),
+    }
+    Ok(true)
+}
+
+/// `import --change 'CMD …'`: apply one config instruction, expanding from the config's ENV.
+pub fn apply_change(cfg: &mut ContainerConfig, text: &str) -> Result<()> {
+    let ins = parse_instruction(text, "--change", 1, '\\')?;
+    let env = cfg.env.clone().unwrap_or_default();
+    let vars = move |n: &str| env_get(&env, n);
+    let mut cmd_set = false;
+    match apply(cfg, &ins.kind, &vars, '\\', &mut cmd_set) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(Error::invalid(
+            format!("--change {text:?}"),
+            format!("{} does not only change the config", ins.kind.name()),
+        )),
+        Err(e) => Err(Error::invalid(format!("--change {text:?}"), e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s").unwrap(), 30_000_000_000);
+        assert_eq!(parse_duration("1m30s").unwrap(), 90_000_000_000);
+        assert_eq!(parse_duration("500ms").unwrap(), 500_000_000);
+        assert!(parse_duration("5").is_err());
+    }
+    #[test]
+    fn changes() {
+        let mut c = ContainerConfig::default();
+        apply_change(&mut c, "ENV A=1 B=\"two words\"").unwrap();
+        apply_change(&mut c, "CMD echo $A").unwrap();
+        apply_change(&mut c, "WORKDIR /app").unwrap();
+        apply_change(&mut c, "WORKDIR sub/../x").unwrap();
+        apply_change(&mut c, "EXPOSE 80 53/UDP").unwrap();
+        apply_change(&mut c, "ENTRYPOINT [\"/bin/sh\"]").unwrap();
+        assert_eq!(
+            c.env.as_ref().unwrap(),
+            &vec!["A=1".to_string(), "B=two words".to_string()]
+        );
+        assert_eq!(
+            c.cmd, None,
+            "ENTRYPOINT resets a CMD not set in this stage... per call"
+        );
+        assert_eq!(c.working_dir.as_deref(), Some("/app/x"));
+        assert!(c.exposed_ports.as_ref().unwrap().contains_key("53/udp"));
+        assert!(apply_change(&mut c, "RUN true").is_err());
+        assert!(apply_change(&mut c, "EXPOSE abc").is_err());
+    }
+}

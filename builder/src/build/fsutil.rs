@@ -1,0 +1,120 @@
+//! File copying with explicit metadata, for COPY/ADD staging.
+
+use crate::error::{IoContext, Result};
+use nix::sys::stat::{utimensat, UtimensatFlags};
+use nix::sys::time::TimeSpec;
+use std::fs;
+use std::os::unix::fs::{lchown, MetadataExt, PermissionsExt};
+use std::path::Path;
+
+/// Ownership/mode to give copied entries.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Owner {
+    /// None: keep the source's (COPY --from); Some: force.
+    pub ids: Option<(u32, u32)>,
+    pub chmod: Option<u32>,
+}
+
+pub fn set_mtime(p: &Path, secs: i64, nsecs: i64) -> Result<()> {
+    let t = TimeSpec::new(secs, nsecs);
+    utimensat(
+        nix::fcntl::AT_FDCWD,
+        p,
+        &t,
+        &t,
+        UtimensatFlags::NoFollowSymlink,
+    )
+    .at(p)
+}
+
+fn apply_meta(dst: &Path, md: &fs::Metadata, own: Owner, symlink: bool) -> Result<()> {
+    let (uid, gid) = own.ids.unwrap_or((md.uid(), md.gid()));
+    lchown(dst, Some(uid), Some(gid)).at(dst)?;
+    if !symlink {
+        let mode = own.chmod.unwrap_or(md.mode() & 0o7777);
+        fs::set_permissions(dst, fs::Permissions::from_mode(mode)).at(dst)?;
+    }
+    set_mtime(dst, md.mtime(), md.mtime_nsec())
+}
+
+/// Copy one file or symlink (not directories) from `src` to `dst`.
+pub fn copy_leaf(src: &Path, dst: &Path, own: Owner) -> Result<()> {
+    let md = fs::symlink_metadata(src).at(src)?;
+    if let Ok(old) = fs::symlink_metadata(dst) {
+        if old.is_dir() {
+            fs::remove_dir_all(dst).at(dst)?;
+        } else {
+            fs::remove_file(dst).at(dst)?;
+        }
+    }
+    if md.file_type().is_symlink() {
+        let t = fs::read_link(src).at(src)?;
+        std::os::unix::fs::symlink(&t, dst).at(dst)?;
+        return apply_meta(dst, &md, own, true);
+    }
+    if !md.is_file() {
+        return Ok(()); // devices, fifos and sockets are not copied
+    }
+    fs::copy(src, dst).at(dst)?;
+    apply_meta(dst, &md, own, false)
+}
+
+/// Copy a directory tree's contents into `dst` (created like `src`).
+pub fn copy_tree(src: &Path, dst: &Path, own: Owner, skip: &dyn Fn(&Path) -> bool) -> Result<()> {
+    let md = fs::symlink_metadata(src).at(src)?;
+    if !dst.is_dir() {
+        fs::create_dir_all(dst).at(dst)?;
+    }
+    let mut names: Vec<_> = fs::read_dir(src)
+        .at(src)?
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    names.sort();
+    for n in names {
+        let (s, d) = (src.join(&n), dst.join(&n));
+        if skip(&s) {
+            continue;
+        }
+        let m = fs::symlink_metadata(&s).at(&s)?;
+        if m.is_dir() {
+            copy_tree(&s, &d, own, skip)?;
+        } else {
+            copy_leaf(&s, &d, own)?;
+        }
+    }
+    apply_meta(dst, &md, own, false)
+}
+
+/// Create `rel`'s missing parents (and `rel` if `with_self`) under `staging`, copying
+/// the metadata of the same directories in `view` (the image so far) when they exist.
+pub fn make_parents(
+    staging: &Path,
+    view: Option<&Path>,
+    rel: &Path,
+    with_self: bool,
+) -> Result<()> {
+    let comps: Vec<_> = rel.components().collect();
+    let n = if with_self {
+        comps.len()
+    } else {
+        comps.len().saturating_sub(1)
+    };
+    let mut cur = std::path::PathBuf::new();
+    for c in &comps[..n] {
+        cur.push(c);
+        let d = staging.join(&cur);
+        if d.is_dir() {
+            continue;
+        }
+        fs::create_dir(&d).at(&d)?;
+        match view
+            .map(|v| v.join(&cur))
+            .and_then(|p| fs::metadata(p).ok())
+        {
+            Some(md) if md.is_dir() => apply_meta(&d, &md, Owner::default(), false)?,
+            _ => fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).at(&d)?,
+        }
+    }
+    Ok(())
+}

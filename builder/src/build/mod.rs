@@ -1,0 +1,218 @@
+//! Building: Dockerfile → image. `stage` runs a stage's steps, `run` RUN steps,
+//! `copy` COPY/ADD, `config` the config-only instructions, `output` the exporters.
+
+pub mod config;
+pub mod copy;
+pub mod fsutil;
+pub mod import;
+pub mod output;
+pub mod progress;
+pub mod run;
+pub mod stage;
+pub mod state;
+mod tmp;
+
+use crate::dockerfile::{expand, Dockerfile};
+use crate::error::{Error, IoContext, Result};
+use crate::layer::Compression;
+use crate::plan::ignore::Ignore;
+use crate::store::{Image, Store};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+pub use output::Output;
+
+/// SOURCE_DATE_EPOCH from the environment, if set and valid.
+pub fn epoch_from_env() -> Option<i64> {
+    std::env::var("SOURCE_DATE_EPOCH").ok()?.trim().parse().ok()
+}
+
+#[derive(Debug, Clone)]
+pub struct BuildOptions {
+    pub context: PathBuf,
+    /// Dockerfile path (default: CONTEXT/Dockerfile).
+    pub dockerfile: Option<PathBuf>,
+    pub tags: Vec<String>,
+    pub target: Option<String>,
+    pub build_args: BTreeMap<String, String>,
+    pub no_cache: bool,
+    pub epoch: Option<i64>,
+    pub compression: Compression,
+    pub runtime: PathBuf,
+    /// Default network for RUN: host unless "none".
+    pub network_none: bool,
+    pub outputs: Vec<Output>,
+    pub quiet: bool,
+}
+
+/// Everything a build reads, resolved once.
+pub struct Ctx<'a> {
+    pub store: &'a Store,
+    pub opts: &'a BuildOptions,
+    pub df: Dockerfile,
+    pub file_name: String,
+    pub ignore: Ignore,
+    pub context: PathBuf,
+    /// Values of ARGs declared before the first FROM.
+    pub meta: BTreeMap<String, String>,
+    pub progress: progress::Progress,
+    pub used_args: std::collections::BTreeSet<String>,
+}
+
+fn load_dockerfile(opts: &BuildOptions) -> Result<(Dockerfile, String)> {
+    let path = opts
+        .dockerfile
+        .clone()
+        .unwrap_or_else(|| opts.context.join("Dockerfile"));
+    let src = std::fs::read_to_string(&path).at(&path)?;
+    let name = path.display().to_string();
+    Ok((crate::dockerfile::parse(&src, &name)?, name))
+}
+
+fn meta_args(df: &Dockerfile, opts: &BuildOptions, file: &str) -> Result<BTreeMap<String, String>> {
+    let mut meta = BTreeMap::new();
+    for ins in &df.meta_args {
+        if let crate::dockerfile::Kind::Arg(list) = &ins.kind {
+            for (name, def) in list {
+                let v = match (opts.build_args.get(name), def) {
+                    (Some(v), _) => Some(v.clone()),
+                    (None, Some(d)) => {
+                        let m = meta.clone();
+                        let env = move |n: &str| m.get(n).cloned();
+                        Some(
+                            expand::word(d, &env, df.escape)
+                                .map_err(|e| Error::invalid(format!("{file}:{}", ins.line), e))?,
+                        )
+                    }
+                    (None, None) => None,
+                };
+                if let Some(v) = v {
+                    meta.insert(name.clone(), v);
+                }
+            }
+        }
+    }
+    Ok(meta)
+}
+
+/// Build the Dockerfile; tag and export the result.
+pub fn build(store: &Store, opts: &BuildOptions) -> Result<Image> {
+    let context = std::fs::canonicalize(&opts.context).at(&opts.context)?;
+    if !context.is_dir() {
+        return Err(Error::invalid(
+            context.display().to_string(),
+            "build context is not a directory",
+        ));
+    }
+    let (df, file_name) = load_dockerfile(opts)?;
+    let ignore_path = context.join(".dockerignore");
+    let ignore = match std::fs::read_to_string(&ignore_path) {
+        Ok(s) => {
+            Ignore::parse(&s).map_err(|e| Error::invalid(ignore_path.display().to_string(), e))?
+        }
+        Err(_) => Ignore::default(),
+    };
+    let tags = opts
+        .tags
+        .iter()
+        .map(|t| crate::store::reference::normalize(t))
+        .collect::<Result<Vec<_>>>()?;
+    let meta = meta_args(&df, opts, &file_name)?;
+    let _lock = store.lock_shared()?;
+    let mut cx = Ctx {
+        store,
+        opts,
+        df,
+        file_name,
+        ignore,
+        context,
+        meta,
+        progress: progress::Progress::new(opts.quiet),
+        used_args: Default::default(),
+    };
+    let img = stage::build_all(&mut cx)?;
+    let step = cx.progress.start("exporting to image");
+    cx.progress
+        .note(&step, &format!("writing image {} done", img.id()));
+    for t in &tags {
+        store.tag(&img.manifest_desc, t)?;
+        cx.progress.note(&step, &format!("naming to {t} done"));
+    }
+    for o in &opts.outputs {
+        output::export(store, &img, tags.first().map(|s| s.as_str()), o)?;
+        cx.progress
+            .note(&step, &format!("exporting to {} done", o.dest.display()));
+    }
+    cx.progress.done(&step);
+    let unused: Vec<&String> = opts
+        .build_args
+        .keys()
+        .filter(|k| {
+            !cx.used_args.contains(*k) && !cx.meta.contains_key(*k) && *k != "SOURCE_DATE_EPOCH"
+        })
+        .collect();
+    if !unused.is_empty() && !opts.quiet {
+        eprintln!("[Warning] One or more build-args {unused:?} were not consumed");
+    }
+    Ok(img)
+}
+
+/// Run one instruction; Ok(true) when the result came from the cache.
+fn run_step(
+    cx: &mut Ctx,
+    st: &mut state::StageState,
+    ins: &crate::dockerfile::Instruction,
+    stage: usize,
+    step: &progress::Step,
+    results: &[Option<state::StageState>],
+) -> Result<bool> {
+    use crate::dockerfile::Kind;
+    let at = |e: String| Error::invalid(format!("{}:{}: {}", cx.file_name, ins.line, ins.text), e);
+    match &ins.kind {
+        Kind::Arg(list) => {
+            for (name, def) in list {
+                let v = match (cx.opts.build_args.get(name), def) {
+                    (Some(v), _) => Some(v.clone()),
+                    (None, Some(d)) => {
+                        let s = st.clone();
+                        Some(
+                            expand::word(d, &move |n: &str| s.lookup(n), cx.df.escape)
+                                .map_err(at)?,
+                        )
+                    }
+                    (None, None) => cx.meta.get(name).cloned(),
+                };
+                cx.used_args.insert(name.clone());
+                st.args.insert(name.clone(), v);
+            }
+            Ok(false)
+        }
+        Kind::Run(cmd, spec) => run::run(cx, st, ins, cmd, spec, step),
+        Kind::Copy(c) => copy::copy(cx, st, ins, c, false, stage, results),
+        Kind::Add(c) => copy::copy(cx, st, ins, c, true, stage, results),
+        Kind::Maintainer(m) => {
+            let s = st.clone();
+            st.config.author =
+                Some(expand::word(m, &move |n: &str| s.lookup(n), cx.df.escape).map_err(at)?);
+            st.history(&ins.text, true, None);
+            Ok(false)
+        }
+        Kind::From { .. } => Err(at("FROM inside a stage".into())),
+        kind => {
+            let s = st.clone();
+            let vars = move |n: &str| s.lookup(n);
+            let mut cmd_set = st.cmd_set;
+            config::apply(
+                &mut st.config.config,
+                kind,
+                &vars,
+                cx.df.escape,
+                &mut cmd_set,
+            )
+            .map_err(at)?;
+            st.cmd_set = cmd_set;
+            st.history(&ins.text, true, None);
+            Ok(false)
+        }
+    }
+}

@@ -1,0 +1,287 @@
+//! RUN: the step as a real container over an overlay of the parent's snapshots; the
+//! overlay upper dir becomes the layer.
+
+use super::config::{env_get, env_set, shell_argv};
+use super::progress::Step;
+use super::state::StageState;
+use super::tmp::TmpDir;
+use super::Ctx;
+use crate::dockerfile::{Command, Instruction, RunSpec};
+use crate::error::{Error, IoContext, Result};
+use crate::exec::bundle::{write_config, ProcessSpec};
+use crate::exec::{mount, runtime};
+use crate::layer::pack::pack_dir;
+use crate::layer::unpack::adopt_snapshot;
+use crate::layer::PackOptions;
+use crate::plan::cache::{self, CacheRecord};
+use std::fs;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+static IDS: AtomicU64 = AtomicU64::new(0);
+
+/// argv for the step: a lone heredoc is the script; other heredocs go to the shell.
+fn argv(st: &StageState, cmd: &Command, spec: &RunSpec) -> Vec<String> {
+    let cfg = &st.config.config;
+    match cmd {
+        Command::Shell(s) if !spec.heredocs.is_empty() => {
+            let lone = s.split_whitespace().count() == 1
+                && crate::dockerfile::lexer::heredoc_marker(s.trim()).is_some();
+            if lone {
+                return shell_argv(cfg, &Command::Shell(spec.heredocs[0].content.clone()));
+            }
+            let mut full = s.clone();
+            for h in &spec.heredocs {
+                full.push('\n');
+                full.push_str(&h.content);
+                full.push_str(&h.name);
+            }
+            shell_argv(cfg, &Command::Shell(full))
+        }
+        c => shell_argv(cfg, c),
+    }
+}
+
+/// Look NAME (or a number) up in an /etc/passwd- or /etc/group-style file.
+fn lookup_id(file: &Path, name: &str) -> Option<(u32, u32)> {
+    let data = fs::read_to_string(file).ok()?;
+    data.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 3 && f[0] == name).then(|| {
+            let id = f[2].parse().ok()?;
+            let gid = f.get(3).and_then(|g| g.parse().ok()).unwrap_or(id);
+            Some((id, gid))
+        })?
+    })
+}
+
+/// USER "name[:group]" → (uid, gid), resolved in `rootfs`.
+pub fn resolve_user(rootfs: &Path, user: &str) -> Result<(u32, u32)> {
+    if user.is_empty() {
+        return Ok((0, 0));
+    }
+    let (u, g) = match user.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (user, None),
+    };
+    let (uid, mut gid) = match u.parse::<u32>() {
+        Ok(n) => (n, lookup_uid_gid(rootfs, n).unwrap_or(0)),
+        Err(_) => lookup_id(&rootfs.join("etc/passwd"), u).ok_or_else(|| {
+            Error::invalid(
+                format!("USER {user}"),
+                format!("no user {u:?} in the image's /etc/passwd"),
+            )
+        })?,
+    };
+    if let Some(g) = g {
+        gid = match g.parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => {
+                lookup_id(&rootfs.join("etc/group"), g)
+                    .ok_or_else(|| {
+                        Error::invalid(
+                            format!("USER {user}"),
+                            format!("no group {g:?} in the image's /etc/group"),
+                        )
+                    })?
+                    .0
+            }
+        };
+    }
+    Ok((uid, gid))
+}
+
+fn lookup_uid_gid(rootfs: &Path, uid: u32) -> Option<u32> {
+    let data = fs::read_to_string(rootfs.join("etc/passwd")).ok()?;
+    data.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 4 && f[2].parse::<u32>().ok() == Some(uid)).then(|| f[3].parse().ok())?
+    })
+}
+
+/// Remove mount points the runtime created in the upper dir (absent from the image).
+fn clean_mountpoints(upper: &Path, lowers: &[std::path::PathBuf]) {
+    for d in ["proc", "sys", "dev"] {
+        let p = upper.join(d);
+        let in_lower = lowers.iter().any(|l| l.join(d).exists());
+        if !in_lower && p.is_dir() && !p.is_symlink() {
+            let only_dirs = walkdir::WalkDir::new(&p)
+                .into_iter()
+                .flatten()
+                .all(|e| e.file_type().is_dir());
+            if only_dirs {
+                let _ = fs::remove_dir_all(&p);
+            }
+        }
+    }
+}
+
+pub fn run(
+    cx: &mut Ctx,
+    st: &mut StageState,
+    ins: &Instruction,
+    cmd: &Command,
+    spec: &RunSpec,
+    step: &Step,
+) -> Result<bool> {
+    let args = argv(st, cmd, spec);
+    let network_none = match spec.network.as_deref() {
+        Some("none") => true,
+        Some("host") => false,
+        _ => cx.opts.network_none,
+    };
+    let instr = format!(
+        "RUN {args:?} network_none={network_none} epoch={:?}",
+        cx.opts.epoch
+    );
+    let key = st.step_key(&instr, "");
+    let created_by = match cmd {
+        Command::Shell(_) => format!("RUN {} # buildkit", args.join(" ")),
+        Command::Exec(_) => format!("RUN {args:?} # buildkit"),
+    };
+    if !cx.opts.no_cache {
+        if let Some(rec) = cache::get(cx.store, &key) {
+            apply_record(st, &rec, &created_by);
+            st.key = key;
+            return Ok(true);
+        }
+    }
+    let lowers = st.snapshots(cx.store)?;
+    let tmp = TmpDir::new(cx.store, "run")?;
+    let (upper, work, rootfs) = (
+        tmp.path().join("upper"),
+        tmp.path().join("work"),
+        tmp.path().join("rootfs"),
+    );
+    for d in [&upper, &work, &rootfs] {
+        fs::create_dir_all(d).at(d)?;
+    }
+    let mnt = mount::overlay(
+        &lowers,
+        Some((&upper, &work)),
+        &rootfs,
+        &tmp.path().join("empty"),
+    )?;
+    let outcome = exec_in(cx, st, &args, network_none, tmp.path(), &rootfs, step);
+    mnt.unmount()?;
+    let outcome = outcome?;
+    if outcome.code != 0 {
+        let tail: Vec<&str> = outcome.output.lines().rev().take(20).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        return Err(Error::Build(format!(
+            "{}:{}: {}: process {:?} did not complete successfully: exit code: {}{}",
+            cx.file_name,
+            ins.line,
+            ins.text,
+            args.join(" "),
+            outcome.code,
+            if tail.is_empty() {
+                String::new()
+            } else {
+                format!("\noutput:\n  {}", tail.join("\n  "))
+            }
+        )));
+    }
+    clean_mountpoints(&upper, &lowers);
+    let rec = commit_dir(cx, st, &upper, &key, true)?;
+    apply_record(st, &rec, &created_by);
+    st.key = key;
+    Ok(false)
+}
+
+fn exec_in(
+    cx: &Ctx,
+    st: &StageState,
+    args: &[String],
+    network_none: bool,
+    dir: &Path,
+    rootfs: &Path,
+    step: &Step,
+) -> Result<runtime::Outcome> {
+    let cfg = &st.config.config;
+    let (uid, gid) = resolve_user(rootfs, cfg.user.as_deref().unwrap_or(""))?;
+    let mut env = st.arg_env();
+    for e in cfg.env.as_deref().unwrap_or(&[]) {
+        if let Some((k, v)) = e.split_once('=') {
+            env_set(&mut env, k, v);
+        }
+    }
+    if let Some(e) = cx.opts.epoch {
+        if env_get(&env, "SOURCE_DATE_EPOCH").is_none() {
+            env.push(format!("SOURCE_DATE_EPOCH={e}"));
+        }
+    }
+    let bundle = dir.join("bundle");
+    fs::create_dir_all(&bundle).at(&bundle)?;
+    let p = ProcessSpec {
+        args: args.to_vec(),
+        env,
+        cwd: cfg
+            .working_dir
+            .clone()
+            .filter(|w| !w.is_empty())
+            .unwrap_or_else(|| "/".into()),
+        uid,
+        gid,
+        additional_gids: vec![],
+        network_none,
+        hostname: "buildkitsandbox".into(),
+    };
+    write_config(&bundle, rootfs, &p)?;
+    let n = IDS.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let id = format!("berth-build-{}-{n}-{nanos:x}", std::process::id());
+    let progress = &cx.progress;
+    runtime::run(&cx.opts.runtime, &bundle, &id, &mut |l| {
+        progress.line(step, l)
+    })
+}
+
+/// Pack `dir` as the next layer (empty dir → no layer), adopt it as a snapshot,
+/// and record it in the cache under `key`.
+pub fn commit_dir(
+    cx: &Ctx,
+    st: &StageState,
+    dir: &Path,
+    key: &str,
+    overlay: bool,
+) -> Result<CacheRecord> {
+    let empty = fs::read_dir(dir).at(dir)?.next().is_none();
+    let created = super::stage::now_or_epoch(cx);
+    let (layer, diff_id, chain_id) = if empty {
+        (None, String::new(), String::new())
+    } else {
+        let opts = PackOptions {
+            compression: cx.opts.compression,
+            epoch: cx.opts.epoch,
+            overlay_whiteouts: overlay,
+        };
+        let l = pack_dir(cx.store, dir, opts)?;
+        let chain = st.next_chain(&l.diff_id);
+        adopt_snapshot(cx.store, &chain, dir)?;
+        (Some(l.desc), l.diff_id, chain)
+    };
+    let rec = CacheRecord {
+        key: key.to_string(),
+        layer,
+        diff_id,
+        chain_id,
+        created,
+    };
+    cache::put(cx.store, &rec)?;
+    Ok(rec)
+}
+
+pub fn apply_record(st: &mut StageState, rec: &CacheRecord, created_by: &str) {
+    st.clock = rec.created.clone();
+    match &rec.layer {
+        Some(l) => {
+            st.add_layer(l.clone(), rec.diff_id.clone());
+            st.history(created_by, false, Some(rec.created.clone()));
+        }
+        None => st.history(created_by, true, Some(rec.created.clone())),
+    }
+}

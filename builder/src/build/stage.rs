@@ -1,0 +1,149 @@
+//! Stages: resolve bases, run each instruction, build only what the target needs.
+
+use super::state::StageState;
+use super::Ctx;
+use crate::dockerfile::parser::parse_instruction;
+use crate::dockerfile::{expand, Instruction};
+use crate::error::{Error, Result};
+use crate::plan::stages::{needed, stage_index};
+use crate::store::types::ImageConfig;
+use crate::store::Image;
+use crate::timefmt;
+
+/// Build the target stage (and the stages it needs); write its image.
+pub fn build_all(cx: &mut Ctx) -> Result<Image> {
+    let n = cx.df.stages.len();
+    let target = match &cx.opts.target {
+        None => n - 1,
+        Some(t) => stage_index(&cx.df, t, n)
+            .filter(|&i| cx.df.stages[i].name.is_some() || t.parse::<usize>().is_ok())
+            .ok_or_else(|| Error::invalid(format!("--target {t:?}"), "no stage with that name"))?,
+    };
+    let bases: Vec<String> = (0..n).map(|i| base_ref(cx, i)).collect::<Result<_>>()?;
+    let order = needed(&cx.df, target, &|i| bases[i].clone());
+    let mut results: Vec<Option<StageState>> = vec![None; n];
+    for i in order {
+        let st = build_stage(cx, i, &bases[i], &results)?;
+        results[i] = Some(st);
+    }
+    let st = results[target].take().expect("target built");
+    let mut config = st.config;
+    config.created = Some(st.clock.clone());
+    cx.store.write_image(&config, &st.layers)
+}
+
+fn base_ref(cx: &Ctx, i: usize) -> Result<String> {
+    let s = &cx.df.stages[i];
+    let meta = cx.meta.clone();
+    let env = move |n: &str| meta.get(n).cloned();
+    let b = expand::word(&s.base, &env, cx.df.escape)
+        .map_err(|e| Error::invalid(format!("{}:{}", cx.file_name, s.from_line), e))?;
+    if b.is_empty() {
+        return Err(Error::invalid(
+            format!("{}:{}", cx.file_name, s.from_line),
+            format!("base name ({}) should not be blank", s.base),
+        ));
+    }
+    Ok(b)
+}
+
+pub fn now_or_epoch(cx: &Ctx) -> String {
+    timefmt::rfc3339(cx.opts.epoch.unwrap_or_else(timefmt::now_unix))
+}
+
+fn stage_label(cx: &Ctx, i: usize, k: usize, total: usize) -> String {
+    let multi = cx.df.stages.len() > 1;
+    match (&cx.df.stages[i].name, multi) {
+        (Some(n), true) => format!("[{n} {k}/{total}]"),
+        (None, true) => format!("[stage-{i} {k}/{total}]"),
+        _ => format!("[{k}/{total}]"),
+    }
+}
+
+fn base_state(
+    cx: &mut Ctx,
+    i: usize,
+    base: &str,
+    results: &[Option<StageState>],
+) -> Result<(StageState, Vec<String>)> {
+    if let Some(j) = stage_index(&cx.df, base, i) {
+        let mut st = results[j].clone().expect("dependency built first");
+        st.args.clear();
+        st.cmd_set = false;
+        return Ok((st, vec![]));
+    }
+    if base == "scratch" {
+        let clock = cx
+            .opts
+            .epoch
+            .map(timefmt::rfc3339)
+            .unwrap_or_else(|| timefmt::rfc3339(0));
+        return Ok((
+            StageState::new(ImageConfig::empty(), vec![], "scratch", clock),
+            vec![],
+        ));
+    }
+    let img = cx.store.resolve(base).map_err(|e| match e {
+        Error::ImageNotFound(_) => Error::invalid(
+            format!(
+                "{}:{}: FROM {base}",
+                cx.file_name, cx.df.stages[i].from_line
+            ),
+            "image not found in the store (berth-build import or load it first)",
+        ),
+        e => e,
+    })?;
+    let mut config = img.config.clone();
+    let triggers = config.config.on_build.take().unwrap_or_default();
+    let clock = match cx.opts.epoch {
+        Some(e) => timefmt::rfc3339(e),
+        None => config
+            .created
+            .clone()
+            .unwrap_or_else(|| timefmt::rfc3339(0)),
+    };
+    let st = StageState::new(
+        config,
+        img.manifest.layers.clone(),
+        &img.manifest_desc.digest,
+        clock,
+    );
+    Ok((st, triggers))
+}
+
+fn build_stage(
+    cx: &mut Ctx,
+    i: usize,
+    base: &str,
+    results: &[Option<StageState>],
+) -> Result<StageState> {
+    let (mut st, triggers) = base_state(cx, i, base, results)?;
+    let mut instructions: Vec<Instruction> = vec![];
+    for t in &triggers {
+        let line = cx.df.stages[i].from_line;
+        instructions.push(parse_instruction(
+            t,
+            &format!("{} (ONBUILD of {base})", cx.file_name),
+            line,
+            '\\',
+        )?);
+    }
+    instructions.extend(cx.df.stages[i].instructions.iter().cloned());
+    let total = instructions.len() + 1;
+    let from = format!("{} FROM {base}", stage_label(cx, i, 1, total));
+    let step = cx.progress.start(&from);
+    cx.progress.done(&step);
+    for (k, ins) in instructions.iter().enumerate() {
+        let label = format!("{} {}", stage_label(cx, i, k + 2, total), ins.text);
+        let step = cx.progress.start(&label);
+        match super::run_step(cx, &mut st, ins, i, &step, results) {
+            Ok(cached) if cached => cx.progress.cached(&step),
+            Ok(_) => cx.progress.done(&step),
+            Err(e) => {
+                cx.progress.error(&step, &e.to_string());
+                return Err(e);
+            }
+        }
+    }
+    Ok(st)
+}

@@ -1,0 +1,108 @@
+//! The state of a stage between steps: the image so far, ARGs in scope, cache key.
+
+use super::config::{env_get, DEFAULT_PATH};
+use crate::digest::{chain_ids, Hasher};
+use crate::error::Result;
+use crate::layer::unpack::ensure_snapshot;
+use crate::store::types::{Descriptor, History, ImageConfig};
+use crate::store::Store;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone)]
+pub struct StageState {
+    pub config: ImageConfig,
+    pub layers: Vec<Descriptor>,
+    /// ARGs declared in this stage and their values (None: declared, no value).
+    pub args: BTreeMap<String, Option<String>>,
+    /// Cache key of the last layer-producing step (or of the base).
+    pub key: String,
+    /// Timestamp for history entries of config-only steps.
+    pub clock: String,
+    pub cmd_set: bool,
+}
+
+impl StageState {
+    pub fn new(
+        config: ImageConfig,
+        layers: Vec<Descriptor>,
+        base_key: &str,
+        clock: String,
+    ) -> Self {
+        let mut config = config;
+        let env = config.config.env.get_or_insert_with(Vec::new);
+        if env_get(env, "PATH").is_none() {
+            env.insert(0, DEFAULT_PATH.to_string());
+        }
+        let mut h = Hasher::new();
+        h.field("base", base_key.as_bytes());
+        let key = h.hex();
+        StageState {
+            config,
+            layers,
+            args: BTreeMap::new(),
+            key,
+            clock,
+            cmd_set: false,
+        }
+    }
+
+    /// Variable lookup for expansion: ENV wins over ARG.
+    pub fn lookup(&self, name: &str) -> Option<String> {
+        let env = self.config.config.env.as_deref().unwrap_or(&[]);
+        env_get(env, name).or_else(|| self.args.get(name).cloned().flatten())
+    }
+
+    /// ARGs with values, as KEY=VALUE (for RUN's environment and cache keys).
+    pub fn arg_env(&self) -> Vec<String> {
+        self.args
+            .iter()
+            .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={v}")))
+            .collect()
+    }
+
+    /// Cache key for the next layer step: parent key, instruction, config, args, content.
+    pub fn step_key(&self, instruction: &str, content: &str) -> String {
+        let cfg = serde_json::to_vec(&self.config.config).unwrap_or_default();
+        let mut h = Hasher::new();
+        h.field("parent", self.key.as_bytes())
+            .field("instruction", instruction.as_bytes())
+            .field("config", &cfg)
+            .field("args", self.arg_env().join("\n").as_bytes())
+            .field("content", content.as_bytes());
+        h.hex()
+    }
+
+    pub fn history(&mut self, created_by: &str, empty: bool, created: Option<String>) {
+        self.config.history.push(History {
+            created: Some(created.unwrap_or_else(|| self.clock.clone())),
+            created_by: Some(created_by.to_string()),
+            comment: Some("buildkit.dockerfile.v0".into()),
+            empty_layer: empty,
+            ..Default::default()
+        });
+    }
+
+    pub fn add_layer(&mut self, layer: Descriptor, diff_id: String) {
+        self.layers.push(layer);
+        self.config.rootfs.diff_ids.push(diff_id);
+    }
+
+    /// Snapshot dirs of all layers, top-most first (unpacking any missing).
+    pub fn snapshots(&self, store: &Store) -> Result<Vec<PathBuf>> {
+        let chains = chain_ids(&self.config.rootfs.diff_ids);
+        let mut out = vec![];
+        for (c, l) in chains.iter().zip(&self.layers) {
+            out.push(ensure_snapshot(store, c, l)?);
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    /// Chain id the next layer with `diff_id` would have.
+    pub fn next_chain(&self, diff_id: &str) -> String {
+        let mut ids = self.config.rootfs.diff_ids.clone();
+        ids.push(diff_id.to_string());
+        chain_ids(&ids).pop().unwrap_or_default()
+    }
+}

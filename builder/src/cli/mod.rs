@@ -1,0 +1,96 @@
+//! The command line: one file per group of commands; each parses, calls the library,
+//! prints. Errors are printed once, by main, as `berth-build: <what>: <why>`.
+
+mod build;
+mod images;
+mod import;
+
+use crate::error::Result;
+use crate::store::Store;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "berth-build",
+    version,
+    about = "Build OCI images from Dockerfiles, daemonless"
+)]
+pub struct Cli {
+    /// Image store, an OCI image layout directory (default: $BERTH_STORE, else /var/lib/berth)
+    #[arg(long, global = true)]
+    pub store: Option<PathBuf>,
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Build an image from a Dockerfile
+    Build(build::BuildArgs),
+    /// List images
+    Images(images::ImagesArgs),
+    /// Show an image's manifest, config and RootFS
+    Inspect(images::InspectArgs),
+    /// Give an image another name
+    Tag { source: String, target: String },
+    /// Remove image names
+    Rmi {
+        #[arg(required = true)]
+        images: Vec<String>,
+    },
+    /// Remove blobs, snapshots (and with --cache, build cache) nothing refers to
+    Prune {
+        /// Also drop the build cache
+        #[arg(long)]
+        cache: bool,
+    },
+    /// Make a one-layer base image from a rootfs directory or tarball
+    Import(import::ImportArgs),
+    /// Write images to an oci-archive or docker-archive
+    Save(images::SaveArgs),
+    /// Read images from an oci-archive or docker-archive
+    Load {
+        #[arg(short, long)]
+        input: PathBuf,
+    },
+}
+
+/// Run a command; returns the exit code.
+pub fn run(cli: Cli) -> Result<i32> {
+    let store = Store::open(cli.store.unwrap_or_else(crate::store::default_root))?;
+    match cli.cmd {
+        Cmd::Build(a) => build::run(&store, a),
+        Cmd::Images(a) => images::images(&store, a),
+        Cmd::Inspect(a) => images::inspect(&store, a),
+        Cmd::Tag { source, target } => {
+            let img = store.resolve(&source)?;
+            store.tag(&img.manifest_desc, &target)?;
+            Ok(0)
+        }
+        Cmd::Rmi { images } => {
+            for i in images {
+                for n in store.untag(&i)? {
+                    println!("Untagged: {n}");
+                }
+            }
+            Ok(0)
+        }
+        Cmd::Prune { cache } => {
+            let r = store.prune(cache)?;
+            println!(
+                "Deleted {} blobs ({} bytes), {} snapshots, {} cache records",
+                r.blobs, r.bytes, r.snapshots, r.cache_records
+            );
+            Ok(0)
+        }
+        Cmd::Import(a) => import::run(&store, a),
+        Cmd::Save(a) => images::save(&store, a),
+        Cmd::Load { input } => {
+            for n in crate::store::archive::load(&store, &input)? {
+                println!("Loaded image: {n}");
+            }
+            Ok(0)
+        }
+    }
+}

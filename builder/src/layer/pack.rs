@@ -1,0 +1,179 @@
+//! Directory → layer blob. Entries are written in byte order of their names, with
+//! uid/gid kept, user/group names empty, atime/ctime zero and mtimes clamped to the
+//! epoch when one is given, so equal trees give equal bytes.
+
+use super::{Compression, PackOptions};
+use crate::digest::HashWriter;
+use crate::error::{Error, IoContext, Result};
+use crate::store::types::Descriptor;
+use crate::store::Store;
+use std::collections::HashMap;
+use std::ffi::OsString;
+use std::fs::{self, File};
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use tar::{EntryType, Header};
+
+/// A layer written to the store.
+#[derive(Debug, Clone)]
+pub struct LayerBlob {
+    pub desc: Descriptor,
+    pub diff_id: String,
+}
+
+/// Pack `dir` as a layer blob into the store.
+pub fn pack_dir(store: &Store, dir: &Path, opts: PackOptions) -> Result<LayerBlob> {
+    let blob = store.blob_writer()?;
+    let mt = opts.compression.media_type();
+    match opts.compression {
+        Compression::Gzip => {
+            let gz = flate2::GzBuilder::new()
+                .mtime(0)
+                .operating_system(255)
+                .write(blob, flate2::Compression::fast());
+            let hw = write_tar(dir, HashWriter::new(gz), opts)?;
+            let (gz, diff_id, _) = hw.finish();
+            let blob = gz.finish().at(dir)?;
+            Ok(LayerBlob {
+                desc: blob.commit(mt)?,
+                diff_id,
+            })
+        }
+        Compression::None => {
+            let blob = write_tar(dir, blob, opts)?;
+            let desc = blob.commit(mt)?;
+            Ok(LayerBlob {
+                diff_id: desc.digest.clone(),
+                desc,
+            })
+        }
+    }
+}
+
+/// Write the tar stream of `dir` to `w` and return `w`.
+pub fn write_tar<W: Write>(dir: &Path, w: W, opts: PackOptions) -> Result<W> {
+    let mut b = tar::Builder::new(w);
+    b.follow_symlinks(false);
+    let mut walker = Walker {
+        root: dir,
+        opts,
+        links: HashMap::new(),
+    };
+    walker.walk(&mut b, Path::new(""))?;
+    b.into_inner().at(dir)
+}
+
+struct Walker<'a> {
+    root: &'a Path,
+    opts: PackOptions,
+    links: HashMap<(u64, u64), PathBuf>,
+}
+
+fn sorted_names(dir: &Path) -> Result<Vec<OsString>> {
+    let mut names = vec![];
+    for e in fs::read_dir(dir).at(dir)? {
+        names.push(e.at(dir)?.file_name());
+    }
+    names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    Ok(names)
+}
+
+impl Walker<'_> {
+    fn header(&self, md: &fs::Metadata, kind: EntryType) -> Header {
+        let mut h = Header::new_gnu();
+        h.set_entry_type(kind);
+        h.set_mode(md.mode() & 0o7777);
+        h.set_uid(md.uid() as u64);
+        h.set_gid(md.gid() as u64);
+        let mut mtime = md.mtime().max(0);
+        if let Some(e) = self.opts.epoch {
+            mtime = mtime.min(e.max(0));
+        }
+        h.set_mtime(mtime as u64);
+        h.set_size(0);
+        h
+    }
+
+    fn whiteout<W: Write>(&self, b: &mut tar::Builder<W>, path: &Path) -> Result<()> {
+        let mut h = Header::new_gnu();
+        h.set_entry_type(EntryType::Regular);
+        h.set_mode(0o644);
+        h.set_mtime(self.opts.epoch.unwrap_or(0).max(0) as u64);
+        h.set_size(0);
+        b.append_data(&mut h, path, std::io::empty()).at(path)
+    }
+
+    fn walk<W: Write>(&mut self, b: &mut tar::Builder<W>, rel: &Path) -> Result<()> {
+        let abs = self.root.join(rel);
+        for name in sorted_names(&abs)? {
+            let rel_child = rel.join(&name);
+            let p = abs.join(&name);
+            let md = fs::symlink_metadata(&p).at(&p)?;
+            let ft = md.file_type();
+            if self.opts.overlay_whiteouts && ft.is_char_device() && md.rdev() == 0 {
+                let mut wh = OsString::from(".wh.");
+                wh.push(&name);
+                self.whiteout(b, &rel.join(wh))?;
+            } else if ft.is_dir() {
+                let mut h = self.header(&md, EntryType::Directory);
+                b.append_data(&mut h, &rel_child, std::io::empty()).at(&p)?;
+                if self.opts.overlay_whiteouts && super::xattr::is_opaque(&p) {
+                    self.whiteout(b, &rel_child.join(".wh..wh..opq"))?;
+                }
+                self.walk(b, &rel_child)?;
+            } else {
+                self.entry(b, &p, &rel_child, &md)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn entry<W: Write>(
+        &mut self,
+        b: &mut tar::Builder<W>,
+        p: &Path,
+        rel: &Path,
+        md: &fs::Metadata,
+    ) -> Result<()> {
+        let ft = md.file_type();
+        if ft.is_file() {
+            if md.nlink() > 1 {
+                if let Some(first) = self.links.get(&(md.dev(), md.ino())) {
+                    let mut h = self.header(md, EntryType::Link);
+                    return b.append_link(&mut h, rel, first).at(p);
+                }
+                self.links.insert((md.dev(), md.ino()), rel.to_path_buf());
+            }
+            let mut h = self.header(md, EntryType::Regular);
+            h.set_size(md.len());
+            let f = File::open(p).at(p)?;
+            b.append_data(&mut h, rel, f).at(p)
+        } else if ft.is_symlink() {
+            let target = fs::read_link(p).at(p)?;
+            let mut h = self.header(md, EntryType::Symlink);
+            b.append_link(&mut h, rel, &target).at(p)
+        } else if ft.is_char_device() || ft.is_block_device() || ft.is_fifo() {
+            let kind = if ft.is_char_device() {
+                EntryType::Char
+            } else if ft.is_block_device() {
+                EntryType::Block
+            } else {
+                EntryType::Fifo
+            };
+            let mut h = self.header(md, kind);
+            let rdev = md.rdev();
+            h.set_device_major(libc::major(rdev)).at(p)?;
+            h.set_device_minor(libc::minor(rdev)).at(p)?;
+            b.append_data(&mut h, rel, std::io::empty()).at(p)
+        } else if ft.is_socket() {
+            Ok(()) // sockets are not part of images, as in docker
+        } else {
+            Err(Error::invalid(
+                p.display().to_string(),
+                "unsupported file type",
+            ))
+        }
+    }
+}

@@ -1,0 +1,53 @@
+//! The few xattr calls overlay whiteouts need.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+pub const OPAQUE: &str = "trusted.overlay.opaque";
+
+fn cpath(p: &Path) -> std::io::Result<CString> {
+    CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL in path"))
+}
+
+/// lgetxattr; None if absent.
+pub fn get(path: &Path, name: &str) -> std::io::Result<Option<Vec<u8>>> {
+    let p = cpath(path)?;
+    let n = CString::new(name).expect("static name");
+    let mut buf = vec![0u8; 256];
+    // SAFETY: valid C strings and a buffer of the given length.
+    let r = unsafe { libc::lgetxattr(p.as_ptr(), n.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    if r < 0 {
+        let e = std::io::Error::last_os_error();
+        return match e.raw_os_error() {
+            Some(libc::ENODATA) | Some(libc::ENOTSUP) => Ok(None),
+            _ => Err(e),
+        };
+    }
+    buf.truncate(r as usize);
+    Ok(Some(buf))
+}
+
+pub fn set(path: &Path, name: &str, value: &[u8]) -> std::io::Result<()> {
+    let p = cpath(path)?;
+    let n = CString::new(name).expect("static name");
+    // SAFETY: valid C strings and a buffer of the given length.
+    let r = unsafe {
+        libc::lsetxattr(
+            p.as_ptr(),
+            n.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+pub fn is_opaque(path: &Path) -> bool {
+    matches!(get(path, OPAQUE), Ok(Some(v)) if v == b"y")
+}

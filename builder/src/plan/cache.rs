@@ -1,0 +1,72 @@
+//! Build cache records: cache key → the layer a step produced.
+//!
+//! A key is a hash chain: key(step) = H(key(parent step), instruction after expansion,
+//! build args in use, content hash of copied files). Records live in
+//! STORE/berth/cache/<key>.json and are roots for `prune` (unless `prune --cache`).
+
+use crate::error::{Error, IoContext, Result};
+use crate::store::types::Descriptor;
+use crate::store::Store;
+use serde::{Deserialize, Serialize};
+use std::fs;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CacheRecord {
+    pub key: String,
+    /// None: the step changed nothing (no layer, an empty_layer history entry).
+    pub layer: Option<Descriptor>,
+    pub diff_id: String,
+    pub chain_id: String,
+    pub created: String,
+}
+
+impl CacheRecord {
+    pub fn blobs(&self) -> Vec<String> {
+        self.layer.iter().map(|l| l.digest.clone()).collect()
+    }
+}
+
+fn path(store: &Store, key: &str) -> std::path::PathBuf {
+    store.cache_dir().join(format!("{key}.json"))
+}
+
+/// The record for `key`, if present and its blob still exists.
+pub fn get(store: &Store, key: &str) -> Option<CacheRecord> {
+    let data = fs::read(path(store, key)).ok()?;
+    let rec: CacheRecord = serde_json::from_slice(&data).ok()?;
+    rec.layer
+        .iter()
+        .all(|l| store.has_blob(&l.digest))
+        .then_some(rec)
+}
+
+pub fn put(store: &Store, rec: &CacheRecord) -> Result<()> {
+    let data = serde_json::to_vec(rec).map_err(|e| Error::Build(e.to_string()))?;
+    store.write_atomic(&path(store, &rec.key), &data)
+}
+
+pub fn all(store: &Store) -> Result<Vec<CacheRecord>> {
+    let dir = store.cache_dir();
+    let mut out = vec![];
+    for e in fs::read_dir(&dir).at(&dir)? {
+        let e = e.at(&dir)?;
+        if let Ok(data) = fs::read(e.path()) {
+            if let Ok(r) = serde_json::from_slice::<CacheRecord>(&data) {
+                out.push(r);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Remove every record; returns how many.
+pub fn clear(store: &Store) -> Result<usize> {
+    let dir = store.cache_dir();
+    let mut n = 0;
+    for e in fs::read_dir(&dir).at(&dir)? {
+        let e = e.at(&dir)?;
+        fs::remove_file(e.path()).at(e.path())?;
+        n += 1;
+    }
+    Ok(n)
+}

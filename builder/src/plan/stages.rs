@@ -1,0 +1,60 @@
+//! Which stages a target needs, in build order.
+
+use crate::dockerfile::{Dockerfile, Kind};
+
+/// Index of the stage a name or number refers to, among stages before `before`.
+pub fn stage_index(df: &Dockerfile, name: &str, before: usize) -> Option<usize> {
+    let lname = name.to_ascii_lowercase();
+    if let Some(i) = df.stages[..before.min(df.stages.len())]
+        .iter()
+        .position(|s| s.name.as_deref() == Some(lname.as_str()))
+    {
+        return Some(i);
+    }
+    name.parse::<usize>().ok().filter(|&i| i < before)
+}
+
+/// Stages `target` depends on (FROM <stage>, COPY --from=<stage>), target last.
+/// `base_of(i)` gives stage i's FROM reference after meta-ARG expansion.
+pub fn needed(df: &Dockerfile, target: usize, base_of: &dyn Fn(usize) -> String) -> Vec<usize> {
+    let mut need = vec![false; df.stages.len()];
+    let mut stack = vec![target];
+    while let Some(i) = stack.pop() {
+        if need[i] {
+            continue;
+        }
+        need[i] = true;
+        if let Some(j) = stage_index(df, &base_of(i), i) {
+            stack.push(j);
+        }
+        for ins in &df.stages[i].instructions {
+            if let Kind::Copy(c) = &ins.kind {
+                if let Some(from) = &c.from {
+                    if let Some(j) = stage_index(df, from, i) {
+                        stack.push(j);
+                    }
+                }
+            }
+        }
+    }
+    (0..df.stages.len()).filter(|&i| need[i]).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dockerfile::parse;
+    #[test]
+    fn only_needed() {
+        let df = parse(
+            "FROM scratch AS a\nFROM scratch AS b\nCOPY --from=a /x /x\nFROM b AS c\nFROM scratch AS d\n",
+            "D",
+        )
+        .unwrap();
+        let base = |i: usize| df.stages[i].base.clone();
+        assert_eq!(needed(&df, 2, &base), vec![0, 1, 2]);
+        assert_eq!(needed(&df, 3, &base), vec![3]);
+        assert_eq!(stage_index(&df, "0", 1), Some(0));
+        assert_eq!(stage_index(&df, "c", 2), None);
+    }
+}

@@ -1,0 +1,72 @@
+//! prune: remove blobs, cache records and snapshots nothing refers to.
+
+use super::types::Manifest;
+use super::Store;
+use crate::digest::{chain_ids, digest_hex};
+use crate::error::{IoContext, Result};
+use std::collections::HashSet;
+use std::fs;
+
+#[derive(Debug, Default)]
+pub struct PruneReport {
+    pub blobs: usize,
+    pub bytes: u64,
+    pub snapshots: usize,
+    pub cache_records: usize,
+}
+
+impl Store {
+    /// Keep what tagged images (and, unless `cache` is set, build cache records)
+    /// refer to; delete the rest. Holds the store lock exclusively.
+    pub fn prune(&self, cache: bool) -> Result<PruneReport> {
+        let _g = self.lock_exclusive()?;
+        let mut rep = PruneReport::default();
+        if cache {
+            rep.cache_records = crate::plan::cache::clear(self)?;
+        }
+        let mut keep: HashSet<String> = HashSet::new();
+        let mut chains: HashSet<String> = HashSet::new();
+        for d in self.index()?.manifests {
+            keep.insert(d.digest.clone());
+            let m: Manifest = self.read_json(&d.digest)?;
+            let img = self.load_manifest(&d)?;
+            keep.insert(m.config.digest.clone());
+            keep.extend(m.layers.iter().map(|l| l.digest.clone()));
+            chains.extend(chain_ids(&img.config.rootfs.diff_ids));
+        }
+        for rec in crate::plan::cache::all(self)? {
+            keep.extend(rec.blobs());
+            chains.insert(rec.chain_id.clone());
+        }
+        let dir = self.root().join("blobs/sha256");
+        for e in fs::read_dir(&dir).at(&dir)? {
+            let e = e.at(&dir)?;
+            let name = e.file_name().to_string_lossy().to_string();
+            if !keep.contains(&format!("sha256:{name}")) {
+                rep.bytes += e.metadata().map(|m| m.len()).unwrap_or(0);
+                fs::remove_file(e.path()).at(e.path())?;
+                rep.blobs += 1;
+            }
+        }
+        let snaps = self.snapshots_dir();
+        for e in fs::read_dir(&snaps).at(&snaps)? {
+            let e = e.at(&snaps)?;
+            let name = e.file_name().to_string_lossy().to_string();
+            if !chains.iter().any(|c| digest_hex(c) == Some(name.as_str())) {
+                fs::remove_dir_all(e.path()).at(e.path())?;
+                rep.snapshots += 1;
+            }
+        }
+        // Nothing else runs now (we hold the lock exclusively): tmp/ is garbage.
+        let tmp = self.tmp_root();
+        for e in fs::read_dir(&tmp).at(&tmp)?.flatten() {
+            let p = e.path();
+            let _ = if p.is_dir() && !p.is_symlink() {
+                fs::remove_dir_all(&p)
+            } else {
+                fs::remove_file(&p)
+            };
+        }
+        Ok(rep)
+    }
+}
