@@ -1,11 +1,26 @@
 use clap::Parser;
 
+/// The error and its causes, on one line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let cs = c.to_string();
+        if !s.contains(&cs) {
+            s.push_str(": ");
+            s.push_str(&cs);
+        }
+        cur = c.source();
+    }
+    s
+}
+
 fn main() {
     let cli = berth_builder::cli::Cli::parse();
     match berth_builder::cli::run(cli) {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            eprintln!("berth-build: {e}");
+            eprintln!("berth-build: {}", chain(&e));
             std::process::exit(1);
         }
     }

@@ -336,7 +336,11 @@ pub fn copy(
         chmod: x.chmod,
     };
     let n_items = srcs.len() + c.heredocs.len();
-    let dest_dir = x.dest.ends_with('/') || n_items > 1 || srcs.iter().any(|s| s.abs.is_dir());
+    let dest_dir = x.dest.ends_with('/')
+        || x.dest.ends_with("/.")
+        || x.dest.ends_with("/..")
+        || n_items > 1
+        || srcs.iter().any(|s| s.abs.is_dir());
     let dest_rel = clean_rel(&x.dest).unwrap_or_default();
     let view_is_dir = view_dir.join(&dest_rel).is_dir() && !dest_rel.as_os_str().is_empty();
     let into_dir = dest_dir || view_is_dir || dest_rel.as_os_str().is_empty();

@@ -100,6 +100,8 @@ impl Walker<'_> {
         let mut h = Header::new_gnu();
         h.set_entry_type(EntryType::Regular);
         h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
         h.set_mtime(self.opts.epoch.unwrap_or(0).max(0) as u64);
         h.set_size(0);
         b.append_data(&mut h, path, std::io::empty()).at(path)

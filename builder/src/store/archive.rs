@@ -31,6 +31,9 @@ fn tar_bytes<W: Write>(b: &mut tar::Builder<W>, path: &str, data: &[u8]) -> Resu
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(tar::EntryType::Regular);
     h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
     h.set_size(data.len() as u64);
     b.append_data(&mut h, path, data).at(path)
 }
@@ -40,6 +43,9 @@ fn tar_file<W: Write>(b: &mut tar::Builder<W>, path: &str, src: &Path) -> Result
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(tar::EntryType::Regular);
     h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(0);
     h.set_size(f.metadata().at(src)?.len());
     b.append_data(&mut h, path, f).at(src)
 }
