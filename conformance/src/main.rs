@@ -1,0 +1,215 @@
+//! berth-conformance: run the OCI runtime-spec conformance cases against a runtime binary
+//! (default: the workspace's `berth` beside this executable), differential against runc.
+
+use anyhow::{bail, Context, Result};
+use berth_conformance::case::{Case, Verdict};
+use berth_conformance::exec::Driver;
+use berth_conformance::host::Host;
+use berth_conformance::report::{self, Row};
+use berth_conformance::runtime::Runtime;
+use berth_conformance::{bundle, cases};
+use clap::Parser;
+use std::path::{Path, PathBuf};
+
+#[derive(Parser, Debug)]
+#[command(
+    version,
+    about = "OCI runtime-spec conformance suite, differential against runc"
+)]
+struct Cli {
+    /// Runtime binary under test (default: `berth` beside this executable).
+    #[arg(long)]
+    runtime: Option<PathBuf>,
+    /// Reference runtime run on every case (default: /usr/sbin/runc when it exists).
+    #[arg(long)]
+    reference: Option<PathBuf>,
+    /// Do not run the reference runtime.
+    #[arg(long)]
+    no_reference: bool,
+    /// Write the full markdown report here.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// The probe binary (default: `berth-probe` beside this executable).
+    #[arg(long)]
+    probe: Option<PathBuf>,
+    /// Directory holding the runtime-spec JSON schemas.
+    #[arg(long, default_value = berth_conformance::schema::DEFAULT_SCHEMA_DIR)]
+    schema_dir: PathBuf,
+    /// Scratch directory for bundles and runtime state (removed afterwards).
+    #[arg(long)]
+    work: Option<PathBuf>,
+    /// Run only cases whose name contains this string.
+    #[arg(long)]
+    filter: Option<String>,
+    /// List the cases and exit.
+    #[arg(long)]
+    list: bool,
+}
+
+fn beside_exe(name: &str) -> Result<PathBuf> {
+    let exe = std::env::current_exe().context("cannot find this executable's path")?;
+    Ok(exe
+        .parent()
+        .map(|d| d.join(name))
+        .unwrap_or_else(|| PathBuf::from(name)))
+}
+
+fn label_of(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let clean: String = name
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .take(12)
+        .collect();
+    if clean.is_empty() {
+        "rt".into()
+    } else {
+        clean
+    }
+}
+
+fn make_driver(
+    path: &Path,
+    label: &str,
+    host: &Host,
+    template: &Path,
+    work: &Path,
+    probe: &Path,
+) -> Result<Driver> {
+    if !path.exists() {
+        bail!(
+            "runtime binary {} does not exist (build it, or pass --runtime PATH)",
+            path.display()
+        );
+    }
+    let rt = Runtime::new(path.to_path_buf(), label, work)?;
+    let bundles = work.join(format!("bundles-{label}"));
+    std::fs::create_dir_all(&bundles)?;
+    Ok(Driver::new(
+        rt,
+        host.clone(),
+        template.to_path_buf(),
+        bundles,
+        probe.to_path_buf(),
+    ))
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let ctx = cases::Ctx {
+        schema_dir: cli.schema_dir.clone(),
+    };
+    let all: Vec<Case> = cases::all(&ctx);
+    let selected: Vec<&Case> = all
+        .iter()
+        .filter(|c| {
+            cli.filter
+                .as_ref()
+                .is_none_or(|f| c.name.contains(f.as_str()))
+        })
+        .collect();
+    if cli.list {
+        for c in &selected {
+            println!("{:<48} {}", c.name, c.section);
+        }
+        println!("{} cases", selected.len());
+        return Ok(());
+    }
+    let target = match cli.runtime {
+        Some(p) => p,
+        None => beside_exe("berth")?,
+    };
+    let reference = if cli.no_reference {
+        None
+    } else {
+        cli.reference
+            .or_else(|| Some(PathBuf::from("/usr/sbin/runc")).filter(|p| p.exists()))
+    };
+    let probe = match cli.probe {
+        Some(p) => p,
+        None => beside_exe("berth-probe")?,
+    };
+    if !probe.exists() {
+        bail!(
+            "probe {} does not exist: build berth-conformance first",
+            probe.display()
+        );
+    }
+    let work = cli.work.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("berth-conformance-{}", std::process::id()))
+    });
+    std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
+    let template = work.join("template-rootfs");
+    bundle::make_template(&template, &probe)?;
+    let host = Host::detect();
+    let tlabel = label_of(&target);
+    let rlabel = if tlabel == "runc" {
+        "ref-runc".to_string()
+    } else {
+        "runc".to_string()
+    };
+    let tdrv = make_driver(&target, &tlabel, &host, &template, &work, &probe)?;
+    let rdrv = match &reference {
+        Some(r) => Some(make_driver(r, &rlabel, &host, &template, &work, &probe)?),
+        None => None,
+    };
+    let width = selected.iter().map(|c| c.name.len()).max().unwrap_or(20);
+    println!(
+        "{:<width$} {:<34} {:<5} {:<5}",
+        "case", "section", "target", "ref"
+    );
+    let mut rows = Vec::new();
+    for case in selected {
+        let t = tdrv.run_case(case);
+        let r = rdrv.as_ref().map(|d| d.run_case(case));
+        let row = Row {
+            name: case.name.clone(),
+            section: case.section,
+            target: t,
+            reference: r,
+        };
+        println!("{}", report::console_row(&row, width));
+        rows.push(row);
+    }
+    finish(
+        &rows,
+        &target,
+        reference.as_deref(),
+        cli.report.as_deref(),
+        &work,
+    )
+}
+
+fn finish(
+    rows: &[Row],
+    target: &Path,
+    reference: Option<&Path>,
+    out: Option<&Path>,
+    work: &Path,
+) -> Result<()> {
+    let rl = reference.map(|p| p.display().to_string());
+    let md = report::markdown(rows, &target.display().to_string(), rl.as_deref());
+    if let Some(path) = out {
+        std::fs::write(path, &md).with_context(|| format!("writing {}", path.display()))?;
+    }
+    let unexplained: Vec<&Row> = rows
+        .iter()
+        .filter(|r| matches!(r.reference, Some(Verdict::Fail(_))))
+        .collect();
+    if !unexplained.is_empty() {
+        println!("\nreference failures:");
+        for r in unexplained {
+            println!("  {}: {}", r.name, r.reference_note("reference"));
+        }
+    }
+    let _ = std::fs::remove_dir_all(work);
+    println!("{}", report::summary_line(rows));
+    let (_, failed, _) = report::counts(rows);
+    if failed > 0 {
+        std::process::exit(1);
+    }
+    Ok(())
+}
