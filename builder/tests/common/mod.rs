@@ -153,6 +153,8 @@ pub fn make_busybox_rootfs(root: &Path) {
     for d in ["bin", "etc", "tmp", "proc", "sys", "dev", "root", "var"] {
         std::fs::create_dir_all(root.join(d)).unwrap();
     }
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
     std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
     let st = Command::new("chroot")
         .arg(root)
