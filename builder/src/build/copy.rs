@@ -308,7 +308,7 @@ pub fn copy(
         x.from,
         cx.opts.epoch
     );
-    let key = st.step_key(&instr, &content);
+    let key = st.step_key(&instr, false, &content);
     let created_by = format!("{} # buildkit", ins.text);
     if !cx.opts.no_cache {
         if let Some(rec) = cache::get(cx.store, &key) {

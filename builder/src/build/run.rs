@@ -134,7 +134,7 @@ pub fn run(
         "RUN {args:?} network_none={network_none} epoch={:?}",
         cx.opts.epoch
     );
-    let key = st.step_key(&instr, "");
+    let key = st.step_key(&instr, true, "");
     let created_by = match cmd {
         Command::Shell(_) => format!("RUN {} # buildkit", args.join(" ")),
         Command::Exec(_) => format!("RUN {args:?} # buildkit"),

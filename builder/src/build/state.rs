@@ -61,14 +61,20 @@ impl StageState {
             .collect()
     }
 
-    /// Cache key for the next layer step: parent key, instruction, config, args, content.
-    pub fn step_key(&self, instruction: &str, content: &str) -> String {
+    /// Cache key for the next layer step: parent key, instruction (after expansion),
+    /// config, ARGs in scope when the step sees them (RUN), content of copied files.
+    pub fn step_key(&self, instruction: &str, with_args: bool, content: &str) -> String {
+        let args = if with_args {
+            self.arg_env().join("\n")
+        } else {
+            String::new()
+        };
         let cfg = serde_json::to_vec(&self.config.config).unwrap_or_default();
         let mut h = Hasher::new();
         h.field("parent", self.key.as_bytes())
             .field("instruction", instruction.as_bytes())
             .field("config", &cfg)
-            .field("args", self.arg_env().join("\n").as_bytes())
+            .field("args", args.as_bytes())
             .field("content", content.as_bytes());
         h.hex()
     }
