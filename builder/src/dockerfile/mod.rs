@@ -20,3 +20,6 @@ pub struct ParseError {
     pub msg: String,
     pub text: String,
 }
+
+#[cfg(test)]
+mod tests;
