@@ -464,3 +464,93 @@ fn outputs_oci_dir_and_archives() {
     assert_eq!(sk["Layers"].as_array().unwrap().len(), 2);
     assert!(id.starts_with("sha256:"));
 }
+
+#[test]
+fn run_mounts_cache_bind_tmpfs() {
+    let e = Env::with_busybox();
+    let df = "FROM busybox AS tools\nRUN echo tool > /tool.txt\n\
+FROM busybox\n\
+RUN --mount=type=cache,target=/var/cache/app echo run >> /var/cache/app/log && cat /var/cache/app/log | wc -l > /runs\n\
+RUN --mount=type=bind,source=src,target=/src cp /src/in.txt /copied && (touch /src/x 2>/dev/null && echo rw > /bindmode || echo ro > /bindmode)\n\
+RUN --mount=type=bind,from=tools,source=/tool.txt,target=/mnt/tool.txt cat /mnt/tool.txt > /from-stage\n\
+RUN --mount=type=tmpfs,target=/scratch echo t > /scratch/t && mount | grep -c ' /scratch ' > /tmpfs\n";
+    let ctx = e.context("ctx", &[("Dockerfile", df), ("src/in.txt", "input\n")]);
+    e.build(&ctx, &["-t", "m"]);
+    e.build(&ctx, &["-t", "m", "--no-cache"]);
+    let root = e.umoci_unpack("m:latest", "u");
+    let rd = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
+    assert_eq!(rd("runs"), "2\n", "the cache mount persists between builds");
+    assert_eq!(rd("copied"), "input\n");
+    assert_eq!(rd("bindmode"), "ro\n");
+    assert_eq!(rd("from-stage"), "tool\n");
+    assert_eq!(rd("tmpfs"), "1\n");
+    for p in ["var/cache/app", "src", "mnt", "scratch"] {
+        assert!(
+            !root.join(p).exists(),
+            "mount point {p} leaked into the image"
+        );
+    }
+    // A change in a bound context file invalidates the step.
+    std::fs::write(ctx.join("src/in.txt"), "changed\n").unwrap();
+    e.build(&ctx, &["-t", "m"]);
+    let root = e.umoci_unpack("m:latest", "u2");
+    assert_eq!(
+        std::fs::read_to_string(root.join("copied")).unwrap(),
+        "changed\n"
+    );
+    let bad = e.context(
+        "bad",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN --mount=type=secret,target=/s true\n",
+        )],
+    );
+    let err = e.fails(&["build", bad.to_str().unwrap()]);
+    assert!(err.contains("not supported"), "{err}");
+}
+
+#[test]
+fn concurrent_builds_share_one_store() {
+    let e = Env::with_busybox();
+    let ctxs: Vec<_> = (0..3)
+        .map(|i| {
+            e.context(
+                &format!("ctx{i}"),
+                &[
+                    (
+                        "Dockerfile",
+                        &format!("FROM busybox\nRUN echo {i} > /n\nCOPY f /f\n"),
+                    ),
+                    ("f", "same\n"),
+                ],
+            )
+        })
+        .collect();
+    let children: Vec<_> = ctxs
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            e.cmd(&[
+                "build",
+                "-q",
+                "-t",
+                &format!("par:{i}"),
+                c.to_str().unwrap(),
+            ])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    for i in 0..3 {
+        let root = e.umoci_unpack(&format!("par:{i}"), &format!("u{i}"));
+        assert_eq!(
+            std::fs::read_to_string(root.join("n")).unwrap(),
+            format!("{i}\n")
+        );
+    }
+    assert_eq!(e.index()["manifests"].as_array().unwrap().len(), 4);
+}

@@ -25,10 +25,10 @@ enum Root {
     Layers(Box<StageState>),
 }
 
-struct Src {
-    abs: PathBuf,
+pub(super) struct Src {
+    pub abs: PathBuf,
     /// Context-relative path (for .dockerignore and messages).
-    rel: String,
+    pub rel: String,
 }
 
 fn clean_rel(p: &str) -> Option<PathBuf> {
@@ -130,7 +130,7 @@ fn sources(
 }
 
 /// Content hash of sources (paths, types, modes, sizes, content, link targets).
-fn content_hash(cx: &Ctx, srcs: &[Src], ctx: bool) -> Result<String> {
+pub(super) fn content_hash(cx: &Ctx, srcs: &[Src], ctx: bool) -> Result<String> {
     let mut h = Hasher::new();
     let mut buf = vec![0u8; 1 << 16];
     for s in srcs {

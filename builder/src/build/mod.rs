@@ -5,6 +5,7 @@ pub mod config;
 pub mod copy;
 pub mod fsutil;
 pub mod import;
+pub mod mounts;
 pub mod output;
 pub mod progress;
 pub mod run;
@@ -187,7 +188,7 @@ fn run_step(
             }
             Ok(false)
         }
-        Kind::Run(cmd, spec) => run::run(cx, st, ins, cmd, spec, step),
+        Kind::Run(cmd, spec) => run::run(cx, st, ins, cmd, spec, step, (stage, results)),
         Kind::Copy(c) => copy::copy(cx, st, ins, c, false, stage, results),
         Kind::Add(c) => copy::copy(cx, st, ins, c, true, stage, results),
         Kind::Maintainer(m) => {

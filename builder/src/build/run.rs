@@ -123,6 +123,7 @@ pub fn run(
     cmd: &Command,
     spec: &RunSpec,
     step: &Step,
+    (stage, results): (usize, &[Option<StageState>]),
 ) -> Result<bool> {
     let args = argv(st, cmd, spec);
     let network_none = match spec.network.as_deref() {
@@ -134,7 +135,9 @@ pub fn run(
         "RUN {args:?} network_none={network_none} epoch={:?}",
         cx.opts.epoch
     );
-    let key = st.step_key(&instr, true, "");
+    let tmp = TmpDir::new(cx.store, "run")?;
+    let prepared = super::mounts::prepare(cx, st, &spec.mounts, stage, results, tmp.path())?;
+    let key = st.step_key(&instr, true, &prepared.key);
     let created_by = match cmd {
         Command::Shell(_) => format!("RUN {} # buildkit", args.join(" ")),
         Command::Exec(_) => format!("RUN {args:?} # buildkit"),
@@ -147,7 +150,6 @@ pub fn run(
         }
     }
     let lowers = st.snapshots(cx.store)?;
-    let tmp = TmpDir::new(cx.store, "run")?;
     let (upper, work, rootfs) = (
         tmp.path().join("upper"),
         tmp.path().join("work"),
@@ -162,8 +164,16 @@ pub fn run(
         &rootfs,
         &tmp.path().join("empty"),
     )?;
-    let outcome = exec_in(cx, st, &args, network_none, tmp.path(), &rootfs, step);
+    let run = RunCx {
+        args: &args,
+        network_none,
+        dir: tmp.path(),
+        rootfs: &rootfs,
+        mounts: &prepared.mounts,
+    };
+    let outcome = exec_in(cx, st, &run, step);
     mnt.unmount()?;
+    let targets = prepared.targets.clone();
     let outcome = outcome?;
     if outcome.code != 0 {
         let tail: Vec<&str> = outcome.output.lines().rev().take(20).collect();
@@ -182,22 +192,31 @@ pub fn run(
             }
         )));
     }
+    drop(prepared);
     clean_mountpoints(&upper, &lowers);
+    super::mounts::clean_targets(&upper, &lowers, &targets);
     let rec = commit_dir(cx, st, &upper, &key, true)?;
     apply_record(st, &rec, &created_by);
     st.key = key;
     Ok(false)
 }
 
-fn exec_in(
-    cx: &Ctx,
-    st: &StageState,
-    args: &[String],
+struct RunCx<'a> {
+    args: &'a [String],
     network_none: bool,
-    dir: &Path,
-    rootfs: &Path,
-    step: &Step,
-) -> Result<runtime::Outcome> {
+    dir: &'a Path,
+    rootfs: &'a Path,
+    mounts: &'a [serde_json::Value],
+}
+
+fn exec_in(cx: &Ctx, st: &StageState, r: &RunCx, step: &Step) -> Result<runtime::Outcome> {
+    let RunCx {
+        args,
+        network_none,
+        dir,
+        rootfs,
+        ..
+    } = *r;
     let cfg = &st.config.config;
     let (uid, gid) = resolve_user(rootfs, cfg.user.as_deref().unwrap_or(""))?;
     let mut env = st.arg_env();
@@ -226,6 +245,7 @@ fn exec_in(
         additional_gids: vec![],
         network_none,
         hostname: "buildkitsandbox".into(),
+        extra_mounts: r.mounts.to_vec(),
     };
     write_config(&bundle, rootfs, &p)?;
     let n = IDS.fetch_add(1, Ordering::Relaxed);

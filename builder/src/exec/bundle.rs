@@ -15,6 +15,8 @@ pub struct ProcessSpec {
     /// New network namespace (`--network=none`) instead of the host's.
     pub network_none: bool,
     pub hostname: String,
+    /// More OCI mounts (RUN --mount), appended after the standard ones.
+    pub extra_mounts: Vec<serde_json::Value>,
 }
 
 const CAPS: &[&str] = &[
@@ -63,6 +65,7 @@ pub fn write_config(bundle: &Path, rootfs: &Path, p: &ProcessSpec) -> Result<()>
             }
         }
     }
+    mounts.extend(p.extra_mounts.iter().cloned());
     let caps: Vec<&str> = CAPS.to_vec();
     let cfg = json!({
         "ociVersion": "1.0.2",

@@ -14,7 +14,8 @@ pub fn stage_index(df: &Dockerfile, name: &str, before: usize) -> Option<usize> 
     name.parse::<usize>().ok().filter(|&i| i < before)
 }
 
-/// Stages `target` depends on (FROM <stage>, COPY --from=<stage>), target last.
+/// Stages `target` depends on (FROM <stage>, COPY --from=<stage>, RUN --mount=from=<stage>),
+/// target last.
 /// `base_of(i)` gives stage i's FROM reference after meta-ARG expansion.
 pub fn needed(df: &Dockerfile, target: usize, base_of: &dyn Fn(usize) -> String) -> Vec<usize> {
     let mut need = vec![false; df.stages.len()];
@@ -28,13 +29,17 @@ pub fn needed(df: &Dockerfile, target: usize, base_of: &dyn Fn(usize) -> String)
             stack.push(j);
         }
         for ins in &df.stages[i].instructions {
-            if let Kind::Copy(c) = &ins.kind {
-                if let Some(from) = &c.from {
-                    if let Some(j) = stage_index(df, from, i) {
-                        stack.push(j);
-                    }
-                }
-            }
+            let froms: Vec<&str> = match &ins.kind {
+                Kind::Copy(c) => c.from.iter().map(|s| s.as_str()).collect(),
+                Kind::Run(_, spec) => spec
+                    .mounts
+                    .iter()
+                    .flat_map(|m| m.split(','))
+                    .filter_map(|kv| kv.trim().strip_prefix("from="))
+                    .collect(),
+                _ => vec![],
+            };
+            stack.extend(froms.into_iter().filter_map(|f| stage_index(df, f, i)));
         }
     }
     (0..df.stages.len()).filter(|&i| need[i]).collect()

@@ -1,5 +1,5 @@
 //! Shared helpers for the integration tests: a temp store with a busybox base image
-//! (imported from a rootfs made of /bin/busybox), running berth-build, and checks
+//! (imported from a rootfs made of /bin/busybox and its applet links), running berth-build, and checks
 //! that nothing (mounts, temp files) is left behind.
 #![allow(dead_code)]
 
@@ -156,12 +156,21 @@ pub fn make_busybox_rootfs(root: &Path) {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(root.join("tmp"), std::fs::Permissions::from_mode(0o1777)).unwrap();
     std::fs::copy("/bin/busybox", root.join("bin/busybox")).unwrap();
-    let st = Command::new("chroot")
-        .arg(root)
-        .args(["/bin/busybox", "--install", "-s", "/bin"])
-        .status()
+    // Applet links as `busybox --install -s` makes them, without executing the copy
+    // (a copy being executed while another test thread forks can fail with ETXTBSY).
+    let list = Command::new("/bin/busybox")
+        .arg("--list-full")
+        .output()
         .unwrap();
-    assert!(st.success());
+    assert!(list.status.success());
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        let link = root.join(applet);
+        if applet == "bin/busybox" || link.exists() {
+            continue;
+        }
+        std::fs::create_dir_all(link.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink("/bin/busybox", &link).unwrap();
+    }
     std::fs::write(
         root.join("etc/passwd"),
         "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:app:/home/app:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",

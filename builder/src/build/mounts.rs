@@ -1,0 +1,266 @@
+//! RUN --mount: type=bind (context, stage or image; read-only unless rw, writes
+//! discarded), type=cache (a persistent dir in the store, keyed by id or target),
+//! type=tmpfs. Mount points the runtime had to create are removed from the layer.
+
+use super::copy::{content_hash, Src};
+use super::state::StageState;
+use super::Ctx;
+use crate::digest::{sha256_hex, Hasher};
+use crate::dockerfile::expand;
+use crate::error::{Error, IoContext, Result};
+use crate::exec::mount::{self, Mounted};
+use crate::plan::stages::stage_index;
+use serde_json::{json, Value};
+use std::fs;
+use std::path::{Component, Path, PathBuf};
+
+/// Mounts ready for config.json; guards keep helper overlays mounted until dropped.
+#[derive(Default)]
+pub struct Prepared {
+    pub mounts: Vec<Value>,
+    /// What the cache key must include (content of bound sources).
+    pub key: String,
+    pub targets: Vec<String>,
+    pub guards: Vec<Mounted>,
+}
+
+fn parse_opts(
+    spec: &str,
+    ex: &dyn Fn(&str) -> std::result::Result<String, String>,
+) -> std::result::Result<Vec<(String, String)>, String> {
+    let mut out = vec![];
+    for part in spec.split(',') {
+        let (k, v) = match part.split_once('=') {
+            Some((k, v)) => (k.trim().to_ascii_lowercase(), ex(v.trim())?),
+            None => (part.trim().to_ascii_lowercase(), "true".to_string()),
+        };
+        out.push((k, v));
+    }
+    Ok(out)
+}
+
+fn inside(rel: &str) -> Option<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in Path::new(rel).components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::ParentDir => {
+                if !out.pop() {
+                    return None;
+                }
+            }
+            _ => {}
+        }
+    }
+    Some(out)
+}
+
+struct Req {
+    typ: String,
+    target: String,
+    source: String,
+    from: Option<String>,
+    id: Option<String>,
+    rw: bool,
+}
+
+fn request(opts: Vec<(String, String)>, workdir: &str) -> std::result::Result<Req, String> {
+    let mut r = Req {
+        typ: "bind".into(),
+        target: String::new(),
+        source: String::new(),
+        from: None,
+        id: None,
+        rw: false,
+    };
+    for (k, v) in opts {
+        match k.as_str() {
+            "type" => r.typ = v,
+            "target" | "dst" | "destination" => r.target = v,
+            "source" | "src" => r.source = v,
+            "from" => r.from = Some(v),
+            "id" => r.id = Some(v),
+            "rw" | "readwrite" => r.rw = v != "false",
+            "ro" | "readonly" => r.rw = v == "false",
+            "sharing" | "mode" | "uid" | "gid" | "size" => {}
+            _ => return Err(format!("unknown --mount option {k:?}")),
+        }
+    }
+    if r.target.is_empty() {
+        return Err("--mount needs target=".into());
+    }
+    if !r.target.starts_with('/') {
+        r.target = format!("{}/{}", workdir.trim_end_matches('/'), r.target);
+    }
+    if !matches!(r.typ.as_str(), "bind" | "cache" | "tmpfs") {
+        return Err(format!(
+            "--mount type={} is not supported (bind, cache, tmpfs)",
+            r.typ
+        ));
+    }
+    Ok(r)
+}
+
+/// Prepare every --mount of a RUN step; helper mounts live under `tmp`.
+pub fn prepare(
+    cx: &Ctx,
+    st: &StageState,
+    specs: &[String],
+    stage: usize,
+    results: &[Option<StageState>],
+    tmp: &Path,
+) -> Result<Prepared> {
+    let mut p = Prepared::default();
+    let mut key = Hasher::new();
+    let s = st.clone();
+    let vars = move |n: &str| s.lookup(n);
+    let ex = |w: &str| expand::word(w, &vars, cx.df.escape);
+    let workdir = st
+        .config
+        .config
+        .working_dir
+        .clone()
+        .unwrap_or_else(|| "/".into());
+    for (n, spec) in specs.iter().enumerate() {
+        let bad = |why: String| Error::invalid(format!("--mount={spec}"), why);
+        let r = request(parse_opts(spec, &ex).map_err(bad)?, &workdir).map_err(bad)?;
+        key.field(
+            "mount",
+            format!("{}:{}:{}:{:?}:{}", r.typ, r.target, r.source, r.from, r.rw).as_bytes(),
+        );
+        let host = match r.typ.as_str() {
+            "tmpfs" => {
+                p.mounts.push(json!({"destination": r.target, "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev"]}));
+                p.targets.push(r.target);
+                continue;
+            }
+            "cache" => {
+                let id = r.id.clone().unwrap_or_else(|| r.target.clone());
+                let d = cx
+                    .store
+                    .berth_dir()
+                    .join("run-cache")
+                    .join(sha256_hex(id.as_bytes()));
+                fs::create_dir_all(&d).at(&d)?;
+                p.mounts.push(json!({"destination": r.target, "type": "bind", "source": d, "options": ["rbind", "rw"]}));
+                p.targets.push(r.target);
+                continue;
+            }
+            _ => bind_source(cx, &r, stage, results, tmp, n, &mut key, &mut p.guards)
+                .map_err(|e| bad(e.to_string()))?,
+        };
+        let host = if r.rw {
+            // Writable, but writes are thrown away: an overlay with a throwaway upper.
+            let (t, u, w) = (
+                tmp.join(format!("bindrw-{n}")),
+                tmp.join(format!("bindrw-{n}-u")),
+                tmp.join(format!("bindrw-{n}-w")),
+            );
+            for d in [&t, &u, &w] {
+                fs::create_dir_all(d).at(d)?;
+            }
+            p.guards.push(mount::overlay(
+                &[host],
+                Some((&u, &w)),
+                &t,
+                &tmp.join("empty-b"),
+            )?);
+            t
+        } else {
+            host
+        };
+        let opt = if r.rw { "rw" } else { "ro" };
+        p.mounts.push(json!({"destination": r.target, "type": "bind", "source": host, "options": ["rbind", opt]}));
+        p.targets.push(r.target);
+    }
+    p.key = key.hex();
+    Ok(p)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn bind_source(
+    cx: &Ctx,
+    r: &Req,
+    stage: usize,
+    results: &[Option<StageState>],
+    tmp: &Path,
+    n: usize,
+    key: &mut Hasher,
+    guards: &mut Vec<Mounted>,
+) -> Result<PathBuf> {
+    let rel = inside(&r.source)
+        .ok_or_else(|| Error::invalid(r.source.clone(), "source is outside the build context"))?;
+    let Some(from) = &r.from else {
+        let host = cx.context.join(&rel);
+        let canon = fs::canonicalize(&host).at(&host)?;
+        if !canon.starts_with(&cx.context) {
+            return Err(Error::invalid(
+                r.source.clone(),
+                "source resolves outside the build context",
+            ));
+        }
+        let src = Src {
+            abs: host.clone(),
+            rel: rel.to_string_lossy().to_string(),
+        };
+        key.field("content", content_hash(cx, &[src], true)?.as_bytes());
+        return Ok(host);
+    };
+    let st = match stage_index(&cx.df, from, stage) {
+        Some(j) => results[j].clone().expect("dependency built first"),
+        None => {
+            let img = cx.store.resolve(from)?;
+            StageState::new(
+                img.config.clone(),
+                img.manifest.layers.clone(),
+                &img.manifest_desc.digest,
+                String::new(),
+            )
+        }
+    };
+    key.field("layers", st.config.rootfs.diff_ids.join(",").as_bytes());
+    let view = tmp.join(format!("bind-{n}"));
+    fs::create_dir_all(&view).at(&view)?;
+    guards.push(mount::overlay(
+        &st.snapshots(cx.store)?,
+        None,
+        &view,
+        &tmp.join(format!("bind-{n}-empty")),
+    )?);
+    let host = view.join(&rel);
+    if !host.exists() {
+        return Err(Error::invalid(
+            r.source.clone(),
+            format!("not found in {from}"),
+        ));
+    }
+    Ok(host)
+}
+
+/// Remove mount points (and parents) the runtime created in `upper` that the image
+/// did not have, as long as they are empty directories.
+pub fn clean_targets(upper: &Path, lowers: &[PathBuf], targets: &[String]) {
+    for t in targets {
+        let mut rel = PathBuf::from(t.trim_start_matches('/'));
+        // A file bind-mount's target: an empty file the runtime created.
+        let p = upper.join(&rel);
+        let made_file = fs::symlink_metadata(&p).is_ok_and(|m| m.is_file() && m.len() == 0)
+            && !lowers.iter().any(|l| l.join(&rel).exists());
+        if made_file && fs::remove_file(&p).is_ok() {
+            rel.pop();
+        }
+        while !rel.as_os_str().is_empty() {
+            let in_lower = lowers.iter().any(|l| l.join(&rel).exists());
+            let p = upper.join(&rel);
+            let empty = p.is_dir()
+                && !p.is_symlink()
+                && fs::read_dir(&p)
+                    .map(|mut d| d.next().is_none())
+                    .unwrap_or(false);
+            if in_lower || !empty || fs::remove_dir(&p).is_err() {
+                break;
+            }
+            rel.pop();
+        }
+    }
+}
