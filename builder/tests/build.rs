@@ -554,3 +554,111 @@ fn concurrent_builds_share_one_store() {
     }
     assert_eq!(e.index()["manifests"].as_array().unwrap().len(), 4);
 }
+
+#[test]
+fn zstd_layers_build_unpack_and_serve_as_base() {
+    let e = Env::with_busybox();
+    let ctx = e.context("ctx", &[("Dockerfile", "FROM busybox\nRUN echo z > /z\n")]);
+    e.build(&ctx, &["-t", "z", "--compression", "zstd"]);
+    let i = e.inspect("z");
+    let layers = i["Manifest"]["layers"].as_array().unwrap();
+    assert_eq!(
+        layers[0]["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+    );
+    assert_eq!(
+        layers[1]["mediaType"],
+        "application/vnd.oci.image.layer.v1.tar+zstd"
+    );
+    // umoci 0.4 cannot read zstd layers; check the blob with the zstd tool and skopeo.
+    let blob = e
+        .store()
+        .join("blobs/sha256")
+        .join(&layers[1]["digest"].as_str().unwrap()[7..]);
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("zstd -dc {} | tar -xOf - z", blob.display()))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "z\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let diff_id = i["RootFS"]["Layers"][1].as_str().unwrap().to_string();
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("zstd -dc {} | sha256sum", blob.display()))
+        .output()
+        .unwrap();
+    assert!(diff_id.ends_with(
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .unwrap()
+    ));
+    skopeo_inspect(&format!("oci:{}:z:latest", e.store().display()));
+    // In a fresh store the zstd layer must be unpacked into a snapshot for RUN.
+    let arch = e.path("z.tar");
+    e.ok(&["save", "-o", arch.to_str().unwrap(), "z"]);
+    let f = Env::empty();
+    f.ok(&["load", "-i", arch.to_str().unwrap()]);
+    let ctx2 = f.context("ctx", &[("Dockerfile", "FROM z\nRUN cat /z > /z2\n")]);
+    f.build(&ctx2, &["-t", "z2"]);
+    let top = f.inspect("z2")["Manifest"]["layers"][2]["digest"]
+        .as_str()
+        .unwrap()[7..]
+        .to_string();
+    let out = std::process::Command::new("tar")
+        .arg("-xzOf")
+        .arg(f.store().join("blobs/sha256").join(top))
+        .arg("z2")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "z\n");
+}
+
+#[test]
+fn umoci_bundle_of_built_image_runs_under_runc() {
+    let e = Env::with_busybox();
+    let ctx = e.context(
+        "ctx",
+        &[("Dockerfile", "FROM busybox\nENV WHO=berth\nRUN echo built-by > /msg\nCMD [\"/bin/sh\", \"-c\", \"echo $(cat /msg) $WHO\"]\n")],
+    );
+    e.build(&ctx, &["-t", "runme"]);
+    let bundle = e.path("b");
+    let st = std::process::Command::new("umoci")
+        .args(["unpack", "--image"])
+        .arg(format!("{}:runme:latest", e.store().display()))
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(
+        st.status.success(),
+        "{}",
+        String::from_utf8_lossy(&st.stderr)
+    );
+    // umoci's config.json asks for a terminal; run without one.
+    let cfgp = bundle.join("config.json");
+    let mut cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&cfgp).unwrap()).unwrap();
+    cfg["process"]["terminal"] = json!(false);
+    std::fs::write(&cfgp, serde_json::to_vec(&cfg).unwrap()).unwrap();
+    let id = format!("berth-test-umoci-{}", std::process::id());
+    let out = std::process::Command::new(RUNC)
+        .args(["run", "--bundle"])
+        .arg(&bundle)
+        .arg(&id)
+        .output()
+        .unwrap();
+    let _ = std::process::Command::new(RUNC)
+        .args(["delete", "-f", &id])
+        .output();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "built-by berth\n");
+}

@@ -31,7 +31,7 @@ pub struct BuildArgs {
     /// Unix time for every timestamp (like SOURCE_DATE_EPOCH)
     #[arg(long)]
     pub timestamp: Option<i64>,
-    /// Layer compression: gzip or uncompressed
+    /// Layer compression: gzip, zstd or uncompressed
     #[arg(long, default_value = "gzip")]
     pub compression: String,
     /// OCI runtime binary for RUN (default: $BERTH_RUNTIME, else berth next to berth-build, else on PATH)
@@ -73,7 +73,7 @@ pub fn run(store: &Store, a: BuildArgs) -> Result<i32> {
     let compression = Compression::parse(&a.compression).ok_or_else(|| {
         Error::invalid(
             format!("--compression {}", a.compression),
-            "expected gzip or uncompressed",
+            "expected gzip, zstd or uncompressed",
         )
     })?;
     let network_none = match a.network.as_str() {

@@ -22,14 +22,14 @@ pub struct ImportArgs {
     /// Unix time for every timestamp (default: $SOURCE_DATE_EPOCH, else now)
     #[arg(long)]
     pub timestamp: Option<i64>,
-    /// gzip or uncompressed
+    /// gzip, zstd or uncompressed
     #[arg(long, default_value = "gzip")]
     pub compression: String,
 }
 
 pub fn run(store: &Store, a: ImportArgs) -> Result<i32> {
     let compression = Compression::parse(&a.compression)
-        .ok_or_else(|| Error::invalid("--compression", "expected gzip or uncompressed"))?;
+        .ok_or_else(|| Error::invalid("--compression", "expected gzip, zstd or uncompressed"))?;
     let opts = ImportOptions {
         epoch: a.timestamp.or_else(crate::build::epoch_from_env),
         compression,

@@ -6,12 +6,13 @@ pub mod pack;
 pub mod unpack;
 pub mod xattr;
 
-use crate::store::types::{MT_LAYER_GZIP, MT_LAYER_TAR};
+use crate::store::types::{MT_LAYER_GZIP, MT_LAYER_TAR, MT_LAYER_ZSTD};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Compression {
     #[default]
     Gzip,
+    Zstd,
     None,
 }
 
@@ -19,12 +20,14 @@ impl Compression {
     pub fn media_type(self) -> &'static str {
         match self {
             Compression::Gzip => MT_LAYER_GZIP,
+            Compression::Zstd => MT_LAYER_ZSTD,
             Compression::None => MT_LAYER_TAR,
         }
     }
     pub fn parse(s: &str) -> Option<Self> {
         match s {
             "gzip" => Some(Compression::Gzip),
+            "zstd" => Some(Compression::Zstd),
             "uncompressed" | "none" => Some(Compression::None),
             _ => None,
         }

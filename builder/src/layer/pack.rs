@@ -41,6 +41,16 @@ pub fn pack_dir(store: &Store, dir: &Path, opts: PackOptions) -> Result<LayerBlo
                 diff_id,
             })
         }
+        Compression::Zstd => {
+            let zw = zstd::Encoder::new(blob, 3).at(dir)?;
+            let hw = write_tar(dir, HashWriter::new(zw), opts)?;
+            let (zw, diff_id, _) = hw.finish();
+            let blob = zw.finish().at(dir)?;
+            Ok(LayerBlob {
+                desc: blob.commit(mt)?,
+                diff_id,
+            })
+        }
         Compression::None => {
             let blob = write_tar(dir, blob, opts)?;
             let desc = blob.commit(mt)?;

@@ -20,15 +20,16 @@ pub struct UnpackOptions {
     pub strict: bool,
 }
 
-/// Open a possibly gzip-compressed tar (sniffed by magic).
+/// Open a possibly gzip- or zstd-compressed tar (sniffed by magic).
 pub fn open_tar(path: &Path) -> Result<Box<dyn Read>> {
     let mut f = BufReader::new(File::open(path).at(path)?);
     let magic = {
         use std::io::BufRead;
-        f.fill_buf().at(path)?.get(..2).map(|m| m.to_vec())
+        f.fill_buf().at(path)?.get(..4).map(|m| m.to_vec())
     };
     Ok(match magic.as_deref() {
-        Some([0x1f, 0x8b]) => Box::new(flate2::read::MultiGzDecoder::new(f)),
+        Some([0x1f, 0x8b, ..]) => Box::new(flate2::read::MultiGzDecoder::new(f)),
+        Some([0x28, 0xb5, 0x2f, 0xfd]) => Box::new(zstd::Decoder::with_buffer(f).at(path)?),
         _ => Box::new(f),
     })
 }
@@ -228,11 +229,11 @@ pub fn adopt_snapshot(store: &Store, chain_id: &str, dir: &Path) -> Result<PathB
     Ok(dest)
 }
 
-/// Does the file start with the gzip magic?
-pub fn is_gzip(path: &Path) -> bool {
-    let mut m = [0u8; 2];
+/// The first four bytes of a file (compression magic).
+pub fn magic(path: &Path) -> Option<[u8; 4]> {
+    let mut m = [0u8; 4];
     File::open(path)
         .and_then(|mut f| f.read_exact(&mut m))
-        .is_ok()
-        && m == [0x1f, 0x8b]
+        .ok()?;
+    Some(m)
 }

@@ -239,10 +239,10 @@ fn load_docker(store: &Store, dir: &Path, src: &Path) -> Result<Vec<String>> {
         let mut layers = vec![];
         for l in &e.layers {
             let p = dir.join(l);
-            let mt = if crate::layer::unpack::is_gzip(&p) {
-                MT_LAYER_GZIP
-            } else {
-                MT_LAYER_TAR
+            let mt = match crate::layer::unpack::magic(&p) {
+                Some([0x1f, 0x8b, _, _]) => MT_LAYER_GZIP,
+                Some([0x28, 0xb5, 0x2f, 0xfd]) => MT_LAYER_ZSTD,
+                _ => MT_LAYER_TAR,
             };
             layers.push(import_blob(store, &p, mt, None)?);
         }
