@@ -1,1 +1,24 @@
+//! berth: an OCI runtime (runtime-spec 1.2) with runc's command line.
+//!
+//! The library holds everything; `main.rs` is a thin CLI over it. Create is single-threaded
+//! throughout: container processes are forked from it and never from a threaded process.
 
+pub mod cgroups;
+pub mod config;
+pub mod container;
+pub mod error;
+pub mod features;
+pub mod hooks;
+pub mod logger;
+pub mod namespaces;
+pub mod process;
+pub mod rootfs;
+pub mod security;
+pub mod selfexe;
+pub mod tty;
+pub mod utils;
+
+pub use error::{Error, Result};
+
+/// The runtime-spec version berth implements.
+pub const OCI_VERSION: &str = "1.2.0";

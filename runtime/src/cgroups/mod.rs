@@ -1,0 +1,250 @@
+//! Cgroup placement: the container's cgroup is made from `cgroupsPath` in every mounted
+//! hierarchy (each v1 controller, named hierarchies, and the unified tree), the init joins
+//! it, and delete removes it. v1 and v2 differ only in the per-controller files (v1.rs, v2.rs).
+
+pub mod v1;
+pub mod v2;
+
+use crate::error::{Context, Error, Result};
+use std::path::{Component, Path, PathBuf};
+
+/// One mounted cgroup hierarchy and where the calling process sits in it.
+#[derive(Debug, Clone)]
+pub struct Hierarchy {
+    pub mount: PathBuf,
+    /// Comma-separated controllers ("cpu", "name=systemd"); empty for cgroup2.
+    pub controllers: String,
+    pub v2: bool,
+    /// The caller's cgroup path in this hierarchy, from /proc/self/cgroup.
+    pub current: String,
+}
+
+pub fn hierarchies() -> Vec<Hierarchy> {
+    let cg = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut out = Vec::new();
+    for line in mi.lines() {
+        let Some((pre, post)) = line.split_once(" - ") else {
+            continue;
+        };
+        let mut post = post.split(' ');
+        let (fstype, _src, sopts) = (
+            post.next().unwrap_or(""),
+            post.next(),
+            post.next().unwrap_or(""),
+        );
+        let mount = pre.split(' ').nth(4).unwrap_or("");
+        let v2 = fstype == "cgroup2";
+        if fstype != "cgroup" && !v2 {
+            continue;
+        }
+        let controllers: Vec<&str> = sopts
+            .split(',')
+            .filter(|o| {
+                !v2 && (o.starts_with("name=")
+                    || !o.contains('=')
+                        && !matches!(
+                            *o,
+                            "rw" | "ro"
+                                | "noprefix"
+                                | "clone_children"
+                                | "xattr"
+                                | "cpuset_v2_mode"
+                        ))
+            })
+            .collect();
+        let controllers = controllers.join(",");
+        let current = cg
+            .lines()
+            .filter_map(|l| l.splitn(3, ':').nth(1).zip(l.splitn(3, ':').nth(2)))
+            .find(|(c, _)| {
+                if v2 {
+                    c.is_empty()
+                } else {
+                    !c.is_empty() && same_set(c, &controllers)
+                }
+            })
+            .map(|(_, p)| p.to_string())
+            .unwrap_or_else(|| "/".into());
+        if out.iter().any(|h: &Hierarchy| h.mount == Path::new(mount)) {
+            continue;
+        }
+        out.push(Hierarchy {
+            mount: mount.into(),
+            controllers,
+            v2,
+            current,
+        });
+    }
+    out
+}
+
+fn same_set(a: &str, b: &str) -> bool {
+    let mut x: Vec<&str> = a.split(',').collect();
+    let mut y: Vec<&str> = b.split(',').collect();
+    x.sort_unstable();
+    y.sort_unstable();
+    x == y
+}
+
+/// True on a host whose only cgroup hierarchy is the unified one.
+pub fn is_v2_only(hs: &[Hierarchy]) -> bool {
+    hs.iter().all(|h| h.v2)
+}
+
+/// The container's directory in each hierarchy. A relative `cgroupsPath` (or none, which
+/// means the container id) is taken below the caller's own cgroup, as runc does.
+pub fn container_paths(
+    hs: &[Hierarchy],
+    cgroups_path: Option<&Path>,
+    id: &str,
+) -> Result<Vec<PathBuf>> {
+    let p = cgroups_path
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(id));
+    if p.to_string_lossy().contains(':') {
+        return Err(Error::Other(format!(
+            "linux.cgroupsPath {p:?}: systemd slice:prefix:name paths need --systemd-cgroup, and systemd is not running here"
+        )));
+    }
+    if p.components().any(|c| matches!(c, Component::ParentDir)) {
+        return Err(Error::Other(format!(
+            "linux.cgroupsPath {p:?}: must not contain '..'"
+        )));
+    }
+    let rel: PathBuf = p
+        .components()
+        .filter(|c| matches!(c, Component::Normal(_)))
+        .collect();
+    Ok(hs
+        .iter()
+        .map(|h| {
+            let base = if p.is_absolute() {
+                h.mount.clone()
+            } else {
+                h.mount.join(h.current.trim_start_matches('/'))
+            };
+            base.join(&rel)
+        })
+        .collect())
+}
+
+/// Creates the directories. On v1 cpuset, new levels inherit cpus/mems from their parent
+/// (an empty cpuset refuses tasks).
+pub fn create(hs: &[Hierarchy], paths: &[PathBuf]) -> Result<()> {
+    for (h, p) in hs.iter().zip(paths) {
+        if h.controllers.split(',').any(|c| c == "cpuset") {
+            v1::create_cpuset(&h.mount, p)?;
+        } else {
+            std::fs::create_dir_all(p).ctx(|| format!("cgroup {}", p.display()))?;
+        }
+    }
+    Ok(())
+}
+
+pub fn join(paths: &[PathBuf], pid: i32) -> Result<()> {
+    for p in paths {
+        let f = p.join("cgroup.procs");
+        std::fs::write(&f, pid.to_string()).ctx(|| format!("join cgroup {}", f.display()))?;
+    }
+    Ok(())
+}
+
+/// Pids in the container's cgroup (from the first hierarchy that answers).
+pub fn pids(paths: &[PathBuf]) -> Vec<i32> {
+    for p in paths {
+        if let Ok(s) = std::fs::read_to_string(p.join("cgroup.procs")) {
+            return s.lines().filter_map(|l| l.trim().parse().ok()).collect();
+        }
+    }
+    vec![]
+}
+
+/// Removes the container's cgroups (and any sub-cgroups the container made), deepest first.
+/// Retries briefly: a killed task leaves its cgroup a moment after it is reaped.
+pub fn remove(paths: &[PathBuf]) -> Result<()> {
+    for p in paths {
+        if !p.exists() {
+            continue;
+        }
+        let mut dirs = Vec::new();
+        collect_dirs(p, &mut dirs);
+        for d in dirs.iter().rev() {
+            let mut tries = 0;
+            loop {
+                match std::fs::remove_dir(d) {
+                    Ok(()) => break,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
+                    Err(e) if tries < 200 && e.raw_os_error() == Some(libc::EBUSY) => {
+                        tries += 1;
+                        std::thread::sleep(std::time::Duration::from_millis(5));
+                    }
+                    Err(e) => return Err(Error::io(d, e)),
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn collect_dirs(p: &Path, out: &mut Vec<PathBuf>) {
+    out.push(p.to_path_buf());
+    if let Ok(rd) = std::fs::read_dir(p) {
+        for e in rd.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                collect_dirs(&e.path(), out);
+            }
+        }
+    }
+}
+
+pub fn freezer_path(paths: &[PathBuf]) -> Option<&PathBuf> {
+    paths
+        .iter()
+        .find(|p| p.join("freezer.state").exists() || p.join("cgroup.freeze").exists())
+}
+
+pub fn is_frozen(paths: &[PathBuf]) -> bool {
+    match freezer_path(paths) {
+        Some(p) if p.join("freezer.state").exists() => v1::is_frozen(p),
+        Some(p) => v2::is_frozen(p),
+        None => false,
+    }
+}
+
+pub fn set_frozen(paths: &[PathBuf], frozen: bool) -> Result<()> {
+    match freezer_path(paths) {
+        Some(p) if p.join("freezer.state").exists() => v1::set_frozen(p, frozen),
+        Some(p) => v2::set_frozen(p, frozen),
+        None => Err(Error::Other("no freezer cgroup for this container".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_and_absolute_paths() {
+        let hs = vec![Hierarchy {
+            mount: "/sys/fs/cgroup/memory".into(),
+            controllers: "memory".into(),
+            v2: false,
+            current: "/a/b".into(),
+        }];
+        let p = container_paths(&hs, None, "c1").unwrap();
+        assert_eq!(p[0], Path::new("/sys/fs/cgroup/memory/a/b/c1"));
+        let p = container_paths(&hs, Some(Path::new("/x/y")), "c1").unwrap();
+        assert_eq!(p[0], Path::new("/sys/fs/cgroup/memory/x/y"));
+        assert!(container_paths(&hs, Some(Path::new("/x/../../etc")), "c1").is_err());
+    }
+
+    #[test]
+    fn this_host_has_hierarchies() {
+        let hs = hierarchies();
+        assert!(
+            !hs.is_empty(),
+            "no cgroup hierarchy found in /proc/self/mountinfo"
+        );
+    }
+}

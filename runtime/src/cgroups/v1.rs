@@ -1,0 +1,54 @@
+//! cgroup v1 specifics: cpuset inheritance and the freezer.
+
+use crate::error::{Context, Result};
+use std::path::Path;
+
+/// mkdir -p for cpuset: each new level copies cpuset.cpus and cpuset.mems from its parent.
+pub fn create_cpuset(mount: &Path, p: &Path) -> Result<()> {
+    let rel = p.strip_prefix(mount).unwrap_or(p);
+    let mut cur = mount.to_path_buf();
+    for c in rel.components() {
+        let parent = cur.clone();
+        cur.push(c);
+        if cur.exists() {
+            continue;
+        }
+        std::fs::create_dir(&cur)
+            .or_else(|e| {
+                if e.kind() == std::io::ErrorKind::AlreadyExists {
+                    Ok(())
+                } else {
+                    Err(e)
+                }
+            })
+            .ctx(|| format!("cgroup {}", cur.display()))?;
+        for f in ["cpuset.cpus", "cpuset.mems"] {
+            let v = std::fs::read_to_string(parent.join(f))
+                .ctx(|| parent.join(f).display().to_string())?;
+            std::fs::write(cur.join(f), v.trim()).ctx(|| cur.join(f).display().to_string())?;
+        }
+    }
+    Ok(())
+}
+
+pub fn is_frozen(p: &Path) -> bool {
+    std::fs::read_to_string(p.join("freezer.state")).is_ok_and(|s| s.trim() != "THAWED")
+}
+
+/// Writes the freezer state and waits until the kernel reports it reached.
+pub fn set_frozen(p: &Path, frozen: bool) -> Result<()> {
+    let f = p.join("freezer.state");
+    let want = if frozen { "FROZEN" } else { "THAWED" };
+    for _ in 0..1000 {
+        std::fs::write(&f, want).ctx(|| f.display().to_string())?;
+        let now = std::fs::read_to_string(&f).ctx(|| f.display().to_string())?;
+        if now.trim() == want {
+            return Ok(());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    Err(crate::error::Error::Other(format!(
+        "{}: did not reach {want}",
+        f.display()
+    )))
+}

@@ -1,0 +1,145 @@
+//! exec: a process from --process FILE, or the container's own process with the args and
+//! overrides given on the command line (as runc builds it).
+
+use berth::container::{exec as e, supervise};
+use berth::Error;
+use clap::Args;
+use oci_spec::runtime::{Capabilities, LinuxCapabilities, Process};
+use std::path::{Path, PathBuf};
+
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// Path to a process.json (runtime-spec `process` object)
+    #[arg(short, long)]
+    pub process: Option<PathBuf>,
+    /// Allocate a pseudo-TTY
+    #[arg(short, long)]
+    pub tty: bool,
+    #[arg(long = "console-socket")]
+    pub console_socket: Option<PathBuf>,
+    /// Do not wait for the process
+    #[arg(short, long)]
+    pub detach: bool,
+    #[arg(long = "pid-file")]
+    pub pid_file: Option<PathBuf>,
+    /// Set an environment variable (KEY=VALUE)
+    #[arg(short, long)]
+    pub env: Vec<String>,
+    /// Working directory in the container
+    #[arg(long)]
+    pub cwd: Option<PathBuf>,
+    /// UID[:GID]
+    #[arg(short, long)]
+    pub user: Option<String>,
+    /// Additional group ids
+    #[arg(short = 'g', long = "additional-gids")]
+    pub additional_gids: Vec<u32>,
+    /// Add a capability
+    #[arg(short, long)]
+    pub cap: Vec<String>,
+    #[arg(long = "no-new-privs")]
+    pub no_new_privs: bool,
+    #[arg(long = "preserve-fds", default_value_t = 0)]
+    pub preserve_fds: u32,
+    #[arg(long = "process-label", hide = true)]
+    pub process_label: Option<String>,
+    #[arg(long, hide = true)]
+    pub apparmor: Option<String>,
+    pub id: String,
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub args: Vec<String>,
+}
+
+fn build_process(root: &Path, a: &ExecArgs) -> berth::Result<Process> {
+    if let Some(f) = &a.process {
+        let data = std::fs::read(f).map_err(|e| Error::io(f, e))?;
+        let de = &mut serde_json::Deserializer::from_slice(&data);
+        return serde_path_to_error::deserialize(de).map_err(|err| Error::Config {
+            file: f.clone(),
+            field: err.path().to_string(),
+            msg: err.into_inner().to_string(),
+        });
+    }
+    if a.args.is_empty() {
+        return Err(Error::Other(
+            "exec: give a command after the container id, or --process FILE".into(),
+        ));
+    }
+    let mut p = e::container_process(root, &a.id)?;
+    p.set_args(Some(a.args.clone()));
+    p.set_terminal(Some(a.tty));
+    let mut env = p.env().clone().unwrap_or_default();
+    for kv in &a.env {
+        let key = kv.split('=').next().unwrap_or("");
+        env.retain(|e| e.split('=').next() != Some(key));
+        env.push(kv.clone());
+    }
+    p.set_env(Some(env));
+    if let Some(c) = &a.cwd {
+        p.set_cwd(c.clone());
+    }
+    if let Some(u) = &a.user {
+        let (uid, gid) = u.split_once(':').unwrap_or((u, "0"));
+        let bad = || Error::Other(format!("--user {u:?}: expected UID[:GID]"));
+        p.user_mut().set_uid(uid.parse().map_err(|_| bad())?);
+        p.user_mut().set_gid(gid.parse().map_err(|_| bad())?);
+    }
+    if !a.additional_gids.is_empty() {
+        p.user_mut()
+            .set_additional_gids(Some(a.additional_gids.clone()));
+    }
+    if a.no_new_privs {
+        p.set_no_new_privileges(Some(true));
+    }
+    add_caps(&mut p, &a.cap)?;
+    Ok(p)
+}
+
+fn add_caps(p: &mut Process, names: &[String]) -> berth::Result<()> {
+    if names.is_empty() {
+        return Ok(());
+    }
+    let mut add = Capabilities::new();
+    for n in names {
+        let v = serde_json::Value::String(n.to_ascii_uppercase());
+        add.insert(
+            serde_json::from_value(v)
+                .map_err(|_| Error::Other(format!("--cap {n:?}: unknown capability")))?,
+        );
+    }
+    let mut c = p
+        .capabilities()
+        .clone()
+        .unwrap_or_else(LinuxCapabilities::default);
+    let merge = |s: &Option<Capabilities>| {
+        Some(
+            s.clone()
+                .unwrap_or_default()
+                .union(&add)
+                .cloned()
+                .collect::<Capabilities>(),
+        )
+    };
+    c.set_bounding(merge(c.bounding()));
+    c.set_effective(merge(c.effective()));
+    c.set_permitted(merge(c.permitted()));
+    p.set_capabilities(Some(c));
+    Ok(())
+}
+
+pub fn exec(root: &Path, a: ExecArgs) -> berth::Result<i32> {
+    berth::selfexe::ensure_cloned()?;
+    let process = build_process(root, &a)?;
+    if !a.detach {
+        supervise::become_subreaper();
+    }
+    let pid = e::exec(&e::ExecOpts {
+        id: a.id.clone(),
+        root: root.to_path_buf(),
+        process,
+        console_socket: a.console_socket.clone(),
+        pid_file: a.pid_file.clone(),
+        preserve_fds: a.preserve_fds,
+    })?;
+    Ok(if a.detach { 0 } else { supervise::wait(pid) })
+}

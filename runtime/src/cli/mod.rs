@@ -1,0 +1,90 @@
+//! runc's command line. Each command parses its flags, builds one request and calls one
+//! library function; errors are printed and logged in one place (main.rs).
+
+pub mod exec;
+pub mod info;
+pub mod lifecycle;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "berth", version = concat!(env!("CARGO_PKG_VERSION"), "\nspec: 1.2.0"), about = "berth: an OCI container runtime")]
+pub struct Cli {
+    /// Directory for container state
+    #[arg(long, global = true, default_value = "/run/berth")]
+    pub root: PathBuf,
+    /// Log file (runc's --log)
+    #[arg(long, global = true)]
+    pub log: Option<PathBuf>,
+    #[arg(long = "log-format", global = true, value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    #[arg(long, global = true)]
+    pub debug: bool,
+    /// Use systemd to manage cgroups
+    #[arg(long = "systemd-cgroup", global = true)]
+    pub systemd_cgroup: bool,
+    /// Accepted for runc compatibility (auto-detected)
+    #[arg(long, global = true, hide = true)]
+    pub rootless: Option<String>,
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Create a container
+    Create(lifecycle::CreateArgs),
+    /// Start a created container
+    Start { id: String },
+    /// Create and start a container
+    Run(lifecycle::RunArgs),
+    /// Send a signal to the container's init (or all its processes)
+    Kill(lifecycle::KillArgs),
+    /// Delete a container
+    Delete(lifecycle::DeleteArgs),
+    /// Output the state of a container
+    State { id: String },
+    /// List containers
+    List(info::ListArgs),
+    /// Run a process in a running container
+    Exec(exec::ExecArgs),
+    /// Display the processes in a container
+    Ps(info::PsArgs),
+    /// Suspend all processes of a container
+    Pause { id: String },
+    /// Resume a paused container
+    Resume { id: String },
+    /// Create a new config.json
+    Spec(info::SpecArgs),
+    /// Show the runtime-spec features this runtime supports
+    Features,
+}
+
+pub fn run(cli: Cli) -> berth::Result<i32> {
+    if cli.systemd_cgroup && !std::path::Path::new("/run/systemd/system").exists() {
+        return Err(berth::Error::Other("--systemd-cgroup: systemd is not running on this host (no /run/systemd/system); use the default cgroupfs driver".into()));
+    }
+    let root = &cli.root;
+    match cli.cmd {
+        Cmd::Create(a) => lifecycle::create(root, a),
+        Cmd::Start { id } => berth::container::ops::start(root, &id).map(|_| 0),
+        Cmd::Run(a) => lifecycle::run(root, a),
+        Cmd::Kill(a) => lifecycle::kill(root, a),
+        Cmd::Delete(a) => lifecycle::delete(root, a),
+        Cmd::State { id } => info::state(root, &id),
+        Cmd::List(a) => info::list(root, a),
+        Cmd::Exec(a) => exec::exec(root, a),
+        Cmd::Ps(a) => info::ps(root, a),
+        Cmd::Pause { id } => berth::container::ops::pause(root, &id).map(|_| 0),
+        Cmd::Resume { id } => berth::container::ops::resume(root, &id).map(|_| 0),
+        Cmd::Spec(a) => info::spec(a),
+        Cmd::Features => info::features(),
+    }
+}

@@ -1,0 +1,246 @@
+//! Loading and validating a bundle's config.json. Parse errors name the JSON path
+//! (`process.args[0]`), semantic errors name the field, so a user knows what to fix.
+
+use crate::error::{Error, Result};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+/// A parsed bundle: its config and the absolute paths derived from it.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    pub dir: PathBuf,
+    pub config_path: PathBuf,
+    pub rootfs: PathBuf,
+    pub spec: Spec,
+}
+
+impl Bundle {
+    pub fn load(dir: &Path) -> Result<Bundle> {
+        let dir = std::fs::canonicalize(dir).map_err(|e| Error::io(dir, e))?;
+        let config_path = dir.join("config.json");
+        let spec = parse_file(&config_path)?;
+        let root = spec
+            .root()
+            .as_ref()
+            .ok_or_else(|| cfg_err(&config_path, "root", "is required"))?;
+        let rootfs = dir.join(root.path());
+        let rootfs = std::fs::canonicalize(&rootfs).map_err(|e| {
+            cfg_err(
+                &config_path,
+                "root.path",
+                &format!("{}: {e}", rootfs.display()),
+            )
+        })?;
+        if !rootfs.is_dir() {
+            let msg = format!("{} is not a directory", rootfs.display());
+            return Err(cfg_err(&config_path, "root.path", &msg));
+        }
+        validate(&spec, &config_path)?;
+        Ok(Bundle {
+            dir,
+            config_path,
+            rootfs,
+            spec,
+        })
+    }
+}
+
+pub fn parse_file(path: &Path) -> Result<Spec> {
+    let data = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    parse_bytes(&data, path)
+}
+
+pub fn parse_bytes(data: &[u8], path: &Path) -> Result<Spec> {
+    let de = &mut serde_json::Deserializer::from_slice(data);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        let field = if field == "." {
+            "(document)".to_string()
+        } else {
+            field
+        };
+        cfg_err(path, &field, &e.into_inner().to_string())
+    })
+}
+
+fn cfg_err(file: &Path, field: &str, msg: &str) -> Error {
+    Error::Config {
+        file: file.to_path_buf(),
+        field: field.to_string(),
+        msg: msg.to_string(),
+    }
+}
+
+/// The checks runc makes before touching the system, plus the spec's MUSTs on values.
+pub fn validate(spec: &Spec, file: &Path) -> Result<()> {
+    let err = |field: &str, msg: &str| Err(cfg_err(file, field, msg));
+    let major = spec.version().split('.').next().unwrap_or("");
+    if major != "1" {
+        return err(
+            "ociVersion",
+            &format!("unsupported version {:?} (need 1.x)", spec.version()),
+        );
+    }
+    let Some(process) = spec.process() else {
+        return err("process", "is required");
+    };
+    match process.args() {
+        Some(a) if !a.is_empty() && !a[0].is_empty() => {}
+        _ => return err("process.args", "must name the program to run"),
+    }
+    if !process.cwd().is_absolute() {
+        return err("process.cwd", "must be an absolute path");
+    }
+    for (i, e) in process.env().iter().flatten().enumerate() {
+        if !e.contains('=') {
+            return err(
+                &format!("process.env[{i}]"),
+                &format!("{e:?} is not KEY=VALUE"),
+            );
+        }
+    }
+    validate_linux(spec, file)?;
+    validate_hooks(spec, file)
+}
+
+fn validate_linux(spec: &Spec, file: &Path) -> Result<()> {
+    let err = |field: &str, msg: &str| Err(cfg_err(file, field, msg));
+    let Some(linux) = spec.linux() else {
+        return Ok(());
+    };
+    let mut seen = HashSet::new();
+    for (i, ns) in linux.namespaces().iter().flatten().enumerate() {
+        if !seen.insert(ns.typ()) {
+            return err(
+                &format!("linux.namespaces[{i}]"),
+                &format!("duplicate {} namespace", ns.typ()),
+            );
+        }
+        if let Some(p) = ns.path() {
+            if !p.is_absolute() {
+                return err(&format!("linux.namespaces[{i}].path"), "must be absolute");
+            }
+        }
+    }
+    let new_ns = |t: LinuxNamespaceType| {
+        linux
+            .namespaces()
+            .iter()
+            .flatten()
+            .any(|n| n.typ() == t && n.path().is_none())
+    };
+    let has_ns = |t: LinuxNamespaceType| linux.namespaces().iter().flatten().any(|n| n.typ() == t);
+    let maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty());
+    if new_ns(LinuxNamespaceType::User) && !maps {
+        return err(
+            "linux.uidMappings",
+            "a new user namespace needs uidMappings and gidMappings",
+        );
+    }
+    if maps && !has_ns(LinuxNamespaceType::User) {
+        return err("linux.uidMappings", "given without a user namespace");
+    }
+    if spec.hostname().as_ref().is_some_and(|h| !h.is_empty()) && !has_ns(LinuxNamespaceType::Uts) {
+        return err("hostname", "cannot be set without a UTS namespace");
+    }
+    if spec.domainname().as_ref().is_some_and(|h| !h.is_empty()) && !has_ns(LinuxNamespaceType::Uts)
+    {
+        return err("domainname", "cannot be set without a UTS namespace");
+    }
+    if linux.time_offsets().is_some() && !new_ns(LinuxNamespaceType::Time) {
+        return err("linux.timeOffsets", "needs a new time namespace");
+    }
+    for key in linux.sysctl().iter().flat_map(|m| m.keys()) {
+        let needs = if key.starts_with("net.") {
+            Some(LinuxNamespaceType::Network)
+        } else if key.starts_with("kernel.msg")
+            || key.starts_with("kernel.sem")
+            || key.starts_with("kernel.shm")
+            || key.starts_with("fs.mqueue.")
+        {
+            Some(LinuxNamespaceType::Ipc)
+        } else if key == "kernel.hostname" || key == "kernel.domainname" {
+            Some(LinuxNamespaceType::Uts)
+        } else {
+            None
+        };
+        match needs {
+            Some(t) if !has_ns(t) => {
+                return err(
+                    &format!("linux.sysctl.{key}"),
+                    &format!("needs a {t} namespace of the container's own"),
+                );
+            }
+            None => {
+                return err(
+                    &format!("linux.sysctl.{key}"),
+                    "is not namespaced; setting it would change the host",
+                )
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn validate_hooks(spec: &Spec, file: &Path) -> Result<()> {
+    let Some(hooks) = spec.hooks() else {
+        return Ok(());
+    };
+    for (stage, list) in crate::hooks::stages(hooks) {
+        for (i, h) in list.iter().enumerate() {
+            if !h.path().is_absolute() {
+                return Err(cfg_err(
+                    file,
+                    &format!("hooks.{stage}[{i}].path"),
+                    "must be absolute",
+                ));
+            }
+            if h.timeout().is_some_and(|t| t <= 0) {
+                return Err(cfg_err(
+                    file,
+                    &format!("hooks.{stage}[{i}].timeout"),
+                    "must be greater than zero",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_error_names_the_json_path() {
+        let doc =
+            br#"{"ociVersion":"1.0.2","process":{"args":[1],"cwd":"/","user":{"uid":0,"gid":0}}}"#;
+        let e = parse_bytes(doc, Path::new("/b/config.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("process.args[0]"), "{e}");
+        assert!(e.contains("/b/config.json"), "{e}");
+    }
+
+    #[test]
+    fn empty_args_is_rejected_with_field() {
+        let doc = br#"{"ociVersion":"1.0.2","root":{"path":"r"},"process":{"args":[],"cwd":"/","user":{"uid":0,"gid":0}}}"#;
+        let spec = parse_bytes(doc, Path::new("c.json")).unwrap();
+        let e = validate(&spec, Path::new("c.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("process.args"), "{e}");
+    }
+
+    #[test]
+    fn wrong_major_version_is_rejected() {
+        let doc = br#"{"ociVersion":"2.0.0","process":{"args":["sh"],"cwd":"/","user":{"uid":0,"gid":0}}}"#;
+        let spec = parse_bytes(doc, Path::new("c.json")).unwrap();
+        assert!(validate(&spec, Path::new("c.json"))
+            .unwrap_err()
+            .to_string()
+            .contains("ociVersion"));
+    }
+}

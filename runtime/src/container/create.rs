@@ -1,0 +1,227 @@
+//! `create`: validate the bundle, reserve the id, make cgroups and exec.fifo, fork the
+//! container's stages and drive them (diagram in process/channel.rs). On any failure
+//! everything made so far is undone: no state dir, cgroup or process is left behind.
+
+use super::state::{ContainerDir, State};
+use crate::cgroups;
+use crate::config::Bundle;
+use crate::error::{Context, Error, Result};
+use crate::namespaces::Plan;
+use crate::process::channel::{self, Channel, ToChild, ToParent};
+use crate::process::init::{self, InitCtx};
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::{fork, ForkResult, Pid};
+use oci_spec::runtime::LinuxNamespaceType as T;
+use std::path::PathBuf;
+
+#[derive(Debug, Default, Clone)]
+pub struct CreateOpts {
+    pub id: String,
+    pub bundle: PathBuf,
+    pub root: PathBuf,
+    pub console_socket: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    pub no_pivot: bool,
+    pub preserve_fds: u32,
+}
+
+pub struct Created {
+    pub dir: ContainerDir,
+    pub state: State,
+    pub bundle: Bundle,
+}
+
+pub fn create(o: &CreateOpts) -> Result<Created> {
+    let bundle = Bundle::load(&o.bundle)?;
+    let dir = ContainerDir::create(&o.root, &o.id)?;
+    let mut undo = Undo {
+        dir: Some(dir),
+        cgroups: vec![],
+        pid: None,
+        bundle: None,
+    };
+    match create_in(o, bundle, &mut undo) {
+        Ok(c) => Ok(c),
+        Err(e) => {
+            undo.run();
+            Err(e)
+        }
+    }
+}
+
+/// What a failed create must take back.
+struct Undo {
+    dir: Option<ContainerDir>,
+    cgroups: Vec<PathBuf>,
+    pid: Option<i32>,
+    bundle: Option<(Bundle, serde_json::Value)>,
+}
+
+impl Undo {
+    fn run(mut self) {
+        if let Some(pid) = self.pid {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+            super::ops::wait_gone(pid, std::time::Duration::from_secs(5));
+        }
+        let _ = cgroups::remove(&self.cgroups);
+        if let Some((b, mut st)) = self.bundle.take() {
+            st["status"] = "stopped".into();
+            crate::hooks::run_warn(b.spec.hooks().as_ref(), "poststop", &st);
+        }
+        if let Some(d) = self.dir.take() {
+            let _ = d.remove();
+        }
+    }
+}
+
+fn create_in(o: &CreateOpts, bundle: Bundle, undo: &mut Undo) -> Result<Created> {
+    let linux = bundle.spec.linux().as_ref();
+    let plan = Plan::from_linux(linux);
+    if !plan.has(T::Mount) {
+        return Err(Error::Other(format!(
+            "config {}: linux.namespaces: a mount namespace is required",
+            bundle.config_path.display()
+        )));
+    }
+    let hierarchies = cgroups::hierarchies();
+    let cg_path = linux.and_then(|l| l.cgroups_path().as_deref());
+    let paths = cgroups::container_paths(&hierarchies, cg_path, &o.id)?;
+    undo.cgroups = paths.clone();
+    cgroups::create(&hierarchies, &paths)?;
+    let fifo = undo.dir.as_ref().expect("dir is set").fifo();
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
+        .ctx(|| fifo.display().to_string())?;
+    let terminal = bundle
+        .spec
+        .process()
+        .as_ref()
+        .is_some_and(|p| p.terminal() == Some(true));
+    let console = match (&o.console_socket, terminal) {
+        (Some(p), true) => Some(crate::tty::connect(p)?),
+        (None, true) => {
+            return Err(Error::Other(
+                "process.terminal is true: --console-socket is required".into(),
+            ))
+        }
+        _ => None,
+    };
+    let hooks = bundle.spec.hooks().as_ref();
+    let need_hooks = ["prestart", "createRuntime"]
+        .iter()
+        .any(|s| !crate::hooks::hooks_of(hooks, s).is_empty());
+    let (parent, child) = channel::pair()?;
+    let mut st = State {
+        id: o.id.clone(),
+        pid: 0,
+        start_time: 0,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: crate::utils::rfc3339(std::time::SystemTime::now()),
+        owner: nix::unistd::User::from_uid(nix::unistd::getuid())
+            .ok()
+            .flatten()
+            .map(|u| u.name)
+            .unwrap_or_default(),
+        annotations: bundle.spec.annotations().clone().unwrap_or_default(),
+        cgroup_paths: paths.clone(),
+        creating: true,
+        use_systemd: false,
+        hooks: bundle.spec.hooks().clone(),
+    };
+    let ctx = InitCtx {
+        bundle: &bundle,
+        chan: child,
+        plan: plan.clone(),
+        fifo,
+        console,
+        hierarchies,
+        cgroup_paths: paths.clone(),
+        no_pivot: o.no_pivot,
+        preserve_fds: o.preserve_fds,
+        need_hooks,
+    };
+    // SAFETY: berth is single-threaded here, so the child may allocate freely.
+    let stage1 = match unsafe { fork() }.map_err(|e| Error::sys("fork", e))? {
+        ForkResult::Child => init::stage1(ctx),
+        ForkResult::Parent { child } => child,
+    };
+    drop(ctx);
+    let r = drive(&parent, stage1, &bundle, &plan, &paths, &mut st, undo);
+    let _ = waitpid(stage1, None);
+    r?;
+    st.creating = false;
+    undo.dir.as_ref().expect("dir is set").save(&st)?;
+    if let Some(p) = &o.pid_file {
+        crate::utils::write_atomic(p, st.pid.to_string().as_bytes())?;
+    }
+    let dir = undo.dir.take().expect("dir is set");
+    Ok(Created {
+        dir,
+        state: st,
+        bundle,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn drive(
+    chan: &Channel,
+    stage1: Pid,
+    b: &Bundle,
+    plan: &Plan,
+    paths: &[PathBuf],
+    st: &mut State,
+    undo: &mut Undo,
+) -> Result<()> {
+    loop {
+        let msg = chan.recv::<ToParent>()?;
+        match msg {
+            Some(ToParent::Stage1Ready) => {
+                cgroups::join(paths, stage1.as_raw())?;
+                if plan.is_new(T::User) {
+                    write_id_maps(stage1.as_raw(), b)?;
+                }
+                chan.send(&ToChild::Go)?;
+            }
+            Some(ToParent::Pid(pid)) => {
+                undo.pid = Some(pid);
+                st.pid = pid;
+                st.start_time = crate::utils::proc_start_time(pid).unwrap_or(0);
+                let doc = st.to_oci(super::state::Status::Creating);
+                undo.bundle = Some((b.clone(), doc.clone()));
+                chan.send(&ToChild::State(doc.to_string()))?;
+            }
+            Some(ToParent::RunHooks) => {
+                undo.dir.as_ref().expect("dir is set").save(st)?;
+                let doc = st.to_oci(super::state::Status::Creating);
+                crate::hooks::run(b.spec.hooks().as_ref(), "prestart", &doc)?;
+                crate::hooks::run(b.spec.hooks().as_ref(), "createRuntime", &doc)?;
+                chan.send(&ToChild::HooksDone)?;
+            }
+            Some(ToParent::Ready) => return Ok(()),
+            Some(ToParent::Error(m)) => return Err(Error::Child(m)),
+            None => {
+                return Err(Error::Child(
+                    "container init exited before it was ready".into(),
+                ))
+            }
+        }
+    }
+}
+
+/// Writes uid_map and gid_map of the stage-1 process that unshared the user namespace.
+fn write_id_maps(pid: i32, b: &Bundle) -> Result<()> {
+    let linux = b.spec.linux().as_ref();
+    let fmt = |m: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| {
+        m.into_iter()
+            .flatten()
+            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+            .collect::<String>()
+    };
+    let uid = fmt(linux.and_then(|l| l.uid_mappings().as_ref()));
+    let gid = fmt(linux.and_then(|l| l.gid_mappings().as_ref()));
+    std::fs::write(format!("/proc/{pid}/uid_map"), &uid)
+        .map_err(|e| Error::Other(format!("linux.uidMappings {uid:?}: {e}")))?;
+    std::fs::write(format!("/proc/{pid}/gid_map"), &gid)
+        .map_err(|e| Error::Other(format!("linux.gidMappings {gid:?}: {e}")))
+}

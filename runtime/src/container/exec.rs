@@ -1,0 +1,90 @@
+//! `exec`: run a further process in a running container (diagram in process/channel.rs;
+//! here the stages join the init's namespaces instead of making new ones).
+
+use super::state::{ContainerDir, Status};
+use crate::cgroups;
+use crate::error::{Error, Result};
+use crate::process::channel::{self, ToChild, ToParent};
+use crate::process::exec::{self as pexec, ExecCtx};
+use nix::sys::wait::waitpid;
+use nix::unistd::{fork, ForkResult};
+use oci_spec::runtime::Process;
+use std::path::{Path, PathBuf};
+
+pub struct ExecOpts {
+    pub id: String,
+    pub root: PathBuf,
+    pub process: Process,
+    pub console_socket: Option<PathBuf>,
+    pub pid_file: Option<PathBuf>,
+    pub preserve_fds: u32,
+}
+
+/// The config.json `process` of a container, the base `exec` starts from.
+pub fn container_process(root: &Path, id: &str) -> Result<Process> {
+    let dir = ContainerDir::open(root, id, false)?;
+    let st = dir.load()?;
+    let spec = crate::config::parse_file(&st.bundle.join("config.json"))?;
+    spec.process()
+        .clone()
+        .ok_or_else(|| Error::state(id, "config.json has no process"))
+}
+
+/// Starts the process; returns its host pid.
+pub fn exec(o: &ExecOpts) -> Result<i32> {
+    let dir = ContainerDir::open(&o.root, &o.id, false)?;
+    let st = dir.load()?;
+    match st.status(&dir) {
+        Status::Running | Status::Created => {}
+        s => {
+            return Err(Error::state(
+                &o.id,
+                format!("cannot exec in a container that is {s}"),
+            ))
+        }
+    }
+    let terminal = o.process.terminal() == Some(true);
+    let console = match (&o.console_socket, terminal) {
+        (Some(p), true) => Some(crate::tty::connect(p)?),
+        (None, true) => return Err(Error::Other("--tty needs --console-socket".into())),
+        _ => None,
+    };
+    let (parent, child) = channel::pair()?;
+    let ctx = ExecCtx {
+        chan: child,
+        pid: st.pid,
+        process: o.process.clone(),
+        console,
+        preserve_fds: o.preserve_fds,
+    };
+    // SAFETY: berth is single-threaded here.
+    let stage1 = match unsafe { fork() }.map_err(|e| Error::sys("fork", e))? {
+        ForkResult::Child => pexec::stage1(ctx),
+        ForkResult::Parent { child } => child,
+    };
+    drop(ctx);
+    let mut pid = None;
+    let r = loop {
+        match parent.recv::<ToParent>() {
+            Ok(Some(ToParent::Stage1Ready)) => {
+                if let Err(e) = cgroups::join(&st.cgroup_paths, stage1.as_raw())
+                    .and_then(|_| parent.send(&ToChild::Go))
+                {
+                    break Err(e);
+                }
+            }
+            Ok(Some(ToParent::Pid(p))) => pid = Some(p),
+            Ok(Some(ToParent::Error(m))) => break Err(Error::Child(m)),
+            Ok(Some(_)) => {}
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+    };
+    let _ = waitpid(stage1, None);
+    r?;
+    let pid = pid.ok_or_else(|| Error::Child("exec process was not started".into()))?;
+    if let Some(p) = &o.pid_file {
+        crate::utils::write_atomic(p, pid.to_string().as_bytes())?;
+    }
+    Ok(pid)
+}

@@ -1,0 +1,6 @@
+//! Container lifecycle: state on disk, create, exec, and the other operations.
+pub mod create;
+pub mod exec;
+pub mod ops;
+pub mod state;
+pub mod supervise;

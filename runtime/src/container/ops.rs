@@ -1,0 +1,203 @@
+//! The operations on an existing container: start, kill, delete, pause/resume, and the
+//! read-only ones (state, list, ps).
+
+use super::state::{self, ContainerDir, State, Status};
+use crate::cgroups;
+use crate::error::{Context, Error, Result};
+use nix::sys::signal::{kill as send, Signal};
+use nix::unistd::Pid;
+use std::io::Read;
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// Opens a container locked for a change, with its state and live status.
+pub fn open(root: &Path, id: &str) -> Result<(ContainerDir, State, Status)> {
+    let dir = ContainerDir::open(root, id, true)?;
+    let st = dir.load()?;
+    let status = st.status(&dir);
+    Ok((dir, st, status))
+}
+
+pub fn start(root: &Path, id: &str) -> Result<()> {
+    let (dir, st, status) = open(root, id)?;
+    if status != Status::Created {
+        return Err(Error::state(
+            id,
+            format!("cannot start a container that is {status} (it must be created)"),
+        ));
+    }
+    let fifo = dir.fifo();
+    let mut f = std::fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(&fifo)
+        .ctx(|| fifo.display().to_string())?;
+    let mut buf = [0u8; 1];
+    loop {
+        let mut pfd = [nix::poll::PollFd::new(
+            f.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        let n = nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(100u16)).unwrap_or(0);
+        if n > 0 {
+            match f.read(&mut buf) {
+                Ok(1) => break,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                _ => return Err(Error::state(id, "container init exited before start")),
+            }
+        }
+        if !st.alive() {
+            return Err(Error::state(id, "container init exited before start"));
+        }
+    }
+    std::fs::remove_file(&fifo).ctx(|| fifo.display().to_string())?;
+    crate::hooks::run_warn(st.hooks.as_ref(), "poststart", &st.to_oci(Status::Running));
+    Ok(())
+}
+
+pub fn parse_signal(s: &str) -> Result<Signal> {
+    if let Ok(n) = s.parse::<i32>() {
+        return Signal::try_from(n).map_err(|_| Error::Other(format!("invalid signal {s:?}")));
+    }
+    let up = s.to_ascii_uppercase();
+    let name = if up.starts_with("SIG") {
+        up
+    } else {
+        format!("SIG{up}")
+    };
+    name.parse::<Signal>()
+        .map_err(|_| Error::Other(format!("invalid signal {s:?}")))
+}
+
+pub fn kill(root: &Path, id: &str, sig: Signal, all: bool) -> Result<()> {
+    let (_dir, st, status) = open(root, id)?;
+    if status == Status::Stopped {
+        return Err(Error::state(id, "container not running"));
+    }
+    if all {
+        return kill_all(&st, sig);
+    }
+    send(Pid::from_raw(st.pid), sig).ctx(|| format!("signal {sig} to pid {}", st.pid))
+}
+
+/// Signals every process in the container's cgroup. The cgroup is frozen meanwhile so no
+/// process can fork away from the signal.
+fn kill_all(st: &State, sig: Signal) -> Result<()> {
+    let was_frozen = cgroups::is_frozen(&st.cgroup_paths);
+    let froze = !was_frozen && cgroups::set_frozen(&st.cgroup_paths, true).is_ok();
+    for pid in cgroups::pids(&st.cgroup_paths) {
+        let _ = send(Pid::from_raw(pid), sig);
+    }
+    if froze || (was_frozen && sig == Signal::SIGKILL) {
+        cgroups::set_frozen(&st.cgroup_paths, false)?;
+    }
+    Ok(())
+}
+
+pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
+    let (dir, st, status) = match open(root, id) {
+        Err(Error::NotFound(_)) if force => {
+            // A create that died before writing its state leaves just the directory.
+            let _ = std::fs::remove_dir_all(root.join(id));
+            return Ok(());
+        }
+        r => r?,
+    };
+    match status {
+        Status::Stopped => {}
+        Status::Created | Status::Creating => kill_all(&st, Signal::SIGKILL)?,
+        _ if force => kill_all(&st, Signal::SIGKILL)?,
+        s => {
+            return Err(Error::state(
+                id,
+                format!("cannot delete a container that is {s} without --force"),
+            ))
+        }
+    }
+    destroy(dir, &st)
+}
+
+fn destroy(dir: ContainerDir, st: &State) -> Result<()> {
+    if st.alive() {
+        let _ = send(Pid::from_raw(st.pid), Signal::SIGKILL);
+    }
+    wait_gone(st.pid, Duration::from_secs(10));
+    for pid in cgroups::pids(&st.cgroup_paths) {
+        let _ = send(Pid::from_raw(pid), Signal::SIGKILL);
+    }
+    cgroups::remove(&st.cgroup_paths)?;
+    crate::hooks::run_warn(st.hooks.as_ref(), "poststop", &st.to_oci(Status::Stopped));
+    dir.remove()
+}
+
+/// Waits until `pid` has exited (a zombie counts as exited), up to `limit`.
+pub fn wait_gone(pid: i32, limit: Duration) {
+    if pid <= 0 {
+        return;
+    }
+    // SAFETY: pidfd_open returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd >= 0 {
+        // SAFETY: fresh descriptor from the kernel.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd as i32) };
+        let mut pfd = [nix::poll::PollFd::new(
+            fd.as_fd(),
+            nix::poll::PollFlags::POLLIN,
+        )];
+        let ms = limit.as_millis().min(u16::MAX as u128) as u16;
+        let _ = nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(ms));
+        let _ = fd.as_raw_fd();
+        return;
+    }
+    let end = Instant::now() + limit;
+    while Instant::now() < end && crate::utils::proc_state(pid).is_some_and(|s| s != 'Z') {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+pub fn pause(root: &Path, id: &str) -> Result<()> {
+    let (_d, st, status) = open(root, id)?;
+    if status != Status::Running {
+        return Err(Error::state(
+            id,
+            format!("cannot pause a container that is {status}"),
+        ));
+    }
+    cgroups::set_frozen(&st.cgroup_paths, true)
+}
+
+pub fn resume(root: &Path, id: &str) -> Result<()> {
+    let (_d, st, status) = open(root, id)?;
+    if status != Status::Paused {
+        return Err(Error::state(
+            id,
+            format!("cannot resume a container that is {status}"),
+        ));
+    }
+    cgroups::set_frozen(&st.cgroup_paths, false)
+}
+
+/// The runtime-spec state document of one container.
+pub fn state(root: &Path, id: &str) -> Result<serde_json::Value> {
+    let dir = ContainerDir::open(root, id, false)?;
+    let st = dir.load()?;
+    Ok(st.to_oci(st.status(&dir)))
+}
+
+pub fn list(root: &Path) -> Result<Vec<serde_json::Value>> {
+    let mut out = Vec::new();
+    for id in state::list_ids(root)? {
+        if let Ok(s) = state(root, &id) {
+            out.push(s);
+        }
+    }
+    Ok(out)
+}
+
+pub fn pids(root: &Path, id: &str) -> Result<Vec<i32>> {
+    let dir = ContainerDir::open(root, id, false)?;
+    let st = dir.load()?;
+    Ok(cgroups::pids(&st.cgroup_paths))
+}

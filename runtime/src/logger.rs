@@ -1,0 +1,72 @@
+//! `--log FILE --log-format text|json`: containerd's runc shim reads the last JSON line
+//! `{"level":"error","msg":…,"time":…}` from this file and shows it to the user.
+
+use std::io::Write;
+use std::sync::OnceLock;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+struct Logger {
+    path: Option<std::path::PathBuf>,
+    format: Format,
+    debug: bool,
+}
+
+static LOGGER: OnceLock<Logger> = OnceLock::new();
+
+pub fn init(path: Option<std::path::PathBuf>, format: Format, debug: bool) {
+    let _ = LOGGER.set(Logger {
+        path,
+        format,
+        debug,
+    });
+}
+
+pub fn debug_enabled() -> bool {
+    LOGGER.get().is_some_and(|l| l.debug)
+}
+
+pub fn error(msg: &str) {
+    write("error", msg);
+}
+
+pub fn warn(msg: &str) {
+    write("warning", msg);
+    if LOGGER.get().is_none_or(|l| l.path.is_none()) {
+        eprintln!("berth: warning: {msg}");
+    }
+}
+
+pub fn debug(msg: &str) {
+    if debug_enabled() {
+        write("debug", msg);
+    }
+}
+
+fn write(level: &str, msg: &str) {
+    let Some(l) = LOGGER.get() else { return };
+    let time = crate::utils::rfc3339(std::time::SystemTime::now());
+    let line = match l.format {
+        Format::Json => {
+            serde_json::json!({"level": level, "msg": msg, "time": time}).to_string() + "\n"
+        }
+        Format::Text => format!("time=\"{time}\" level={level} msg=\"{msg}\"\n"),
+    };
+    match &l.path {
+        Some(p) => {
+            if let Ok(mut f) = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(p)
+            {
+                let _ = f.write_all(line.as_bytes());
+            }
+        }
+        None if level == "debug" => eprint!("{line}"),
+        None => {}
+    }
+}

@@ -1,0 +1,90 @@
+//! The forked stages of `exec`: stage-1 joins the container's namespaces (user first) and,
+//! once the parent has put it in the container's cgroups, forks the process, which applies
+//! the process spec and execs. A successful exec closes the channel (it is CLOEXEC); a
+//! failure is sent as an Error message first.
+
+use super::channel::{Channel, ToChild, ToParent};
+use super::{exit_child, set_name, setup};
+use crate::error::{Error, Result};
+use nix::unistd::{fork, ForkResult};
+use oci_spec::runtime::Process;
+use std::os::fd::OwnedFd;
+
+pub struct ExecCtx {
+    pub chan: Channel,
+    pub pid: i32,
+    pub process: Process,
+    pub console: Option<OwnedFd>,
+    pub preserve_fds: u32,
+}
+
+pub fn stage1(ctx: ExecCtx) -> ! {
+    set_name("berth:exec1");
+    let r = (|| -> Result<()> {
+        crate::namespaces::join_process(ctx.pid, &crate::namespaces::all_types())?;
+        ctx.chan.send(&ToParent::Stage1Ready)?;
+        match ctx.chan.recv::<ToChild>()? {
+            Some(ToChild::Go) => Ok(()),
+            _ => Err(Error::Child("runtime went away".into())),
+        }
+    })();
+    if let Err(e) = r {
+        let _ = ctx.chan.send(&ToParent::Error(e.to_string()));
+        exit_child(1);
+    }
+    // SAFETY: single-threaded; the child runs only our setup code before exec.
+    match unsafe { fork() } {
+        Ok(ForkResult::Child) => process(ctx),
+        Ok(ForkResult::Parent { child }) => {
+            let _ = ctx.chan.send(&ToParent::Pid(child.as_raw()));
+            exit_child(0)
+        }
+        Err(e) => {
+            let _ = ctx.chan.send(&ToParent::Error(format!("fork: {e}")));
+            exit_child(1)
+        }
+    }
+}
+
+fn process(ctx: ExecCtx) -> ! {
+    set_name("berth:exec");
+    let r = (|| -> Result<setup::Exec> {
+        let _ = nix::sys::prctl::set_dumpable(false);
+        let p = &ctx.process;
+        if p.terminal() == Some(true) {
+            let sock = ctx
+                .console
+                .as_ref()
+                .ok_or_else(|| Error::Other("--tty needs --console-socket".into()))?;
+            nix::unistd::setsid().map_err(|e| Error::sys("setsid", e))?;
+            let size = p
+                .console_size()
+                .as_ref()
+                .map(|b| (b.height() as u16, b.width() as u16));
+            crate::tty::setup(sock, size)?;
+        }
+        setup::apply_oom_score_adj(p)?;
+        setup::apply_rlimits(p)?;
+        setup::enter_cwd(p)?;
+        setup::apply_identity(p)?;
+        let exec = setup::prepare_exec(p)?;
+        crate::utils::cloexec_from(3 + ctx.preserve_fds);
+        reset_signals();
+        Ok(exec)
+    })();
+    let e = match r {
+        Ok(exec) => setup::exec(&exec),
+        Err(e) => e,
+    };
+    let _ = ctx.chan.send(&ToParent::Error(e.to_string()));
+    exit_child(127)
+}
+
+/// Children inherit the signal mask; the container's process must start with none blocked.
+pub fn reset_signals() {
+    let _ = nix::sys::signal::sigprocmask(
+        nix::sys::signal::SigmaskHow::SIG_SETMASK,
+        Some(&nix::sys::signal::SigSet::empty()),
+        None,
+    );
+}

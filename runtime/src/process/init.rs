@@ -1,0 +1,242 @@
+//! The forked stages of `create`: stage-1 settles the namespaces and forks the init, which
+//! builds the root filesystem, reports Ready, waits on exec.fifo for `start`, and execs.
+//! Both run single-threaded, forked from the single-threaded berth process.
+
+use super::channel::{Channel, ToChild, ToParent};
+use super::{exit_child, set_name, setup};
+use crate::cgroups::Hierarchy;
+use crate::config::Bundle;
+use crate::error::{Context, Error, Result};
+use crate::namespaces::Plan;
+use crate::rootfs::{self, devices, mounts};
+use nix::sched::CloneFlags;
+use nix::unistd::{fork, ForkResult, Gid, Uid};
+use oci_spec::runtime::LinuxNamespaceType as T;
+use std::io::Write;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+pub struct InitCtx<'a> {
+    pub bundle: &'a Bundle,
+    pub chan: Channel,
+    pub plan: Plan,
+    pub fifo: PathBuf,
+    pub console: Option<OwnedFd>,
+    pub hierarchies: Vec<Hierarchy>,
+    pub cgroup_paths: Vec<PathBuf>,
+    pub no_pivot: bool,
+    pub preserve_fds: u32,
+    pub need_hooks: bool,
+}
+
+/// Stage-1: never returns.
+pub fn stage1(ctx: InitCtx) -> ! {
+    set_name("berth:stage1");
+    if let Err(e) = stage1_inner(&ctx) {
+        let _ = ctx.chan.send(&ToParent::Error(e.to_string()));
+        exit_child(1);
+    }
+    // SAFETY: single-threaded process; the child only runs our own init code.
+    match unsafe { fork() } {
+        Ok(ForkResult::Child) => init(ctx),
+        Ok(ForkResult::Parent { child }) => {
+            let _ = ctx.chan.send(&ToParent::Pid(child.as_raw()));
+            exit_child(0)
+        }
+        Err(e) => {
+            let _ = ctx.chan.send(&ToParent::Error(format!("fork init: {e}")));
+            exit_child(1)
+        }
+    }
+}
+
+fn stage1_inner(ctx: &InitCtx) -> Result<()> {
+    crate::namespaces::join(&ctx.plan.join)?;
+    if ctx.plan.is_new(T::User) {
+        nix::sched::unshare(CloneFlags::CLONE_NEWUSER).ctx(|| "unshare user namespace".into())?;
+    }
+    ctx.chan.send(&ToParent::Stage1Ready)?;
+    match ctx.chan.recv::<ToChild>()? {
+        Some(ToChild::Go) => {}
+        _ => return Err(Error::Child("runtime went away".into())),
+    }
+    if ctx.plan.has(T::User) {
+        let (u, g) = (Uid::from_raw(0), Gid::from_raw(0));
+        nix::unistd::setresgid(g, g, g).ctx(|| "setresgid 0 in user namespace".into())?;
+        nix::unistd::setresuid(u, u, u).ctx(|| "setresuid 0 in user namespace".into())?;
+    }
+    nix::sched::unshare(ctx.plan.unshare_flags()).ctx(|| format!("unshare {:?}", ctx.plan.new))?;
+    if ctx.plan.is_new(T::Time) {
+        write_time_offsets(ctx.bundle)?;
+    }
+    Ok(())
+}
+
+fn write_time_offsets(b: &Bundle) -> Result<()> {
+    let Some(offs) = b
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.time_offsets().as_ref())
+    else {
+        return Ok(());
+    };
+    let mut s = String::new();
+    for (clock, o) in offs {
+        if clock != "monotonic" && clock != "boottime" {
+            return Err(Error::Other(format!(
+                "linux.timeOffsets.{clock}: only monotonic and boottime can be offset"
+            )));
+        }
+        s += &format!(
+            "{clock} {} {}\n",
+            o.secs().unwrap_or(0),
+            o.nanosecs().unwrap_or(0)
+        );
+    }
+    std::fs::write("/proc/self/timens_offsets", s)
+        .map_err(|e| Error::Other(format!("linux.timeOffsets: {e}")))
+}
+
+/// The container's init: never returns.
+fn init(ctx: InitCtx) -> ! {
+    set_name("berth:init");
+    match init_inner(&ctx) {
+        Ok(exec) => {
+            let e = setup::exec(&exec);
+            eprintln!("berth: {e}");
+            exit_child(127)
+        }
+        Err(e) => {
+            let _ = ctx.chan.send(&ToParent::Error(e.to_string()));
+            exit_child(1)
+        }
+    }
+}
+
+fn init_inner(ctx: &InitCtx) -> Result<setup::Exec> {
+    let spec = &ctx.bundle.spec;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::Other("process is required".into()))?;
+    // No other process may read our memory or /proc/self/exe while we hold runtime state.
+    let _ = nix::sys::prctl::set_dumpable(false);
+    nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    nix::unistd::setsid().ctx(|| "setsid".into())?;
+    if let Some(h) = spec.hostname().as_deref().filter(|h| !h.is_empty()) {
+        nix::unistd::sethostname(h).ctx(|| format!("hostname {h:?}"))?;
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|h| !h.is_empty()) {
+        // SAFETY: setdomainname with a valid buffer and length.
+        if unsafe { libc::setdomainname(d.as_ptr().cast(), d.len()) } != 0 {
+            return Err(Error::io(
+                format!("domainname {d:?}"),
+                std::io::Error::last_os_error(),
+            ));
+        }
+    }
+    let (fifo, state) = build_rootfs(ctx)?;
+    if process.terminal() == Some(true) {
+        let sock = ctx
+            .console
+            .as_ref()
+            .ok_or_else(|| Error::Other("process.terminal needs --console-socket".into()))?;
+        let size = process
+            .console_size()
+            .as_ref()
+            .map(|b| (b.height() as u16, b.width() as u16));
+        let slave = crate::tty::setup(sock, size)?;
+        devices::console(&rootfs::paths::Root::open(Path::new("/"))?, &slave)?;
+    }
+    write_sysctls(spec)?;
+    rootfs::finalize(spec)?;
+    setup::apply_oom_score_adj(process)?;
+    setup::apply_rlimits(process)?;
+    setup::enter_cwd(process)?;
+    setup::apply_identity(process)?;
+    let exec = setup::prepare_exec(process)?;
+    crate::utils::cloexec_from(3 + ctx.preserve_fds);
+    ctx.chan.send(&ToParent::Ready)?;
+    wait_for_start(&fifo)?;
+    crate::hooks::run(spec.hooks().as_ref(), "startContainer", &state)?;
+    super::exec::reset_signals();
+    Ok(exec)
+}
+
+/// Mounts, devices, the runtime's hooks, pivot_root. Returns the exec.fifo descriptor,
+/// opened while the host path is still reachable.
+fn build_rootfs(ctx: &InitCtx) -> Result<(OwnedFd, serde_json::Value)> {
+    let spec = &ctx.bundle.spec;
+    let linux = spec.linux().as_ref();
+    nix::unistd::chdir(&ctx.bundle.dir).ctx(|| ctx.bundle.dir.display().to_string())?;
+    let root = rootfs::prepare_root(
+        &ctx.bundle.rootfs,
+        linux.and_then(|l| l.rootfs_propagation().as_deref()),
+    )?;
+    let userns = ctx.plan.has(T::User);
+    let mctx = mounts::MountCtx {
+        root: &root,
+        bundle: &ctx.bundle.dir,
+        hierarchies: &ctx.hierarchies,
+        cgroup_paths: &ctx.cgroup_paths,
+        new_cgroupns: ctx.plan.is_new(T::Cgroup),
+        userns,
+    };
+    let mounts = spec.mounts().clone().unwrap_or_default();
+    mounts::mount_all(&mctx, &mounts)?;
+    let dev_bound = mounts
+        .iter()
+        .any(|m| m.destination() == Path::new("/dev") && m.typ().as_deref() != Some("tmpfs"));
+    let devs = linux.and_then(|l| l.devices().clone()).unwrap_or_default();
+    devices::setup(&root, &devs, userns, !dev_bound)?;
+    let state = match ctx.chan.recv::<ToChild>()? {
+        Some(ToChild::State(s)) => serde_json::from_str(&s).unwrap_or_default(),
+        _ => return Err(Error::Child("runtime went away".into())),
+    };
+    if ctx.need_hooks {
+        ctx.chan.send(&ToParent::RunHooks)?;
+        match ctx.chan.recv::<ToChild>()? {
+            Some(ToChild::HooksDone) => {}
+            _ => return Err(Error::Child("runtime went away during hooks".into())),
+        }
+    }
+    crate::hooks::run(spec.hooks().as_ref(), "createContainer", &state)?;
+    let mut state = state;
+    state["status"] = "created".into();
+    let fifo = std::fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
+        .open(&ctx.fifo)
+        .ctx(|| ctx.fifo.display().to_string())?;
+    drop(root);
+    rootfs::pivot(&ctx.bundle.rootfs, ctx.no_pivot)?;
+    Ok((fifo.into(), state))
+}
+
+use std::os::unix::fs::OpenOptionsExt;
+
+fn write_sysctls(spec: &oci_spec::runtime::Spec) -> Result<()> {
+    for (k, v) in spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.sysctl().as_ref())
+        .into_iter()
+        .flatten()
+    {
+        let p = format!("/proc/sys/{}", k.replace('.', "/"));
+        std::fs::write(&p, v).map_err(|e| Error::Other(format!("linux.sysctl.{k}={v}: {e}")))?;
+    }
+    Ok(())
+}
+
+/// Blocks until `start` opens the other end of exec.fifo, then signals it with one byte.
+fn wait_for_start(fifo: &OwnedFd) -> Result<()> {
+    let p = format!("/proc/self/fd/{}", fifo.as_raw_fd());
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_CLOEXEC)
+        .open(&p)
+        .ctx(|| "open exec fifo".into())?;
+    f.write_all(b"0").ctx(|| "write exec fifo".into())
+}

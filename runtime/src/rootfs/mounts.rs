@@ -1,0 +1,319 @@
+//! config.json `mounts`, in order. Each destination is resolved inside the rootfs by
+//! paths::Root (so an image's symlinks cannot redirect a mount to the host), and the mount
+//! syscalls target the resolved `/proc/self/fd/N`.
+
+use super::options::{self, Options};
+use super::paths::{fd_path, Kind, Root};
+use crate::cgroups::Hierarchy;
+use crate::error::{Context, Error, Result};
+use nix::mount::{mount, MsFlags};
+use oci_spec::runtime::Mount;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+pub struct MountCtx<'a> {
+    pub root: &'a Root,
+    pub bundle: &'a Path,
+    pub hierarchies: &'a [Hierarchy],
+    pub cgroup_paths: &'a [PathBuf],
+    pub new_cgroupns: bool,
+    pub userns: bool,
+}
+
+pub fn mount_all(ctx: &MountCtx, mounts: &[Mount]) -> Result<()> {
+    for (i, m) in mounts.iter().enumerate() {
+        mount_one(ctx, m).map_err(|e| {
+            Error::Other(format!("mounts[{i}] ({}): {e}", m.destination().display()))
+        })?;
+    }
+    Ok(())
+}
+
+fn mount_one(ctx: &MountCtx, m: &Mount) -> Result<()> {
+    let opts = options::parse(m.options().as_deref().unwrap_or(&[]));
+    let typ = m.typ().as_deref().unwrap_or("");
+    let dest = m.destination();
+    if typ == "bind" || opts.bind() {
+        return bind(ctx, m, &opts);
+    }
+    if typ == "cgroup" {
+        return cgroup(ctx, dest, &opts);
+    }
+    let target = ctx.root.ensure(dest, Kind::Dir)?;
+    let src = m
+        .source()
+        .as_ref()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| typ.to_string());
+    let flags = opts.flags & !MsFlags::MS_REMOUNT;
+    let r = mount(
+        Some(src.as_str()),
+        fd_path(&target).as_str(),
+        Some(typ),
+        flags,
+        opts.data_str().as_deref(),
+    );
+    match r {
+        Err(nix::Error::EPERM) if typ == "sysfs" => {
+            // Without a network namespace of our own (or as a user namespace that does not own
+            // it) sysfs cannot be mounted: bind the host's read-only, as rootless runc does.
+            let f = MsFlags::MS_BIND | MsFlags::MS_REC;
+            mount(
+                Some("/sys"),
+                fd_path(&target).as_str(),
+                None::<&str>,
+                f,
+                None::<&str>,
+            )
+            .ctx(|| "bind /sys".into())?;
+            let top = ctx.root.resolve(dest).map_err(|e| Error::io(dest, e))?;
+            remount(
+                &top,
+                MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            )?;
+        }
+        r => r.ctx(|| format!("mount {typ} on {}", dest.display()))?,
+    }
+    finish(ctx, dest, &opts)
+}
+
+/// Propagation and recursive attributes, applied to the new mount (re-resolved, so the
+/// descriptor is the mount's root and not the covered directory).
+fn finish(ctx: &MountCtx, dest: &Path, opts: &Options) -> Result<()> {
+    if opts.propagation.is_empty() && opts.attr_set == 0 && opts.attr_clr == 0 {
+        return Ok(());
+    }
+    let top = ctx.root.resolve(dest).map_err(|e| Error::io(dest, e))?;
+    for p in &opts.propagation {
+        mount(
+            None::<&str>,
+            fd_path(&top).as_str(),
+            None::<&str>,
+            *p,
+            None::<&str>,
+        )
+        .ctx(|| format!("set propagation on {}", dest.display()))?;
+    }
+    if opts.attr_set != 0 || opts.attr_clr != 0 {
+        setattr(&top, opts.attr_set, opts.attr_clr, true)
+            .ctx(|| format!("mount_setattr {}", dest.display()))?;
+    }
+    Ok(())
+}
+
+fn bind(ctx: &MountCtx, m: &Mount, opts: &Options) -> Result<()> {
+    let dest = m.destination();
+    let src = m
+        .source()
+        .as_ref()
+        .ok_or_else(|| Error::Other("bind mount needs a source".into()))?;
+    let src = if src.is_absolute() {
+        src.clone()
+    } else {
+        ctx.bundle.join(src)
+    };
+    let meta = std::fs::metadata(&src).map_err(|e| Error::io(&src, e))?;
+    let kind = if meta.is_dir() { Kind::Dir } else { Kind::File };
+    let target = ctx.root.ensure(dest, kind)?;
+    // Open the source before mounting so a racing rename cannot swap it.
+    let sfd = std::fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_PATH)
+        .open(&src)
+        .map_err(|e| Error::io(&src, e))?;
+    let f = MsFlags::MS_BIND | (opts.flags & MsFlags::MS_REC);
+    mount(
+        Some(fd_path(&sfd).as_str()),
+        fd_path(&target).as_str(),
+        None::<&str>,
+        f,
+        None::<&str>,
+    )
+    .ctx(|| format!("bind {} on {}", src.display(), dest.display()))?;
+    let extra = opts.remount_flags();
+    if !extra.is_empty() {
+        let top = ctx.root.resolve(dest).map_err(|e| Error::io(dest, e))?;
+        remount(&top, extra)?;
+    }
+    finish(ctx, dest, opts)
+}
+
+use std::os::unix::fs::OpenOptionsExt;
+
+/// Bind remount with new flags, keeping the flags the kernel locks on the source mount
+/// (a user namespace may not clear nosuid/nodev/noexec/ro it inherited).
+pub fn remount(top: &OwnedFd, flags: MsFlags) -> Result<()> {
+    let st = nix::sys::statvfs::fstatvfs(top).ctx(|| "statvfs".into())?;
+    use nix::sys::statvfs::FsFlags as S;
+    let mut locked = MsFlags::empty();
+    for (s, m) in [
+        (S::ST_NOSUID, MsFlags::MS_NOSUID),
+        (S::ST_NODEV, MsFlags::MS_NODEV),
+        (S::ST_NOEXEC, MsFlags::MS_NOEXEC),
+        (S::ST_RDONLY, MsFlags::MS_RDONLY),
+    ] {
+        if st.flags().contains(s) {
+            locked |= m;
+        }
+    }
+    let f = MsFlags::MS_REMOUNT | MsFlags::MS_BIND | flags;
+    let path = fd_path(top);
+    match mount(None::<&str>, path.as_str(), None::<&str>, f, None::<&str>) {
+        Err(nix::Error::EPERM) => mount(
+            None::<&str>,
+            path.as_str(),
+            None::<&str>,
+            f | locked,
+            None::<&str>,
+        ),
+        r => r,
+    }
+    .ctx(|| "remount".into())
+}
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// mount_setattr(2) on a resolved mount (recursive attributes, idmapped mounts).
+pub fn setattr(fd: &impl AsRawFd, set: u64, clr: u64, recursive: bool) -> nix::Result<()> {
+    setattr_userns(fd, set, clr, recursive, 0)
+}
+
+pub fn setattr_userns(
+    fd: &impl AsRawFd,
+    set: u64,
+    clr: u64,
+    recursive: bool,
+    userns: u64,
+) -> nix::Result<()> {
+    let attr = MountAttr {
+        attr_set: set,
+        attr_clr: clr,
+        propagation: 0,
+        userns_fd: userns,
+    };
+    let flags = libc::AT_EMPTY_PATH | if recursive { libc::AT_RECURSIVE } else { 0 };
+    // SAFETY: attr lives across the call; the empty path with AT_EMPTY_PATH targets fd.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    if r < 0 {
+        Err(nix::Error::last())
+    } else {
+        Ok(())
+    }
+}
+
+/// A `cgroup` mount: a tmpfs holding one directory per v1 hierarchy (or cgroup2 itself on
+/// a v2-only host). With a cgroup namespace the hierarchies are mounted fresh (the kernel
+/// shows the container's cgroup as the root); without one the container's own cgroup
+/// directories are bind-mounted, so the host's tree is never visible.
+fn cgroup(ctx: &MountCtx, dest: &Path, opts: &Options) -> Result<()> {
+    let flags = opts.flags
+        & (MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RELATIME);
+    let ro = opts.flags.contains(MsFlags::MS_RDONLY);
+    let target = ctx.root.ensure(dest, Kind::Dir)?;
+    if crate::cgroups::is_v2_only(ctx.hierarchies) {
+        let p = ctx.cgroup_paths.first().cloned().unwrap_or_default();
+        return mount_hierarchy(
+            &target,
+            dest,
+            "cgroup2",
+            None,
+            &p,
+            ctx.new_cgroupns,
+            flags,
+            ro,
+        );
+    }
+    mount(
+        Some("tmpfs"),
+        fd_path(&target).as_str(),
+        Some("tmpfs"),
+        flags,
+        Some("mode=755"),
+    )
+    .ctx(|| format!("mount tmpfs on {}", dest.display()))?;
+    for (h, p) in ctx.hierarchies.iter().zip(ctx.cgroup_paths) {
+        let name = h
+            .mount
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let sub = dest.join(&name);
+        let t = ctx.root.ensure(&sub, Kind::Dir)?;
+        let (fstype, data) = if h.v2 {
+            ("cgroup2", None)
+        } else {
+            ("cgroup", Some(h.controllers.as_str()))
+        };
+        mount_hierarchy(&t, &sub, fstype, data, p, ctx.new_cgroupns, flags, ro)?;
+        if ro {
+            let top = ctx.root.resolve(&sub).map_err(|e| Error::io(&sub, e))?;
+            remount(&top, flags | MsFlags::MS_RDONLY)?;
+        }
+    }
+    if ro {
+        let top = ctx.root.resolve(dest).map_err(|e| Error::io(dest, e))?;
+        remount(&top, flags | MsFlags::MS_RDONLY)?;
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn mount_hierarchy(
+    t: &OwnedFd,
+    dest: &Path,
+    fstype: &str,
+    data: Option<&str>,
+    host: &Path,
+    new_ns: bool,
+    flags: MsFlags,
+    ro: bool,
+) -> Result<()> {
+    let target = fd_path(t);
+    let rof = if ro {
+        MsFlags::MS_RDONLY
+    } else {
+        MsFlags::empty()
+    };
+    if new_ns
+        && mount(
+            Some("cgroup"),
+            target.as_str(),
+            Some(fstype),
+            flags | rof,
+            data,
+        )
+        .is_ok()
+    {
+        return Ok(());
+    }
+    let hf = std::fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_PATH)
+        .open(host)
+        .map_err(|e| Error::io(host, e))?;
+    mount(
+        Some(fd_path(&hf).as_str()),
+        target.as_str(),
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .ctx(|| format!("bind cgroup {} on {}", host.display(), dest.display()))?;
+    let _ = fstype;
+    Ok(())
+}

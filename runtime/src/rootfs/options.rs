@@ -1,0 +1,260 @@
+//! Mount options of config.json mapped to mount(2) flags, propagation flags,
+//! mount_setattr(2) recursive attributes, and the leftover filesystem data string.
+
+use nix::mount::MsFlags;
+
+pub const ATTR_RDONLY: u64 = 0x1;
+pub const ATTR_NOSUID: u64 = 0x2;
+pub const ATTR_NODEV: u64 = 0x4;
+pub const ATTR_NOEXEC: u64 = 0x8;
+pub const ATTR_ATIME: u64 = 0x70;
+pub const ATTR_RELATIME: u64 = 0x0;
+pub const ATTR_NOATIME: u64 = 0x10;
+pub const ATTR_STRICTATIME: u64 = 0x20;
+pub const ATTR_NODIRATIME: u64 = 0x80;
+pub const ATTR_IDMAP: u64 = 0x0010_0000;
+pub const ATTR_NOSYMFOLLOW: u64 = 0x0020_0000;
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub flags: MsFlags,
+    pub propagation: Vec<MsFlags>,
+    pub data: Vec<String>,
+    /// Recursive attributes for mount_setattr (rro, rnosuid, …).
+    pub attr_set: u64,
+    pub attr_clr: u64,
+    pub idmap: bool,
+    pub recursive_idmap: bool,
+}
+
+impl Options {
+    pub fn bind(&self) -> bool {
+        self.flags.contains(MsFlags::MS_BIND)
+    }
+    pub fn data_str(&self) -> Option<String> {
+        (!self.data.is_empty()).then(|| self.data.join(","))
+    }
+    /// Flags that a bind mount needs a second, remounting mount(2) call for.
+    pub fn remount_flags(&self) -> MsFlags {
+        self.flags & !(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_REMOUNT)
+    }
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            flags: MsFlags::empty(),
+            propagation: vec![],
+            data: vec![],
+            attr_set: 0,
+            attr_clr: 0,
+            idmap: false,
+            recursive_idmap: false,
+        }
+    }
+}
+
+pub fn parse(opts: &[String]) -> Options {
+    let mut o = Options::default();
+    for opt in opts {
+        let s = opt.as_str();
+        if let Some((set, clear)) = flag(s) {
+            if clear {
+                o.flags.remove(set);
+            } else {
+                o.flags.insert(set);
+            }
+        } else if let Some(p) = propagation(s) {
+            o.propagation.push(p);
+        } else if let Some((attr, clear)) = recursive_attr(s) {
+            if matches!(s, "rrelatime" | "rnoatime" | "rstrictatime") {
+                // The kernel wants the whole atime field cleared when one mode is set.
+                o.attr_clr |= ATTR_ATIME;
+                o.attr_set |= attr;
+            } else if clear {
+                o.attr_clr |= attr;
+            } else {
+                o.attr_set |= attr;
+            }
+        } else if s == "idmap" {
+            o.idmap = true;
+        } else if s == "ridmap" {
+            o.idmap = true;
+            o.recursive_idmap = true;
+        } else if s == "tmpcopyup" || s.is_empty() {
+            // tmpcopyup is a runc extension we do not implement; ignoring it is what crun does.
+        } else {
+            o.data.push(opt.clone());
+        }
+    }
+    o
+}
+
+/// (flag, clears?) for the classic mount(2) options.
+fn flag(s: &str) -> Option<(MsFlags, bool)> {
+    use MsFlags as F;
+    Some(match s {
+        "defaults" => (F::empty(), false),
+        "ro" => (F::MS_RDONLY, false),
+        "rw" => (F::MS_RDONLY, true),
+        "suid" => (F::MS_NOSUID, true),
+        "nosuid" => (F::MS_NOSUID, false),
+        "dev" => (F::MS_NODEV, true),
+        "nodev" => (F::MS_NODEV, false),
+        "exec" => (F::MS_NOEXEC, true),
+        "noexec" => (F::MS_NOEXEC, false),
+        "sync" => (F::MS_SYNCHRONOUS, false),
+        "async" => (F::MS_SYNCHRONOUS, true),
+        "dirsync" => (F::MS_DIRSYNC, false),
+        "remount" => (F::MS_REMOUNT, false),
+        "mand" => (F::MS_MANDLOCK, false),
+        "nomand" => (F::MS_MANDLOCK, true),
+        "atime" => (F::MS_NOATIME, true),
+        "noatime" => (F::MS_NOATIME, false),
+        "diratime" => (F::MS_NODIRATIME, true),
+        "nodiratime" => (F::MS_NODIRATIME, false),
+        "bind" => (F::MS_BIND, false),
+        "rbind" => (F::MS_BIND | F::MS_REC, false),
+        "relatime" => (F::MS_RELATIME, false),
+        "norelatime" => (F::MS_RELATIME, true),
+        "strictatime" => (F::MS_STRICTATIME, false),
+        "nostrictatime" => (F::MS_STRICTATIME, true),
+        "lazytime" => (F::MS_LAZYTIME, false),
+        "nolazytime" => (F::MS_LAZYTIME, true),
+        "silent" => (F::MS_SILENT, false),
+        "loud" => (F::MS_SILENT, true),
+        "iversion" => (F::MS_I_VERSION, false),
+        "noiversion" => (F::MS_I_VERSION, true),
+        _ => return None,
+    })
+}
+
+fn propagation(s: &str) -> Option<MsFlags> {
+    use MsFlags as F;
+    Some(match s {
+        "private" => F::MS_PRIVATE,
+        "rprivate" => F::MS_PRIVATE | F::MS_REC,
+        "shared" => F::MS_SHARED,
+        "rshared" => F::MS_SHARED | F::MS_REC,
+        "slave" => F::MS_SLAVE,
+        "rslave" => F::MS_SLAVE | F::MS_REC,
+        "unbindable" => F::MS_UNBINDABLE,
+        "runbindable" => F::MS_UNBINDABLE | F::MS_REC,
+        _ => return None,
+    })
+}
+
+/// (attribute, clears?) for the recursive options that mount_setattr(2) applies.
+fn recursive_attr(s: &str) -> Option<(u64, bool)> {
+    Some(match s {
+        "rro" => (ATTR_RDONLY, false),
+        "rrw" => (ATTR_RDONLY, true),
+        "rnosuid" => (ATTR_NOSUID, false),
+        "rsuid" => (ATTR_NOSUID, true),
+        "rnodev" => (ATTR_NODEV, false),
+        "rdev" => (ATTR_NODEV, true),
+        "rnoexec" => (ATTR_NOEXEC, false),
+        "rexec" => (ATTR_NOEXEC, true),
+        "rnodiratime" => (ATTR_NODIRATIME, false),
+        "rdiratime" => (ATTR_NODIRATIME, true),
+        "rrelatime" => (ATTR_RELATIME, false),
+        "rnorelatime" => (ATTR_ATIME, true),
+        "rnoatime" => (ATTR_NOATIME, false),
+        "ratime" => (ATTR_NOATIME, true),
+        "rstrictatime" => (ATTR_STRICTATIME, false),
+        "rnostrictatime" => (ATTR_STRICTATIME, true),
+        "rnosymfollow" => (ATTR_NOSYMFOLLOW, false),
+        "rsymfollow" => (ATTR_NOSYMFOLLOW, true),
+        _ => return None,
+    })
+}
+
+/// Every option we understand, for `berth features`.
+pub fn known() -> Vec<&'static str> {
+    vec![
+        "async",
+        "atime",
+        "bind",
+        "defaults",
+        "dev",
+        "diratime",
+        "dirsync",
+        "exec",
+        "idmap",
+        "iversion",
+        "lazytime",
+        "loud",
+        "mand",
+        "noatime",
+        "nodev",
+        "nodiratime",
+        "noexec",
+        "noiversion",
+        "nolazytime",
+        "nomand",
+        "norelatime",
+        "nostrictatime",
+        "nosuid",
+        "private",
+        "ratime",
+        "rbind",
+        "rdev",
+        "rdiratime",
+        "relatime",
+        "remount",
+        "rexec",
+        "ridmap",
+        "rnoatime",
+        "rnodev",
+        "rnodiratime",
+        "rnoexec",
+        "rnorelatime",
+        "rnostrictatime",
+        "rnosuid",
+        "rnosymfollow",
+        "ro",
+        "rprivate",
+        "rrelatime",
+        "rro",
+        "rrw",
+        "rshared",
+        "rslave",
+        "rstrictatime",
+        "rsuid",
+        "rsymfollow",
+        "runbindable",
+        "rw",
+        "shared",
+        "silent",
+        "slave",
+        "strictatime",
+        "suid",
+        "sync",
+        "tmpcopyup",
+        "unbindable",
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_flags_propagation_and_data() {
+        let o = parse(&[
+            "rbind".into(),
+            "ro".into(),
+            "rslave".into(),
+            "mode=755".into(),
+            "rnosuid".into(),
+        ]);
+        assert!(o
+            .flags
+            .contains(MsFlags::MS_BIND | MsFlags::MS_REC | MsFlags::MS_RDONLY));
+        assert_eq!(o.propagation, vec![MsFlags::MS_SLAVE | MsFlags::MS_REC]);
+        assert_eq!(o.data_str().as_deref(), Some("mode=755"));
+        assert_eq!(o.attr_set, ATTR_NOSUID);
+        let o = parse(&["ro".into(), "rw".into()]);
+        assert!(!o.flags.contains(MsFlags::MS_RDONLY));
+    }
+}

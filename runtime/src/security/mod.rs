@@ -1,0 +1,2 @@
+//! Process privileges: capabilities (and, with the resources issue, seccomp).
+pub mod caps;
