@@ -36,10 +36,8 @@ fn clean_rel(p: &str) -> Option<PathBuf> {
     for c in Path::new(p).components() {
         match c {
             Component::Normal(n) => out.push(n),
-            Component::ParentDir => {
-                if !out.pop() {
-                    return None;
-                }
+            Component::ParentDir if !out.pop() => {
+                return None;
             }
             _ => {}
         }

@@ -44,10 +44,8 @@ fn inside(rel: &str) -> Option<PathBuf> {
     for c in Path::new(rel).components() {
         match c {
             Component::Normal(n) => out.push(n),
-            Component::ParentDir => {
-                if !out.pop() {
-                    return None;
-                }
+            Component::ParentDir if !out.pop() => {
+                return None;
             }
             _ => {}
         }

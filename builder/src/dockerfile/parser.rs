@@ -79,7 +79,7 @@ fn keyword(text: &str) -> (String, &str) {
 }
 
 fn parse_from(cx: &Ctx, rest: &str) -> Result<Kind, ParseError> {
-    let (flags, rest) = take_flags(&cx, rest, &["platform"])?;
+    let (flags, rest) = take_flags(cx, rest, &["platform"])?;
     let words: Vec<&str> = rest.split_whitespace().collect();
     let name = match words.as_slice() {
         [_] => None,
