@@ -662,3 +662,26 @@ fn umoci_bundle_of_built_image_runs_under_runc() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "built-by berth\n");
 }
+
+/// Two independent stages each wait (up to 20 s) for the other's mark in a shared
+/// cache mount: the build only succeeds if they really run at the same time.
+#[test]
+fn independent_stages_run_concurrently() {
+    let e = Env::with_busybox();
+    let wait = |me: &str, other: &str| {
+        format!(
+            "RUN --mount=type=cache,id=sync,target=/s touch /s/{me} && i=0; \
+while [ ! -e /s/{other} ]; do i=$((i+1)); [ $i -gt 200 ] && exit 7; sleep 0.1; done; echo {me} > /{me}\n"
+        )
+    };
+    let df = format!(
+        "FROM busybox AS a\n{}FROM busybox AS b\n{}FROM busybox\nCOPY --from=a /a /a\nCOPY --from=b /b /b\n",
+        wait("a", "b"),
+        wait("b", "a")
+    );
+    let ctx = e.context("ctx", &[("Dockerfile", &df)]);
+    e.build(&ctx, &["-t", "conc"]);
+    let root = e.umoci_unpack("conc:latest", "u");
+    assert_eq!(std::fs::read_to_string(root.join("a")).unwrap(), "a\n");
+    assert_eq!(std::fs::read_to_string(root.join("b")).unwrap(), "b\n");
+}

@@ -253,7 +253,7 @@ fn expand_spec(cx: &Ctx, st: &StageState, ins: &Instruction, c: &CopySpec) -> Re
 }
 
 pub fn copy(
-    cx: &mut Ctx,
+    cx: &Ctx,
     st: &mut StageState,
     ins: &Instruction,
     c: &CopySpec,

@@ -57,7 +57,7 @@ pub struct Ctx<'a> {
     /// Values of ARGs declared before the first FROM.
     pub meta: BTreeMap<String, String>,
     pub progress: progress::Progress,
-    pub used_args: std::collections::BTreeSet<String>,
+    pub used_args: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 fn load_dockerfile(opts: &BuildOptions) -> Result<(Dockerfile, String)> {
@@ -120,7 +120,7 @@ pub fn build(store: &Store, opts: &BuildOptions) -> Result<Image> {
         .collect::<Result<Vec<_>>>()?;
     let meta = meta_args(&df, opts, &file_name)?;
     let _lock = store.lock_shared()?;
-    let mut cx = Ctx {
+    let cx = Ctx {
         store,
         opts,
         df,
@@ -131,7 +131,7 @@ pub fn build(store: &Store, opts: &BuildOptions) -> Result<Image> {
         progress: progress::Progress::new(opts.quiet),
         used_args: Default::default(),
     };
-    let img = stage::build_all(&mut cx)?;
+    let img = stage::build_all(&cx)?;
     let step = cx.progress.start("exporting to image");
     cx.progress
         .note(&step, &format!("writing image {} done", img.id()));
@@ -149,7 +149,9 @@ pub fn build(store: &Store, opts: &BuildOptions) -> Result<Image> {
         .build_args
         .keys()
         .filter(|k| {
-            !cx.used_args.contains(*k) && !cx.meta.contains_key(*k) && *k != "SOURCE_DATE_EPOCH"
+            !cx.used_args.lock().expect("lock").contains(*k)
+                && !cx.meta.contains_key(*k)
+                && *k != "SOURCE_DATE_EPOCH"
         })
         .collect();
     if !unused.is_empty() && !opts.quiet {
@@ -160,7 +162,7 @@ pub fn build(store: &Store, opts: &BuildOptions) -> Result<Image> {
 
 /// Run one instruction; Ok(true) when the result came from the cache.
 fn run_step(
-    cx: &mut Ctx,
+    cx: &Ctx,
     st: &mut state::StageState,
     ins: &crate::dockerfile::Instruction,
     stage: usize,
@@ -183,7 +185,7 @@ fn run_step(
                     }
                     (None, None) => cx.meta.get(name).cloned(),
                 };
-                cx.used_args.insert(name.clone());
+                cx.used_args.lock().expect("lock").insert(name.clone());
                 st.args.insert(name.clone(), v);
             }
             Ok(false)

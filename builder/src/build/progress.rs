@@ -3,15 +3,19 @@
 use std::io::Write;
 use std::time::Instant;
 
+/// Shared by concurrently built stages: step numbers are handed out atomically.
 #[derive(Debug, Default)]
 pub struct Progress {
-    next: usize,
+    next: std::sync::atomic::AtomicUsize,
     pub quiet: bool,
 }
 
 impl Progress {
     pub fn new(quiet: bool) -> Self {
-        Progress { next: 0, quiet }
+        Progress {
+            next: Default::default(),
+            quiet,
+        }
     }
 }
 
@@ -29,11 +33,11 @@ impl Progress {
         }
     }
 
-    pub fn start(&mut self, label: &str) -> Step {
-        self.next += 1;
-        self.out(&format!("#{} {label}", self.next));
+    pub fn start(&self, label: &str) -> Step {
+        let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        self.out(&format!("#{id} {label}"));
         Step {
-            id: self.next,
+            id,
             start: Some(Instant::now()),
         }
     }

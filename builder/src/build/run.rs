@@ -117,7 +117,7 @@ fn clean_mountpoints(upper: &Path, lowers: &[std::path::PathBuf]) {
 }
 
 pub fn run(
-    cx: &mut Ctx,
+    cx: &Ctx,
     st: &mut StageState,
     ins: &Instruction,
     cmd: &Command,

@@ -5,13 +5,13 @@ use super::Ctx;
 use crate::dockerfile::parser::parse_instruction;
 use crate::dockerfile::{expand, Instruction};
 use crate::error::{Error, Result};
-use crate::plan::stages::{needed, stage_index};
+use crate::plan::stages::{deps, needed, stage_index};
 use crate::store::types::ImageConfig;
 use crate::store::Image;
 use crate::timefmt;
 
 /// Build the target stage (and the stages it needs); write its image.
-pub fn build_all(cx: &mut Ctx) -> Result<Image> {
+pub fn build_all(cx: &Ctx) -> Result<Image> {
     let n = cx.df.stages.len();
     let target = match &cx.opts.target {
         None => n - 1,
@@ -20,11 +20,42 @@ pub fn build_all(cx: &mut Ctx) -> Result<Image> {
             .ok_or_else(|| Error::invalid(format!("--target {t:?}"), "no stage with that name"))?,
     };
     let bases: Vec<String> = (0..n).map(|i| base_ref(cx, i)).collect::<Result<_>>()?;
-    let order = needed(&cx.df, target, &|i| bases[i].clone());
+    let base_of = |i: usize| bases[i].clone();
+    let mut todo = needed(&cx.df, target, &base_of);
     let mut results: Vec<Option<StageState>> = vec![None; n];
-    for i in order {
-        let st = build_stage(cx, i, &bases[i], &results)?;
-        results[i] = Some(st);
+    // Waves: every stage whose dependencies are built runs now, concurrently.
+    while !todo.is_empty() {
+        let (ready, rest): (Vec<usize>, Vec<usize>) = todo.iter().partition(|&&i| {
+            deps(&cx.df, i, &base_of)
+                .iter()
+                .all(|&d| results[d].is_some())
+        });
+        if ready.is_empty() {
+            return Err(Error::Build("stage dependencies form a cycle".into()));
+        }
+        let done: Vec<(usize, Result<StageState>)> = std::thread::scope(|s| {
+            let handles: Vec<_> = ready
+                .iter()
+                .map(|&i| {
+                    let (results, bases) = (&results, &bases);
+                    (i, s.spawn(move || build_stage(cx, i, &bases[i], results)))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|(i, h)| {
+                    (
+                        i,
+                        h.join()
+                            .unwrap_or_else(|_| Err(Error::Build("stage thread panicked".into()))),
+                    )
+                })
+                .collect()
+        });
+        for (i, r) in done {
+            results[i] = Some(r?);
+        }
+        todo = rest;
     }
     let st = results[target].take().expect("target built");
     let mut config = st.config;
@@ -61,7 +92,7 @@ fn stage_label(cx: &Ctx, i: usize, k: usize, total: usize) -> String {
 }
 
 fn base_state(
-    cx: &mut Ctx,
+    cx: &Ctx,
     i: usize,
     base: &str,
     results: &[Option<StageState>],
@@ -112,7 +143,7 @@ fn base_state(
 }
 
 fn build_stage(
-    cx: &mut Ctx,
+    cx: &Ctx,
     i: usize,
     base: &str,
     results: &[Option<StageState>],

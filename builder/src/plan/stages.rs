@@ -14,6 +14,25 @@ pub fn stage_index(df: &Dockerfile, name: &str, before: usize) -> Option<usize> 
     name.parse::<usize>().ok().filter(|&i| i < before)
 }
 
+/// Stages that stage `i` uses directly.
+pub fn deps(df: &Dockerfile, i: usize, base_of: &dyn Fn(usize) -> String) -> Vec<usize> {
+    let mut out: Vec<usize> = stage_index(df, &base_of(i), i).into_iter().collect();
+    for ins in &df.stages[i].instructions {
+        let froms: Vec<&str> = match &ins.kind {
+            Kind::Copy(c) => c.from.iter().map(|s| s.as_str()).collect(),
+            Kind::Run(_, spec) => spec
+                .mounts
+                .iter()
+                .flat_map(|m| m.split(','))
+                .filter_map(|kv| kv.trim().strip_prefix("from="))
+                .collect(),
+            _ => vec![],
+        };
+        out.extend(froms.into_iter().filter_map(|f| stage_index(df, f, i)));
+    }
+    out
+}
+
 /// Stages `target` depends on (FROM <stage>, COPY --from=<stage>, RUN --mount=from=<stage>),
 /// target last.
 /// `base_of(i)` gives stage i's FROM reference after meta-ARG expansion.
@@ -25,22 +44,7 @@ pub fn needed(df: &Dockerfile, target: usize, base_of: &dyn Fn(usize) -> String)
             continue;
         }
         need[i] = true;
-        if let Some(j) = stage_index(df, &base_of(i), i) {
-            stack.push(j);
-        }
-        for ins in &df.stages[i].instructions {
-            let froms: Vec<&str> = match &ins.kind {
-                Kind::Copy(c) => c.from.iter().map(|s| s.as_str()).collect(),
-                Kind::Run(_, spec) => spec
-                    .mounts
-                    .iter()
-                    .flat_map(|m| m.split(','))
-                    .filter_map(|kv| kv.trim().strip_prefix("from="))
-                    .collect(),
-                _ => vec![],
-            };
-            stack.extend(froms.into_iter().filter_map(|f| stage_index(df, f, i)));
-        }
+        stack.extend(deps(df, i, base_of));
     }
     (0..df.stages.len()).filter(|&i| need[i]).collect()
 }
