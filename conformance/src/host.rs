@@ -60,7 +60,9 @@ impl Host {
     /// A skip reason when a v1 cgroup file is missing on this host, else None.
     pub fn need_v1(&self, controller: &str, file: &str) -> Option<String> {
         if self.cgroup_v1.contains_key(controller) {
-            if self.has_v1_file(controller, file) {
+            // Some files exist only in child cgroups, never at the root of the hierarchy.
+            let child_only = matches!(file, "pids.max" | "cpu.idle");
+            if child_only || self.has_v1_file(controller, file) {
                 None
             } else {
                 Some(format!(
@@ -69,7 +71,7 @@ impl Host {
             }
         } else if self.cgroup_v2.is_some() {
             Some(format!(
-                "cgroup v1 controller {controller} is not mounted (hybrid host: only on cgroup2, which runtimes do not manage here)"
+                "cgroup v1 controller {controller} is not mounted on this hybrid host (cgroup2 only holds what runtimes do not manage here)"
             ))
         } else {
             Some(format!(

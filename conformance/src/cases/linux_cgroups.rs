@@ -1,3 +1,381 @@
-pub fn cases() -> Vec<crate::case::Case> {
-    Vec::new()
+//! config-linux.md#control-groups: cgroupsPath and every resource, read back from the
+//! container's cgroup on the host right after create.
+
+use super::{ensure, expect_eq, set};
+use crate::case::{Case, Outcome};
+use crate::host::Host;
+use serde_json::{json, Value};
+
+const CG: &str = "config-linux.md#control-groups";
+const MEM: &str = "config-linux.md#memory";
+const CPU: &str = "config-linux.md#cpu";
+const BIO: &str = "config-linux.md#block-io";
+const PIDS: &str = "config-linux.md#pids";
+const HUGE: &str = "config-linux.md#huge-page-limits";
+const NET: &str = "config-linux.md#network";
+const RDMA: &str = "config-linux.md#rdma";
+const UNI: &str = "config-linux.md#unified";
+
+/// A resource case: set `pointer` to `value`, then expect `ctrl/file` to read `want`.
+fn res(
+    name: &str,
+    section: &'static str,
+    pointer: &'static str,
+    value: Value,
+    ctrl: &'static str,
+    file: &'static str,
+    want: &'static str,
+) -> Case {
+    let key = format!("{ctrl}/{file}");
+    Case::probe(
+        name,
+        section,
+        move |c, _| {
+            set(c, &format!("/linux/resources/{pointer}"), value.clone());
+            Ok(())
+        },
+        move |o| {
+            let got = o.host_file(&key)?;
+            ensure(
+                got.lines().any(|l| l.trim() == want),
+                format!("{key}: got {got:?}, want {want:?}"),
+            )
+        },
+    )
+    .host_file(ctrl, file)
+    .requires(move |h| h.need_v1(ctrl, file))
+}
+
+fn membership_case() -> Vec<Case> {
+    vec![
+        Case::probe(
+            "cgroups.path.memory",
+            CG,
+            |_, _| Ok(()),
+            |o| {
+                let want = o.config["linux"]["cgroupsPath"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string();
+                let cg = o.get("/cgroup")?.as_str().unwrap_or("").to_string();
+                let line = cg.lines().find(|l| {
+                    l.split(':')
+                        .nth(1)
+                        .is_some_and(|c| c.split(',').any(|x| x == "memory"))
+                });
+                expect_eq(
+                    "memory cgroup",
+                    line.and_then(|l| l.splitn(3, ':').nth(2)),
+                    Some(want.as_str()),
+                )
+            },
+        ),
+        Case::probe(
+            "cgroups.path.all-controllers",
+            CG,
+            |_, _| Ok(()),
+            |o| {
+                let want = o.config["linux"]["cgroupsPath"]
+                    .as_str()
+                    .unwrap_or("")
+                    .to_string();
+                let cg = o.get("/cgroup")?.as_str().unwrap_or("").to_string();
+                let mut bad = Vec::new();
+                for ctrl in [
+                    "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids",
+                ] {
+                    if !o.host.cgroup_v1.contains_key(ctrl) {
+                        continue;
+                    }
+                    let line = cg.lines().find(|l| {
+                        l.split(':')
+                            .nth(1)
+                            .is_some_and(|c| c.split(',').any(|x| x == ctrl))
+                    });
+                    if line.and_then(|l| l.splitn(3, ':').nth(2)) != Some(want.as_str()) {
+                        bad.push(format!("{ctrl}: {line:?}"));
+                    }
+                }
+                ensure(bad.is_empty(), format!("not in {want}: {bad:?}"))
+            },
+        ),
+    ]
+}
+
+fn memory_cases() -> Vec<Case> {
+    vec![
+        res("cgroups.memory.limit", MEM, "memory/limit", json!(67108864), "memory", "memory.limit_in_bytes", "67108864"),
+        res("cgroups.memory.reservation", MEM, "memory/reservation", json!(33554432), "memory", "memory.soft_limit_in_bytes", "33554432"),
+        Case::probe("cgroups.memory.swap", MEM, |c, _| {
+            set(c, "/linux/resources/memory", json!({"limit": 67108864, "swap": 134217728}));
+            Ok(())
+        }, |o| expect_eq("memory.memsw.limit_in_bytes", o.host_file("memory/memory.memsw.limit_in_bytes")?, "134217728"))
+            .host_file("memory", "memory.memsw.limit_in_bytes")
+            .requires(|h| h.need_v1("memory", "memory.memsw.limit_in_bytes")),
+        res("cgroups.memory.kernelTCP", MEM, "memory/kernelTCP", json!(16777216), "memory", "memory.kmem.tcp.limit_in_bytes", "16777216"),
+        res("cgroups.memory.swappiness", MEM, "memory/swappiness", json!(20), "memory", "memory.swappiness", "20"),
+        res("cgroups.memory.disableOOMKiller", MEM, "memory/disableOOMKiller", json!(true), "memory", "memory.oom_control", "oom_kill_disable 1"),
+        res("cgroups.memory.useHierarchy", MEM, "memory/useHierarchy", json!(true), "memory", "memory.use_hierarchy", "1"),
+        Case::probe("cgroups.memory.kernel", MEM, |_, _| Ok(()), |_| Ok(()))
+            .requires(|_| Some("memory.kernel is deprecated and Linux >= 5.16 no longer supports kmem limits on cgroup v1 (memory.kmem.limit_in_bytes is inert)".into())),
+    ]
+}
+
+fn cpu_cases() -> Vec<Case> {
+    vec![
+        res(
+            "cgroups.cpu.shares",
+            CPU,
+            "cpu/shares",
+            json!(512),
+            "cpu",
+            "cpu.shares",
+            "512",
+        ),
+        Case::probe(
+            "cgroups.cpu.quota",
+            CPU,
+            |c, _| {
+                set(
+                    c,
+                    "/linux/resources/cpu",
+                    json!({"quota": 50000, "period": 100000}),
+                );
+                Ok(())
+            },
+            |o| {
+                expect_eq(
+                    "cpu.cfs_quota_us",
+                    o.host_file("cpu/cpu.cfs_quota_us")?,
+                    "50000",
+                )
+            },
+        )
+        .host_file("cpu", "cpu.cfs_quota_us")
+        .requires(|h| h.need_v1("cpu", "cpu.cfs_quota_us")),
+        Case::probe(
+            "cgroups.cpu.period",
+            CPU,
+            |c, _| {
+                set(
+                    c,
+                    "/linux/resources/cpu",
+                    json!({"quota": 50000, "period": 200000}),
+                );
+                Ok(())
+            },
+            |o| {
+                expect_eq(
+                    "cpu.cfs_period_us",
+                    o.host_file("cpu/cpu.cfs_period_us")?,
+                    "200000",
+                )
+            },
+        )
+        .host_file("cpu", "cpu.cfs_period_us")
+        .requires(|h| h.need_v1("cpu", "cpu.cfs_period_us")),
+        Case::probe(
+            "cgroups.cpu.burst",
+            CPU,
+            |c, _| {
+                set(
+                    c,
+                    "/linux/resources/cpu",
+                    json!({"quota": 50000, "period": 100000, "burst": 20000}),
+                );
+                Ok(())
+            },
+            |o| {
+                expect_eq(
+                    "cpu.cfs_burst_us",
+                    o.host_file("cpu/cpu.cfs_burst_us")?,
+                    "20000",
+                )
+            },
+        )
+        .host_file("cpu", "cpu.cfs_burst_us")
+        .requires(|h| h.need_v1("cpu", "cpu.cfs_burst_us")),
+        res(
+            "cgroups.cpu.realtimePeriod",
+            CPU,
+            "cpu/realtimePeriod",
+            json!(500000),
+            "cpu",
+            "cpu.rt_period_us",
+            "500000",
+        ),
+        res(
+            "cgroups.cpu.realtimeRuntime",
+            CPU,
+            "cpu/realtimeRuntime",
+            json!(0),
+            "cpu",
+            "cpu.rt_runtime_us",
+            "0",
+        ),
+        res(
+            "cgroups.cpu.cpus",
+            CPU,
+            "cpu/cpus",
+            json!("0"),
+            "cpuset",
+            "cpuset.cpus",
+            "0",
+        ),
+        res(
+            "cgroups.cpu.mems",
+            CPU,
+            "cpu/mems",
+            json!("0"),
+            "cpuset",
+            "cpuset.mems",
+            "0",
+        ),
+        res(
+            "cgroups.cpu.idle",
+            CPU,
+            "cpu/idle",
+            json!(1),
+            "cpu",
+            "cpu.idle",
+            "1",
+        ),
+        res(
+            "cgroups.pids.limit",
+            PIDS,
+            "pids/limit",
+            json!(77),
+            "pids",
+            "pids.max",
+            "77",
+        ),
+    ]
+}
+
+/// "major:minor" of a real block device on this host.
+fn block_dev() -> String {
+    let mut names: Vec<String> = std::fs::read_dir("/sys/block")
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort_by_key(|n| (n.starts_with("loop") || n.starts_with("zram"), n.clone()));
+    names
+        .first()
+        .and_then(|n| std::fs::read_to_string(format!("/sys/block/{n}/dev")).ok())
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|| "7:0".into())
+}
+
+fn throttle(name: &str, key: &'static str, file: &'static str, rate: u64) -> Case {
+    let fkey = format!("blkio/{file}");
+    Case::probe(
+        name,
+        BIO,
+        move |c, _| {
+            let dev = block_dev();
+            let (ma, mi) = dev.split_once(':').unwrap_or(("7", "0"));
+            let (ma, mi): (u64, u64) = (ma.parse().unwrap_or(7), mi.parse().unwrap_or(0));
+            set(
+                c,
+                &format!("/linux/resources/blockIO/{key}"),
+                json!([{"major": ma, "minor": mi, "rate": rate}]),
+            );
+            Ok(())
+        },
+        move |o: &Outcome| {
+            let want = format!("{} {rate}", block_dev());
+            let got = o.host_file(&fkey)?;
+            ensure(
+                got.lines().any(|l| l.trim() == want),
+                format!("{fkey}: got {got:?}, want {want:?}"),
+            )
+        },
+    )
+    .host_file("blkio", file)
+    .requires(move |h| h.need_v1("blkio", file))
+}
+
+fn blkio_cases() -> Vec<Case> {
+    vec![
+        res(
+            "cgroups.blockIO.weight",
+            BIO,
+            "blockIO/weight",
+            json!(300),
+            "blkio",
+            "blkio.weight",
+            "300",
+        ),
+        res(
+            "cgroups.blockIO.leafWeight",
+            BIO,
+            "blockIO/leafWeight",
+            json!(300),
+            "blkio",
+            "blkio.leaf_weight",
+            "300",
+        ),
+        Case::probe(
+            "cgroups.blockIO.weightDevice",
+            BIO,
+            |_, _| Ok(()),
+            |_| Ok(()),
+        )
+        .requires(|h| h.need_v1("blkio", "blkio.weight_device")),
+        throttle(
+            "cgroups.blockIO.throttleReadBpsDevice",
+            "throttleReadBpsDevice",
+            "blkio.throttle.read_bps_device",
+            1048576,
+        ),
+        throttle(
+            "cgroups.blockIO.throttleWriteBpsDevice",
+            "throttleWriteBpsDevice",
+            "blkio.throttle.write_bps_device",
+            2097152,
+        ),
+        throttle(
+            "cgroups.blockIO.throttleReadIOPSDevice",
+            "throttleReadIOPSDevice",
+            "blkio.throttle.read_iops_device",
+            300,
+        ),
+        throttle(
+            "cgroups.blockIO.throttleWriteIOPSDevice",
+            "throttleWriteIOPSDevice",
+            "blkio.throttle.write_iops_device",
+            400,
+        ),
+    ]
+}
+
+fn unavailable_cases() -> Vec<Case> {
+    vec![
+        res("cgroups.hugepageLimits", HUGE, "hugepageLimits", json!([{"pageSize": "2MB", "limit": 4194304}]), "hugetlb", "hugetlb.2MB.limit_in_bytes", "4194304"),
+        res("cgroups.network.classID", NET, "network/classID", json!(1048577), "net_cls", "net_cls.classid", "1048577"),
+        Case::probe("cgroups.network.priorities", NET, |c, _| {
+            set(c, "/linux/resources/network/priorities", json!([{"name": "lo", "priority": 5}]));
+            Ok(())
+        }, |o| {
+            let got = o.host_file("net_prio/net_prio.ifpriomap")?;
+            ensure(got.lines().any(|l| l.trim() == "lo 5"), format!("ifpriomap: {got:?}"))
+        }).host_file("net_prio", "net_prio.ifpriomap").requires(|h| h.need_v1("net_prio", "net_prio.ifpriomap")),
+        res("cgroups.rdma", RDMA, "rdma", json!({"mlx5_1": {"hcaHandles": 3, "hcaObjects": 10000}}), "rdma", "rdma.max", "mlx5_1 hca_handle=3 hca_object=10000"),
+        Case::probe("cgroups.unified", UNI, |_, _| Ok(()), |_| Ok(()))
+            .requires(|h: &Host| Some(if h.cgroup_v1.is_empty() { "cgroup v2 unified case not written yet".into() } else {
+                "linux.resources.unified needs a cgroup v2 host; this host runs cgroup v1 controllers (hybrid)".into()
+            })),
+    ]
+}
+
+pub fn cases() -> Vec<Case> {
+    let mut v = membership_case();
+    v.extend(memory_cases());
+    v.extend(cpu_cases());
+    v.extend(blkio_cases());
+    v.extend(unavailable_cases());
+    v
 }

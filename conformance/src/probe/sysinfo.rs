@@ -190,7 +190,7 @@ pub fn syscalls(names: &[String]) -> Value {
         let rc = unsafe {
             match name.as_str() {
                 "mkdir" => {
-                    let p = c"/tmp/.berth-probe-sc";
+                    let p = c"/dev/shm/.berth-probe-sc";
                     let rc = libc::syscall(libc::SYS_mkdir, p.as_ptr(), 0o755);
                     if rc == 0 {
                         libc::rmdir(p.as_ptr());
