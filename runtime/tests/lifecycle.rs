@@ -1,0 +1,161 @@
+//! runtime-spec lifecycle and operations, against real containers.
+mod common;
+use common::*;
+use serde_json::json;
+
+#[test]
+fn run_prints_and_returns_exit_code() {
+    let b = bundle(&["sh", "-c", "echo hello from berth; exit 3"]);
+    let (code, out, _) = b.run();
+    assert_eq!(out.trim(), "hello from berth");
+    assert_eq!(code, 3);
+    assert_eq!(b.status(), "gone", "run removes the container after it exits");
+}
+
+#[test]
+fn create_start_kill_delete_with_states() {
+    let b = bundle(&["sleep", "100"]);
+    b.create_ok();
+    let st = b.state().unwrap();
+    assert_eq!(st["status"], "created");
+    assert_eq!(st["id"], json!(b.id));
+    let pid = st["pid"].as_i64().unwrap();
+    assert!(pid > 0 && std::path::Path::new(&format!("/proc/{pid}")).exists());
+    assert_eq!(st["bundle"], json!(b.path()));
+    // The user's program has not run yet: the init still waits for start.
+    let comm = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
+    assert!(!comm.starts_with("sleep"), "program ran before start: {comm}");
+    b.ok(&["start", &b.id]);
+    b.wait_status("running");
+    b.ok(&["kill", &b.id, "KILL"]);
+    b.wait_status("stopped");
+    assert_eq!(b.state().unwrap()["pid"], 0);
+    b.ok(&["delete", &b.id]);
+    assert!(b.state().is_none(), "state of a deleted container must fail");
+}
+
+#[test]
+fn duplicate_id_is_refused_and_first_container_survives() {
+    let b = bundle(&["sleep", "100"]);
+    b.create_ok();
+    let o = b.create();
+    assert!(!o.status.success());
+    if is_berth() {
+        assert!(String::from_utf8_lossy(&o.stderr).contains("already exists"));
+    }
+    assert_eq!(b.status(), "created");
+}
+
+#[test]
+fn start_twice_and_delete_running_are_errors() {
+    let b = bundle(&["sleep", "100"]);
+    b.create_ok();
+    b.ok(&["start", &b.id]);
+    assert!(!b.rt(&["start", &b.id]).status.success(), "start of a running container");
+    assert!(!b.rt(&["delete", &b.id]).status.success(), "delete of a running container without --force");
+    assert_eq!(b.status(), "running");
+    b.ok(&["delete", "--force", &b.id]);
+    assert_eq!(b.status(), "gone");
+    assert!(cgroup_dirs(&b.id).is_empty(), "cgroups left: {:?}", cgroup_dirs(&b.id));
+}
+
+#[test]
+fn delete_of_created_container_kills_its_init() {
+    let b = bundle(&["sleep", "100"]);
+    b.create_ok();
+    let pid = b.pid();
+    b.ok(&["delete", &b.id]);
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let alive = std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| !s.contains(") Z")).unwrap_or(false);
+    assert!(!alive, "init {pid} survived delete");
+}
+
+#[test]
+fn kill_signal_by_name_and_number_and_all() {
+    let b = bundle(&["sh", "-c", "trap 'exit 7' USR1; sleep 100 & wait"]);
+    b.create_ok();
+    b.ok(&["start", &b.id]);
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    b.ok(&["kill", &b.id, "SIGUSR1"]);
+    b.wait_status("stopped");
+    let b2 = bundle(&["sh", "-c", "sleep 100 & sleep 100 & wait"]);
+    b2.create_ok();
+    b2.ok(&["start", &b2.id]);
+    b2.ok(&["kill", "--all", &b2.id, "9"]);
+    b2.wait_status("stopped");
+}
+
+#[test]
+fn kill_of_created_container_and_state_of_stopped() {
+    let b = bundle(&["true"]);
+    b.create_ok();
+    b.ok(&["kill", &b.id, "KILL"]);
+    b.wait_status("stopped");
+    assert!(b.rt(&["start", &b.id]).status.success() == false, "start of a stopped container");
+}
+
+#[test]
+fn list_shows_containers_as_table_and_json() {
+    let b = bundle(&["sleep", "100"]);
+    b.create_ok();
+    let t = b.ok(&["list"]);
+    assert!(t.contains("ID") && t.contains(&b.id) && t.contains("created"), "{t}");
+    let j: serde_json::Value = serde_json::from_str(&b.ok(&["list", "--format", "json"])).unwrap();
+    assert!(j.as_array().unwrap().iter().any(|c| c["id"] == json!(b.id)));
+    assert_eq!(b.ok(&["list", "-q"]).trim(), b.id);
+}
+
+#[test]
+fn pause_and_resume_freeze_the_container() {
+    let mut b = bundle(&["sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /out/n; sleep 0.01; done"]);
+    let out = b.share_out();
+    b.create_ok();
+    b.ok(&["start", &b.id]);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    b.ok(&["pause", &b.id]);
+    assert_eq!(b.status(), "paused");
+    let n1 = std::fs::read_to_string(out.join("n")).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_eq!(n1, std::fs::read_to_string(out.join("n")).unwrap(), "a paused container made progress");
+    b.ok(&["resume", &b.id]);
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert_ne!(n1, std::fs::read_to_string(out.join("n")).unwrap(), "a resumed container made no progress");
+}
+
+#[test]
+fn ps_lists_container_pids() {
+    let b = bundle(&["sleep", "100"]);
+    b.create_ok();
+    b.ok(&["start", &b.id]);
+    let pids: Vec<i32> = serde_json::from_str(&b.ok(&["ps", "--format", "json", &b.id])).unwrap();
+    assert_eq!(pids, vec![b.pid()]);
+    let table = b.ok(&["ps", &b.id]);
+    assert!(table.contains("PID") && table.contains("sleep"), "{table}");
+}
+
+#[test]
+fn pid_file_is_written() {
+    let b = bundle(&["sleep", "100"]);
+    let pf = b.path().join("pid");
+    let o = b.detached(&["create", "--bundle", b.path().to_str().unwrap(), "--pid-file", pf.to_str().unwrap(), &b.id]);
+    assert!(o.status.success());
+    assert_eq!(std::fs::read_to_string(&pf).unwrap().trim().parse::<i32>().unwrap(), b.pid());
+}
+
+#[test]
+fn detached_run_leaves_a_running_container() {
+    let b = bundle(&["sleep", "100"]);
+    let o = b.detached(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &b.id]);
+    assert!(o.status.success());
+    assert_eq!(b.status(), "running");
+}
+
+#[test]
+fn delete_removes_cgroups_and_state() {
+    let b = bundle(&["sleep", "100"]);
+    b.create_ok();
+    assert!(!cgroup_dirs(&b.id).is_empty(), "container cgroup was not created");
+    b.ok(&["delete", "--force", &b.id]);
+    assert!(cgroup_dirs(&b.id).is_empty());
+    assert!(!b.root.join(&b.id).exists());
+}
