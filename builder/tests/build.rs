@@ -685,3 +685,71 @@ while [ ! -e /s/{other} ]; do i=$((i+1)); [ $i -gt 200 ] && exit 7; sleep 0.1; d
     assert_eq!(std::fs::read_to_string(root.join("a")).unwrap(), "a\n");
     assert_eq!(std::fs::read_to_string(root.join("b")).unwrap(), "b\n");
 }
+
+/// A build killed in the middle of a RUN leaves no mount behind on the host and
+/// does not break the store: the next build works.
+#[test]
+fn killed_build_leaves_no_mounts() {
+    let e = Env::with_busybox();
+    let ctx = e.context(
+        "ctx",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN touch /started && sleep 30\n",
+        )],
+    );
+    let mut child = e
+        .cmd(&["build", "-t", "k", ctx.to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        use std::io::BufRead;
+        for l in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if l.contains("RUN touch") {
+                return true;
+            }
+        }
+        false
+    });
+    assert!(reader.join().unwrap());
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The container (its runc is killed with us) may still be exiting; give it time.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(
+        !mi.contains(&e.store().display().to_string()),
+        "mount left behind after kill"
+    );
+    // Leftover container from the killed build: remove it so the test leaves nothing.
+    let list = std::process::Command::new(RUNC)
+        .args(["list", "-q"])
+        .output()
+        .unwrap();
+    for id in String::from_utf8_lossy(&list.stdout)
+        .lines()
+        .filter(|l| l.starts_with("berth-build-"))
+    {
+        let state = std::process::Command::new(RUNC)
+            .args(["state", id])
+            .output()
+            .unwrap();
+        if String::from_utf8_lossy(&state.stdout).contains(&e.store().display().to_string()) {
+            let _ = std::process::Command::new(RUNC)
+                .args(["delete", "-f", id])
+                .output();
+        }
+    }
+    e.ok(&["prune"]);
+    let ctx2 = e.context(
+        "ctx2",
+        &[("Dockerfile", "FROM busybox\nRUN echo ok > /ok\n")],
+    );
+    e.build(&ctx2, &["-t", "after"]);
+}

@@ -107,6 +107,8 @@ pub fn run(store: &Store, a: BuildArgs) -> Result<i32> {
         outputs,
         quiet: a.quiet,
     };
+    // Mounts made for RUN/COPY die with this process, whatever kills it.
+    crate::exec::mount::private_mount_namespace()?;
     let img = build(store, &opts)?;
     println!("{}", img.id());
     Ok(0)

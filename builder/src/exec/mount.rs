@@ -101,3 +101,13 @@ pub fn overlay(
         live: true,
     })
 }
+
+/// Move this process into a private mount namespace, so every mount it makes (and
+/// the runtime it starts) disappears with it, even if it is killed. Call it while
+/// the process is still single-threaded.
+pub fn private_mount_namespace() -> Result<()> {
+    use nix::sched::{unshare, CloneFlags};
+    unshare(CloneFlags::CLONE_NEWNS).at("unshare(CLONE_NEWNS)")?;
+    let fl = MsFlags::MS_REC | MsFlags::MS_PRIVATE;
+    mount(None::<&str>, "/", None::<&str>, fl, None::<&str>).at("/")
+}

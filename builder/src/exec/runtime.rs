@@ -36,7 +36,19 @@ const KEEP: usize = 16 * 1024;
 pub fn run(runtime: &Path, bundle: &Path, id: &str, line: &mut dyn FnMut(&str)) -> Result<Outcome> {
     let (r, w) = nix::unistd::pipe().at("pipe")?;
     let w2: OwnedFd = w.try_clone().at("pipe")?;
-    let mut child = Command::new(runtime)
+    let mut cmd = Command::new(runtime);
+    // If berth-build dies, the runtime gets SIGTERM and forwards it to the container.
+    // SAFETY: prctl is async-signal-safe and touches no memory of ours.
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd
         .arg("run")
         .arg("--bundle")
         .arg(bundle)
@@ -46,6 +58,9 @@ pub fn run(runtime: &Path, bundle: &Path, id: &str, line: &mut dyn FnMut(&str)) 
         .stderr(Stdio::from(w2))
         .spawn()
         .map_err(|e| Error::invalid(format!("OCI runtime {}", runtime.display()), e.to_string()))?;
+    // The Command holds our copies of the pipe's write end: close them, or the read
+    // below never sees EOF.
+    drop(cmd);
     let mut tail = String::new();
     let reader = BufReader::new(std::fs::File::from(r));
     for l in reader.split(b'\n') {
