@@ -83,10 +83,13 @@ impl Outcome {
         if !self.create.ok() {
             return Err(format!("create failed: {}", self.create.summary()));
         }
-        if let Some(s) = self.start.as_ref().filter(|s| !s.ok()) {
-            return Err(format!("start failed: {}", s.summary()));
-        }
         let err: String = self.stderr.trim().chars().take(300).collect();
+        if let Some(s) = self.start.as_ref().filter(|s| !s.ok()) {
+            return Err(format!(
+                "start failed: {} (container stderr: {err:?})",
+                s.summary()
+            ));
+        }
         Err(format!("no probe output (container stderr: {err:?})"))
     }
 

@@ -163,13 +163,16 @@ fn main() -> Result<()> {
     );
     let mut rows = Vec::new();
     for case in selected {
+        let started = std::time::Instant::now();
         let t = tdrv.run_case(case);
+        let millis = started.elapsed().as_millis();
         let r = rdrv.as_ref().map(|d| d.run_case(case));
         let row = Row {
             name: case.name.clone(),
             section: case.section,
             target: t,
             reference: r,
+            millis,
         };
         println!("{}", report::console_row(&row, width));
         rows.push(row);

@@ -10,6 +10,8 @@ pub struct Row {
     pub section: &'static str,
     pub target: Verdict,
     pub reference: Option<Verdict>,
+    /// Wall time of the target run, in milliseconds.
+    pub millis: u128,
 }
 
 impl Row {
@@ -87,8 +89,11 @@ pub fn markdown(rows: &[Row], target: &str, reference: Option<&str>) -> String {
     let _ = writeln!(md, "# OCI runtime-spec conformance\n");
     let _ = writeln!(md, "- target: `{target}`");
     let _ = writeln!(md, "- reference: `{}`\n", reference.unwrap_or("(none)"));
-    let _ = writeln!(md, "| case | section | target | {rl} | differs | details |");
-    let _ = writeln!(md, "|---|---|---|---|---|---|");
+    let _ = writeln!(
+        md,
+        "| case | section | target | {rl} | differs | details | ms |"
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|---|---|");
     for row in rows {
         let refw = row.reference.as_ref().map(Verdict::word).unwrap_or("-");
         let mut details = String::new();
@@ -105,13 +110,14 @@ pub fn markdown(rows: &[Row], target: &str, reference: Option<&str>) -> String {
         }
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} |",
             cell(&row.name),
             cell(row.section),
             row.target.word(),
             refw,
             cell(&row.difference()),
-            cell(&details)
+            cell(&details),
+            row.millis
         );
     }
     let _ = writeln!(md, "\n{}", summary_line(rows));
