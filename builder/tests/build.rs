@@ -19,6 +19,10 @@ RUN echo "hi $NAME $V" > /app/out.txt && rm /bin/vi && rm -rf /root && mkdir -p 
 RUN <<EOF
 echo "from heredoc $GREETING" > /app/heredoc.txt
 EOF
+RUN <<SCRIPT
+#!/bin/busybox sh
+echo "shebang $0" > /app/shebang.txt
+SCRIPT
 COPY <<EOT /app/greeting.txt
 ${GREETING}
 EOT
@@ -79,14 +83,14 @@ fn basic_build_config_layers_and_files() {
     );
     assert_eq!(c["Entrypoint"], json!(["/bin/sh", "-c"]));
     assert_eq!(c["Cmd"], json!(["cat /app/out.txt"]));
-    // base layer + 3 COPY + 2 RUN + 1 COPY heredoc; the base layer keeps its digest.
+    // base layer + 3 COPY + 3 RUN + 1 COPY heredoc; the base layer keeps its digest.
     let base = e.inspect("busybox");
     let layers = i["RootFS"]["Layers"].as_array().unwrap();
-    assert_eq!(layers.len(), 7);
+    assert_eq!(layers.len(), 8);
     assert_eq!(layers[0], base["RootFS"]["Layers"][0]);
     assert_eq!(i["Manifest"]["layers"][0], base["Manifest"]["layers"][0]);
     let hist = i["History"].as_array().unwrap();
-    assert_eq!(hist.iter().filter(|h| h["empty_layer"] != true).count(), 7);
+    assert_eq!(hist.iter().filter(|h| h["empty_layer"] != true).count(), 8);
     // Verified by umoci: files, whiteouts applied, ownership.
     let root = e.umoci_unpack("basic:latest", "u");
     let rd = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
@@ -95,6 +99,8 @@ fn basic_build_config_layers_and_files() {
     assert_eq!(rd("app/out.txt"), "hi World 7\n");
     assert_eq!(rd("app/heredoc.txt"), "from heredoc hello there\n");
     assert_eq!(rd("app/greeting.txt"), "hello there\n");
+    assert_eq!(rd("app/shebang.txt"), "shebang /dev/pipes/SCRIPT\n");
+    assert!(!root.join("dev/pipes").exists());
     assert!(!root.join("bin/vi").exists() && root.join("bin/ls").exists());
     assert!(!root.join("root").exists());
     assert!(root.join("var/x").is_dir());
@@ -104,7 +110,7 @@ fn basic_build_config_layers_and_files() {
     let m = std::fs::metadata(root.join("app/a.txt")).unwrap();
     assert_eq!((m.uid(), m.gid()), (0, 0));
     let sk = skopeo_inspect(&format!("oci:{}:basic:latest", e.store().display()));
-    assert_eq!(sk["Layers"].as_array().unwrap().len(), 7);
+    assert_eq!(sk["Layers"].as_array().unwrap().len(), 8);
     let o = std::process::Command::new("/usr/bin/python3")
         .args([
             concat!(env!("CARGO_MANIFEST_DIR"), "/tests/validate_oci.py"),
@@ -379,6 +385,7 @@ fn multistage_builds_only_needed_stages() {
     let df = "FROM busybox AS builder\nRUN echo built > /artifact\n\
 FROM busybox AS unused\nRUN exit 1\n\
 FROM busybox AS final\nCOPY --from=builder /artifact /artifact\nCOPY --from=0 /bin/busybox /copied-busybox\n\
+COPY --from=busybox:latest /etc/passwd /from-image-passwd\n\
 FROM final AS extra\nRUN echo extra > /extra\n";
     let ctx = e.context("ctx", &[("Dockerfile", df)]);
     let (_, log) = e.build(&ctx, &["-t", "ms"]);
@@ -393,6 +400,9 @@ FROM final AS extra\nRUN echo extra > /extra\n";
         "built\n"
     );
     assert!(root.join("copied-busybox").is_file());
+    assert!(std::fs::read_to_string(root.join("from-image-passwd"))
+        .unwrap()
+        .contains("app:x:1000"));
     assert_eq!(
         std::fs::read_to_string(root.join("extra")).unwrap(),
         "extra\n"
@@ -400,7 +410,7 @@ FROM final AS extra\nRUN echo extra > /extra\n";
     let (_, log) = e.build(&ctx, &["-t", "ms-final", "--target", "final"]);
     assert!(!log.contains("echo extra"), "{log}");
     let i = e.inspect("ms-final");
-    assert_eq!(i["RootFS"]["Layers"].as_array().unwrap().len(), 3);
+    assert_eq!(i["RootFS"]["Layers"].as_array().unwrap().len(), 4);
     let err = e.fails(&["build", "--target", "unused", ctx.to_str().unwrap()]);
     assert!(err.contains("exit code: 1"), "{err}");
 }

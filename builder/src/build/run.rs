@@ -27,6 +27,10 @@ fn argv(st: &StageState, cmd: &Command, spec: &RunSpec) -> Vec<String> {
         Command::Shell(s) if !spec.heredocs.is_empty() => {
             let lone = s.split_whitespace().count() == 1
                 && crate::dockerfile::lexer::heredoc_marker(s.trim()).is_some();
+            if lone && spec.heredocs[0].content.starts_with("#!") {
+                // A script with its own interpreter: run the file (mounted by `run`).
+                return vec![format!("/dev/pipes/{}", spec.heredocs[0].name)];
+            }
             if lone {
                 return shell_argv(cfg, &Command::Shell(spec.heredocs[0].content.clone()));
             }
@@ -136,7 +140,22 @@ pub fn run(
         cx.opts.epoch
     );
     let tmp = TmpDir::new(cx.store, "run")?;
-    let prepared = super::mounts::prepare(cx, st, &spec.mounts, stage, results, tmp.path())?;
+    let mut prepared = super::mounts::prepare(cx, st, &spec.mounts, stage, results, tmp.path())?;
+    if let Some(script) = args.first().and_then(|a| a.strip_prefix("/dev/pipes/")) {
+        let h = spec
+            .heredocs
+            .iter()
+            .find(|h| h.name == script)
+            .expect("heredoc of the script");
+        let file = tmp.path().join(format!("heredoc-{script}"));
+        fs::write(&file, &h.content).at(&file)?;
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o755)).at(&file)?;
+        prepared.mounts.push(serde_json::json!({"destination": args[0], "type": "bind", "source": file, "options": ["rbind", "ro"]}));
+        prepared
+            .key
+            .push_str(&crate::digest::sha256_hex(h.content.as_bytes()));
+    }
     let key = st.step_key(&instr, true, &prepared.key);
     let created_by = match cmd {
         Command::Shell(_) => format!("RUN {} # buildkit", args.join(" ")),

@@ -29,8 +29,6 @@ pub fn human_size(n: u64) -> String {
         v /= 1000.0;
         i += 1;
     }
-    let s = format!("{:.3}", v);
-    let s = format!("{}", s.parse::<f64>().unwrap_or(v));
     let prec = if v >= 100.0 {
         0
     } else if v >= 10.0 {
@@ -39,20 +37,46 @@ pub fn human_size(n: u64) -> String {
         2
     };
     let r = format!("{:.*}", prec, v);
-    let r = r.trim_end_matches('0').trim_end_matches('.').to_string();
-    let _ = s;
+    let r = if r.contains('.') {
+        r.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        r
+    };
     format!("{r}{}", units[i])
+}
+
+/// Columns as docker's tabwriter lays them out: at least 20 wide, 3 spaces apart.
+fn table(rows: &[Vec<String>]) -> String {
+    let n = rows.first().map(|r| r.len()).unwrap_or(0);
+    let widths: Vec<usize> = (0..n)
+        .map(|c| {
+            rows.iter()
+                .map(|r| r[c].chars().count() + 3)
+                .max()
+                .unwrap_or(0)
+                .max(20)
+        })
+        .collect();
+    let mut out = String::new();
+    for r in rows {
+        for (c, cell) in r.iter().enumerate() {
+            if c + 1 == n {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}", w = widths[c]));
+            }
+        }
+        out.push('\n');
+    }
+    out
 }
 
 pub fn images(store: &Store, a: ImagesArgs) -> Result<i32> {
     let now = timefmt::now_unix();
     let filter = a.repository.as_deref().map(split);
-    if !a.quiet {
-        println!(
-            "{:<30} {:<12} {:<14} {:<22} SIZE",
-            "REPOSITORY", "TAG", "IMAGE ID", "CREATED"
-        );
-    }
+    let mut rows = vec![["REPOSITORY", "TAG", "IMAGE ID", "CREATED", "SIZE"]
+        .map(String::from)
+        .to_vec()];
     for (name, img) in store.list()? {
         let (repo, tag) = split(&name);
         if let Some((frepo, ftag)) = filter {
@@ -74,14 +98,16 @@ pub fn images(store: &Store, a: ImagesArgs) -> Result<i32> {
             .map(|t| timefmt::ago(t, now))
             .unwrap_or_else(|| "N/A".into());
         let size: u64 = img.manifest.layers.iter().map(|l| l.size).sum();
-        println!(
-            "{:<30} {:<12} {:<14} {:<22} {}",
-            repo,
-            tag.unwrap_or("<none>"),
-            id,
+        rows.push(vec![
+            repo.to_string(),
+            tag.unwrap_or("<none>").to_string(),
+            id.to_string(),
             created,
-            human_size(size)
-        );
+            human_size(size),
+        ]);
+    }
+    if !a.quiet {
+        print!("{}", table(&rows));
     }
     Ok(0)
 }
@@ -163,5 +189,7 @@ mod tests {
         assert_eq!(super::human_size(0), "0B");
         assert_eq!(super::human_size(1_234_567), "1.23MB");
         assert_eq!(super::human_size(123_456_789), "123MB");
+        assert_eq!(super::human_size(158_000_000), "158MB");
+        assert_eq!(super::human_size(4_608), "4.61kB");
     }
 }
