@@ -252,6 +252,42 @@ fn expand_spec(cx: &Ctx, st: &StageState, ins: &Instruction, c: &CopySpec) -> Re
     })
 }
 
+/// Cache key of a COPY/ADD: expanded arguments plus the content of the sources.
+fn copy_key(
+    st: &StageState,
+    c: &CopySpec,
+    x: &Expanded,
+    root: &Root,
+    srcs: &[Src],
+    cx: &Ctx,
+    add: bool,
+) -> Result<String> {
+    let mut content = match root {
+        Root::Context => content_hash(cx, srcs, true)?,
+        Root::Layers(s) => {
+            let mut h = Hasher::new();
+            h.field("layers", s.config.rootfs.diff_ids.join(",").as_bytes());
+            for sr in srcs {
+                h.field("src", sr.rel.as_bytes());
+            }
+            h.hex()
+        }
+    };
+    for h in &c.heredocs {
+        content.push_str(&format!("|heredoc {} {}", h.name, h.content));
+    }
+    let instr = format!(
+        "{} dest={} chown={:?} chmod={:?} from={:?} epoch={:?}",
+        if add { "ADD" } else { "COPY" },
+        x.dest,
+        x.chown,
+        x.chmod,
+        x.from,
+        cx.opts.epoch
+    );
+    Ok(st.step_key(&instr, false, &content))
+}
+
 pub fn copy(
     cx: &Ctx,
     st: &mut StageState,
@@ -283,30 +319,7 @@ pub fn copy(
         }
     };
     let srcs = sources(cx, ins, &src_dir, &x.srcs, ctx)?;
-    let mut content = match &root {
-        Root::Context => content_hash(cx, &srcs, true)?,
-        Root::Layers(s) => {
-            let mut h = Hasher::new();
-            h.field("layers", s.config.rootfs.diff_ids.join(",").as_bytes());
-            for sr in &srcs {
-                h.field("src", sr.rel.as_bytes());
-            }
-            h.hex()
-        }
-    };
-    for h in &c.heredocs {
-        content.push_str(&format!("|heredoc {} {}", h.name, h.content));
-    }
-    let instr = format!(
-        "{} dest={} chown={:?} chmod={:?} from={:?} epoch={:?}",
-        if add { "ADD" } else { "COPY" },
-        x.dest,
-        x.chown,
-        x.chmod,
-        x.from,
-        cx.opts.epoch
-    );
-    let key = st.step_key(&instr, false, &content);
+    let key = copy_key(st, c, &x, &root, &srcs, cx, add)?;
     let created_by = format!("{} # buildkit", ins.text);
     if !cx.opts.no_cache {
         if let Some(rec) = cache::get(cx.store, &key) {
@@ -319,7 +332,7 @@ pub fn copy(
     fs::create_dir_all(&staging).at(&staging)?;
     let view_dir = tmp.path().join("view");
     fs::create_dir_all(&view_dir).at(&view_dir)?;
-    let _view = mount::overlay(
+    let view = mount::overlay(
         &st.snapshots(cx.store)?,
         None,
         &view_dir,
@@ -341,54 +354,58 @@ pub fn copy(
         || srcs.iter().any(|s| s.abs.is_dir());
     let dest_rel = clean_rel(&x.dest).unwrap_or_default();
     let view_is_dir = view_dir.join(&dest_rel).is_dir() && !dest_rel.as_os_str().is_empty();
-    let into_dir = dest_dir || view_is_dir || dest_rel.as_os_str().is_empty();
     let skip = |p: &Path| {
         ctx && p
             .strip_prefix(&src_dir)
             .map(|r| cx.ignore.excluded(&r.to_string_lossy()))
             .unwrap_or(false)
     };
-    place(
-        cx,
-        ins,
-        &PlaceCx {
-            staging: &staging,
-            view: &view_dir,
-            dest_rel: &dest_rel,
-            into_dir,
-            owner,
-            add,
-            ctx,
-        },
-        &srcs,
-        &skip,
-    )?;
-    for h in &c.heredocs {
-        let target = if into_dir {
-            dest_rel.join(&h.name)
-        } else {
-            dest_rel.clone()
-        };
-        make_parents(&staging, Some(&view_dir), &target, false)?;
-        let text = if h.expand {
-            let s = st.clone();
-            expand::word(&h.content, &move |n: &str| s.lookup(n), '\0')
-                .unwrap_or_else(|_| h.content.clone())
-        } else {
-            h.content.clone()
-        };
-        let p = staging.join(&target);
-        fs::write(&p, text).at(&p)?;
-        let (uid, gid) = owner.ids.unwrap_or((0, 0));
-        std::os::unix::fs::lchown(&p, Some(uid), Some(gid)).at(&p)?;
-        use std::os::unix::fs::PermissionsExt;
-        fs::set_permissions(&p, fs::Permissions::from_mode(owner.chmod.unwrap_or(0o644))).at(&p)?;
-    }
-    drop(_view);
+    let pcx = PlaceCx {
+        staging: &staging,
+        view: &view_dir,
+        dest_rel: &dest_rel,
+        into_dir: dest_dir || view_is_dir || dest_rel.as_os_str().is_empty(),
+        owner,
+        add,
+        ctx,
+    };
+    place(cx, ins, &pcx, &srcs, &skip)?;
+    place_heredocs(st, c, &pcx)?;
+    view.unmount()?;
     let rec = commit_dir(cx, st, &staging, &key, false)?;
     apply_record(st, &rec, &created_by);
     st.key = key;
     Ok(false)
+}
+
+/// COPY <<EOF: each heredoc becomes a file named after its delimiter.
+fn place_heredocs(st: &StageState, c: &CopySpec, p: &PlaceCx) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for h in &c.heredocs {
+        let target = if p.into_dir {
+            p.dest_rel.join(&h.name)
+        } else {
+            p.dest_rel.to_path_buf()
+        };
+        make_parents(p.staging, Some(p.view), &target, false)?;
+        let text = if h.expand {
+            let s = st.clone();
+            expand::heredoc(&h.content, &move |n: &str| s.lookup(n))
+                .unwrap_or_else(|_| h.content.clone())
+        } else {
+            h.content.clone()
+        };
+        let f = p.staging.join(&target);
+        fs::write(&f, text).at(&f)?;
+        let (uid, gid) = p.owner.ids.unwrap_or((0, 0));
+        std::os::unix::fs::lchown(&f, Some(uid), Some(gid)).at(&f)?;
+        fs::set_permissions(
+            &f,
+            fs::Permissions::from_mode(p.owner.chmod.unwrap_or(0o644)),
+        )
+        .at(&f)?;
+    }
+    Ok(())
 }
 
 struct PlaceCx<'a> {

@@ -195,21 +195,7 @@ pub fn run(
     let targets = prepared.targets.clone();
     let outcome = outcome?;
     if outcome.code != 0 {
-        let tail: Vec<&str> = outcome.output.lines().rev().take(20).collect();
-        let tail: Vec<&str> = tail.into_iter().rev().collect();
-        return Err(Error::Build(format!(
-            "{}:{}: {}: process {:?} did not complete successfully: exit code: {}{}",
-            cx.file_name,
-            ins.line,
-            ins.text,
-            args.join(" "),
-            outcome.code,
-            if tail.is_empty() {
-                String::new()
-            } else {
-                format!("\noutput:\n  {}", tail.join("\n  "))
-            }
-        )));
+        return Err(failed(cx, ins, &args, &outcome));
     }
     drop(prepared);
     clean_mountpoints(&upper, &lowers);
@@ -218,6 +204,25 @@ pub fn run(
     apply_record(st, &rec, &created_by);
     st.key = key;
     Ok(false)
+}
+
+/// The error of a failed step: where, what ran, its exit code and the end of its output.
+fn failed(cx: &Ctx, ins: &Instruction, args: &[String], outcome: &runtime::Outcome) -> Error {
+    let lines: Vec<&str> = outcome.output.lines().collect();
+    let tail = &lines[lines.len().saturating_sub(20)..];
+    let out = if tail.is_empty() {
+        String::new()
+    } else {
+        format!("\noutput:\n  {}", tail.join("\n  "))
+    };
+    Error::Build(format!(
+        "{}:{}: {}: process {:?} did not complete successfully: exit code: {}{out}",
+        cx.file_name,
+        ins.line,
+        ins.text,
+        args.join(" "),
+        outcome.code,
+    ))
 }
 
 struct RunCx<'a> {

@@ -31,6 +31,29 @@ pub fn words(input: &str, env: &dyn Env, escape: char) -> Result<Vec<String>, St
     words_inner(input, env, escape, true)
 }
 
+/// Expand a heredoc body as a shell expands an unquoted heredoc: `$` expansions
+/// only; quotes are plain characters, and `\$` is a literal `$`.
+pub fn heredoc(input: &str, env: &dyn Env) -> Result<String, String> {
+    let mut out = String::new();
+    let mut lx = Lexer {
+        s: input.chars().collect(),
+        i: 0,
+        escape: '\\',
+        env,
+    };
+    while let Some(c) = lx.next() {
+        match c {
+            '\\' if lx.peek() == Some('$') => {
+                out.push('$');
+                lx.i += 1;
+            }
+            '$' => out.push_str(&lx.dollar()?),
+            c => out.push(c),
+        }
+    }
+    Ok(out)
+}
+
 fn words_inner(
     input: &str,
     env: &dyn Env,
@@ -320,6 +343,15 @@ mod tests {
         assert_eq!(w("\"a\\nb\""), "a\\nb");
         assert_eq!(word("`$A", &env, '`').unwrap(), "$A");
         assert!(word("'abc", &env, '\\').is_err());
+    }
+
+    #[test]
+    fn heredoc_keeps_quotes() {
+        assert_eq!(
+            heredoc("it's \"$A\" '$A' \\$A ${U:-d}\n", &env).unwrap(),
+            "it's \"a\" 'a' $A d\n"
+        );
+        assert_eq!(heredoc("say \"$A\"\n", &env).unwrap(), "say \"a\"\n");
     }
 
     #[test]
