@@ -92,6 +92,9 @@ fn create_in(o: &CreateOpts, bundle: Bundle, undo: &mut Undo) -> Result<Created>
     let fifo = undo.dir.as_ref().expect("dir is set").fifo();
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
         .ctx(|| fifo.display().to_string())?;
+    // The init opens it after switching to the container's user, maybe a mapped host uid.
+    let mode = std::os::unix::fs::PermissionsExt::from_mode(0o622);
+    std::fs::set_permissions(&fifo, mode).ctx(|| fifo.display().to_string())?;
     let terminal = bundle
         .spec
         .process()
@@ -140,6 +143,7 @@ fn create_in(o: &CreateOpts, bundle: Bundle, undo: &mut Undo) -> Result<Created>
         no_pivot: o.no_pivot,
         preserve_fds: o.preserve_fds,
         need_hooks,
+        ready_sent: Default::default(),
     };
     // SAFETY: berth is single-threaded here, so the child may allocate freely.
     let stage1 = match unsafe { fork() }.map_err(|e| Error::sys("fork", e))? {

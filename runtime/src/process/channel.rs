@@ -54,7 +54,7 @@ pub fn pair() -> Result<(Channel, Channel)> {
 impl Channel {
     pub fn send<T: Serialize>(&self, msg: &T) -> Result<()> {
         let data = serde_json::to_vec(msg).expect("message serialises");
-        send(self.fd.as_raw_fd(), &data, MsgFlags::empty())
+        send(self.fd.as_raw_fd(), &data, MsgFlags::MSG_NOSIGNAL)
             .map_err(|e| Error::sys("send to peer", e))?;
         Ok(())
     }

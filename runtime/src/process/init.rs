@@ -27,6 +27,7 @@ pub struct InitCtx<'a> {
     pub no_pivot: bool,
     pub preserve_fds: u32,
     pub need_hooks: bool,
+    pub ready_sent: std::cell::Cell<bool>,
 }
 
 /// Stage-1: never returns.
@@ -108,7 +109,12 @@ fn init(ctx: InitCtx) -> ! {
             exit_child(127)
         }
         Err(e) => {
-            let _ = ctx.chan.send(&ToParent::Error(e.to_string()));
+            // After Ready nobody reads the channel: the container's stderr is all we have.
+            if ctx.ready_sent.get() {
+                eprintln!("berth: {e}");
+            } else {
+                let _ = ctx.chan.send(&ToParent::Error(e.to_string()));
+            }
             exit_child(1)
         }
     }
@@ -158,6 +164,7 @@ fn init_inner(ctx: &InitCtx) -> Result<setup::Exec> {
     let exec = setup::prepare_exec(process)?;
     crate::utils::cloexec_from(3 + ctx.preserve_fds);
     ctx.chan.send(&ToParent::Ready)?;
+    ctx.ready_sent.set(true);
     wait_for_start(&fifo)?;
     crate::hooks::run(spec.hooks().as_ref(), "startContainer", &state)?;
     super::exec::reset_signals();
