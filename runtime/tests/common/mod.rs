@@ -41,8 +41,16 @@ pub fn bundle(args: &[&str]) -> Bundle {
         std::fs::create_dir_all(rootfs.join(d)).unwrap();
     }
     std::fs::copy(busybox(), rootfs.join("bin/busybox")).unwrap();
-    let st = Command::new("chroot").arg(&rootfs).args(["/bin/busybox", "--install", "-s", "/bin"]).status().unwrap();
-    assert!(st.success());
+    // Retried: a fork in another test thread may briefly hold our copy open for writing,
+    // and exec of a file open for writing fails with ETXTBSY.
+    let ok = (0..50).any(|_| {
+        let st = Command::new("chroot").arg(&rootfs).args(["/bin/busybox", "--install", "-s", "/bin"]).stderr(Stdio::null()).status();
+        st.is_ok_and(|s| s.success()) || {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            false
+        }
+    });
+    assert!(ok, "busybox --install failed");
     std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n").unwrap();
     std::fs::write(rootfs.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
     let mut config = berth::features::default_spec(false);
