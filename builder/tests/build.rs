@@ -763,3 +763,74 @@ fn killed_build_leaves_no_mounts() {
     );
     e.build(&ctx2, &["-t", "after"]);
 }
+
+/// ADD <url> over loopback http, with and without a (right or wrong) --checksum.
+#[test]
+fn add_downloads_urls_and_checks_checksums() {
+    use std::io::Read;
+    let e = Env::with_busybox();
+    let www = e.context("www", &[("files/hello.txt", "hello from http\n")]);
+    let mut server = std::process::Command::new("/usr/bin/python3")
+        .args([
+            "-c",
+            "import http.server,socketserver,sys,os\n\
+os.chdir(sys.argv[1])\n\
+h=http.server.SimpleHTTPRequestHandler\n\
+h.log_message=lambda *a: None\n\
+s=socketserver.TCPServer(('127.0.0.1',0),h)\n\
+print(s.server_address[1],flush=True)\n\
+s.serve_forever()",
+        ])
+        .arg(&www)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut port = String::new();
+    let mut out = server.stdout.take().unwrap();
+    let mut b = [0u8; 1];
+    while out.read(&mut b).unwrap() == 1 && b[0] != b'\n' {
+        port.push(b[0] as char);
+    }
+    let url = format!("http://127.0.0.1:{}/files/hello.txt", port.trim());
+    let sum = "sha256:2c0bd5a6ac2d1e3b6b2d7bf2b3f17a0d3d8e4e2ad2b8ccb34c25e1ea0d0d0c6a";
+    let good = {
+        use sha2::Digest;
+        format!("sha256:{:x}", sha2::Sha256::digest(b"hello from http\n"))
+    };
+    let df = format!(
+        "FROM busybox\nADD {url} /dl/\nADD --checksum={good} --chmod=644 {url} /dl/checked.txt\n"
+    );
+    let ctx = e.context("ctx", &[("Dockerfile", &df)]);
+    let res = std::panic::catch_unwind(|| {
+        e.build(&ctx, &["-t", "dl"]);
+        let bad = e.context(
+            "bad",
+            &[(
+                "Dockerfile",
+                &format!("FROM busybox\nADD --checksum={sum} {url} /x\n"),
+            )],
+        );
+        e.fails(&["build", bad.to_str().unwrap()])
+    });
+    let _ = server.kill();
+    let _ = server.wait();
+    let err = res.unwrap();
+    assert!(err.contains("checksum mismatch"), "{err}");
+    let root = e.umoci_unpack("dl:latest", "u");
+    assert_eq!(
+        std::fs::read_to_string(root.join("dl/hello.txt")).unwrap(),
+        "hello from http\n"
+    );
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        std::fs::metadata(root.join("dl/hello.txt")).unwrap().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(
+        std::fs::metadata(root.join("dl/checked.txt"))
+            .unwrap()
+            .mode()
+            & 0o777,
+        0o644
+    );
+}

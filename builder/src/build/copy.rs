@@ -5,7 +5,7 @@ use super::fsutil::{copy_leaf, copy_tree, make_parents, Owner};
 use super::run::{apply_record, commit_dir, resolve_user};
 use super::state::StageState;
 use super::tmp::TmpDir;
-use super::Ctx;
+use super::{fetch, Ctx};
 use crate::digest::Hasher;
 use crate::dockerfile::{expand, CopySpec, Instruction};
 use crate::error::{Error, IoContext, Result};
@@ -29,6 +29,8 @@ pub(super) struct Src {
     pub abs: PathBuf,
     /// Context-relative path (for .dockerignore and messages).
     pub rel: String,
+    /// Downloaded by ADD <url> (never extracted).
+    pub remote: bool,
 }
 
 fn clean_rel(p: &str) -> Option<PathBuf> {
@@ -121,7 +123,11 @@ fn sources(
                     ));
                 }
             }
-            out.push(Src { abs, rel: r });
+            out.push(Src {
+                abs,
+                rel: r,
+                remote: false,
+            });
         }
     }
     Ok(out)
@@ -297,15 +303,23 @@ pub fn copy(
     stage: usize,
     results: &[Option<StageState>],
 ) -> Result<bool> {
-    let x = expand_spec(cx, st, ins, c)?;
-    for s in &x.srcs {
-        if add && (s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@")) {
-            return Err(err(
-                cx,
-                ins,
-                "ADD from a URL is not supported by this builder yet",
-            ));
-        }
+    let mut x = expand_spec(cx, st, ins, c)?;
+    let urls: Vec<String> = x
+        .srcs
+        .iter()
+        .filter(|s| add && fetch::is_url(s))
+        .cloned()
+        .collect();
+    x.srcs.retain(|s| !(add && fetch::is_url(s)));
+    if add
+        && x.srcs
+            .iter()
+            .any(|s| s.starts_with("git@") || s.ends_with(".git"))
+    {
+        return Err(err(cx, ins, "ADD of a git repository is not supported"));
+    }
+    if !add && x.srcs.iter().any(|s| fetch::is_url(s)) {
+        return Err(err(cx, ins, "COPY does not take URLs (use ADD)"));
     }
     let root = source_root(cx, &x.from, stage, results)?;
     let tmp = TmpDir::new(cx.store, "copy")?;
@@ -318,7 +332,18 @@ pub fn copy(
             (d, Some(m), false)
         }
     };
-    let srcs = sources(cx, ins, &src_dir, &x.srcs, ctx)?;
+    let mut srcs = sources(cx, ins, &src_dir, &x.srcs, ctx)?;
+    for (n, u) in urls.iter().enumerate() {
+        let d = tmp.path().join(format!("url-{n}"));
+        fs::create_dir_all(&d).at(&d)?;
+        let abs =
+            fetch::fetch(u, &d, c.checksum.as_deref()).map_err(|e| err(cx, ins, e.to_string()))?;
+        srcs.push(Src {
+            abs,
+            rel: u.clone(),
+            remote: true,
+        });
+    }
     let key = copy_key(st, c, &x, &root, &srcs, cx, add)?;
     let created_by = format!("{} # buildkit", ins.text);
     if !cx.opts.no_cache {
@@ -432,7 +457,7 @@ fn place(
             copy_tree(&s.abs, &p.staging.join(p.dest_rel), p.owner, skip)?;
             continue;
         }
-        if p.add && p.ctx && crate::layer::unpack::is_archive(&s.abs) {
+        if p.add && p.ctx && !s.remote && crate::layer::unpack::is_archive(&s.abs) {
             make_parents(p.staging, Some(p.view), p.dest_rel, true)?;
             let opts = crate::layer::unpack::UnpackOptions {
                 overlay_whiteouts: false,
@@ -451,7 +476,7 @@ fn place(
         };
         make_parents(p.staging, Some(p.view), &target, false)?;
         // Follow a top-level symlink (it was checked to stay inside the context).
-        let real = if p.ctx {
+        let real = if p.ctx && !s.remote {
             fs::canonicalize(&s.abs).at(&s.abs)?
         } else {
             s.abs.clone()

@@ -3,6 +3,7 @@
 
 pub mod config;
 pub mod copy;
+pub mod fetch;
 pub mod fsutil;
 pub mod import;
 pub mod mounts;

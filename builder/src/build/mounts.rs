@@ -200,6 +200,7 @@ fn bind_source(
         let src = Src {
             abs: host.clone(),
             rel: rel.to_string_lossy().to_string(),
+            remote: false,
         };
         key.field("content", content_hash(cx, &[src], true)?.as_bytes());
         return Ok(host);
