@@ -834,3 +834,41 @@ s.serve_forever()",
         0o644
     );
 }
+
+#[test]
+fn platform_args_proxy_args_and_platform_check() {
+    let e = Env::with_busybox();
+    let df = "FROM --platform=$BUILDPLATFORM busybox\nARG TARGETARCH\nARG TARGETPLATFORM\n\
+RUN echo \"$TARGETPLATFORM $TARGETARCH $http_proxy\" > /p\n";
+    let ctx = e.context("ctx", &[("Dockerfile", df)]);
+    let (_, log) = e.build(
+        &ctx,
+        &[
+            "-t",
+            "p",
+            "--build-arg",
+            "http_proxy=http://proxy.invalid:3128",
+        ],
+    );
+    assert!(!log.contains("not consumed"), "{log}");
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        a => a,
+    };
+    let root = e.umoci_unpack("p:latest", "u");
+    assert_eq!(
+        std::fs::read_to_string(root.join("p")).unwrap(),
+        format!("linux/{arch} {arch} http://proxy.invalid:3128\n")
+    );
+    // The proxy is not kept in the image config.
+    assert!(!e.inspect("p")["Config"]["Env"]
+        .to_string()
+        .contains("proxy"));
+    let other = e.context(
+        "other",
+        &[("Dockerfile", "FROM --platform=linux/s390x busybox\n")],
+    );
+    let err = e.fails(&["build", other.to_str().unwrap()]);
+    assert!(err.contains("only the host platform"), "{err}");
+}

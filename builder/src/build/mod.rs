@@ -24,6 +24,36 @@ use std::path::PathBuf;
 
 pub use output::Output;
 
+/// Build args every RUN gets when given with --build-arg, without an ARG (as docker).
+pub const PROXY_ARGS: [&str; 10] = [
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "FTP_PROXY",
+    "ftp_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+];
+
+/// Values of the automatic platform ARGs (TARGETPLATFORM, BUILDARCH, …) for this host.
+pub fn platform_arg(name: &str) -> Option<String> {
+    let arch = crate::store::types::host_arch();
+    let v = match name
+        .trim_start_matches("TARGET")
+        .trim_start_matches("BUILD")
+    {
+        "PLATFORM" => format!("linux/{arch}"),
+        "OS" => "linux".into(),
+        "ARCH" => arch.into(),
+        "VARIANT" => String::new(),
+        _ => return None,
+    };
+    (name.starts_with("TARGET") || name.starts_with("BUILD")).then_some(v)
+}
+
 /// SOURCE_DATE_EPOCH from the environment, if set and valid.
 pub fn epoch_from_env() -> Option<i64> {
     std::env::var("SOURCE_DATE_EPOCH").ok()?.trim().parse().ok()
@@ -86,7 +116,7 @@ fn meta_args(df: &Dockerfile, opts: &BuildOptions, file: &str) -> Result<BTreeMa
                                 .map_err(|e| Error::invalid(format!("{file}:{}", ins.line), e))?,
                         )
                     }
-                    (None, None) => None,
+                    (None, None) => platform_arg(name),
                 };
                 if let Some(v) = v {
                     meta.insert(name.clone(), v);
@@ -149,6 +179,7 @@ pub fn build(store: &Store, opts: &BuildOptions) -> Result<Image> {
     let unused: Vec<&String> = opts
         .build_args
         .keys()
+        .filter(|k| !PROXY_ARGS.contains(&k.as_str()))
         .filter(|k| {
             !cx.used_args.lock().expect("lock").contains(*k)
                 && !cx.meta.contains_key(*k)
@@ -184,7 +215,7 @@ fn run_step(
                                 .map_err(at)?,
                         )
                     }
-                    (None, None) => cx.meta.get(name).cloned(),
+                    (None, None) => cx.meta.get(name).cloned().or_else(|| platform_arg(name)),
                 };
                 cx.used_args.lock().expect("lock").insert(name.clone());
                 st.args.insert(name.clone(), v);

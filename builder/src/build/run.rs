@@ -244,6 +244,11 @@ fn exec_in(cx: &Ctx, st: &StageState, r: &RunCx, step: &Step) -> Result<runtime:
     let cfg = &st.config.config;
     let (uid, gid) = resolve_user(rootfs, cfg.user.as_deref().unwrap_or(""))?;
     let mut env = st.arg_env();
+    for p in super::PROXY_ARGS {
+        if let Some(v) = cx.opts.build_args.get(p) {
+            env_set(&mut env, p, v);
+        }
+    }
     for e in cfg.env.as_deref().unwrap_or(&[]) {
         if let Some((k, v)) = e.split_once('=') {
             env_set(&mut env, k, v);

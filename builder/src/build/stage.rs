@@ -142,12 +142,33 @@ fn base_state(
     Ok((st, triggers))
 }
 
+fn check_platform(cx: &Ctx, i: usize) -> Result<()> {
+    let Some(p) = &cx.df.stages[i].platform else {
+        return Ok(());
+    };
+    let meta = cx.meta.clone();
+    let env = move |n: &str| meta.get(n).cloned().or_else(|| super::platform_arg(n));
+    let p = expand::word(p, &env, cx.df.escape).unwrap_or_else(|_| p.clone());
+    let host = format!("linux/{}", crate::store::types::host_arch());
+    if p != host && !p.is_empty() {
+        return Err(Error::invalid(
+            format!(
+                "{}:{}: --platform={p}",
+                cx.file_name, cx.df.stages[i].from_line
+            ),
+            format!("only the host platform ({host}) can be built"),
+        ));
+    }
+    Ok(())
+}
+
 fn build_stage(
     cx: &Ctx,
     i: usize,
     base: &str,
     results: &[Option<StageState>],
 ) -> Result<StageState> {
+    check_platform(cx, i)?;
     let (mut st, triggers) = base_state(cx, i, base, results)?;
     let mut instructions: Vec<Instruction> = vec![];
     for t in &triggers {
