@@ -377,6 +377,38 @@ fn add_extracts_local_tars_and_rejects_escapes() {
     assert!(st.success());
     let err = e.fails(&["build", evil.to_str().unwrap()]);
     assert!(err.contains("escapes the destination"), "{err}");
+    // Absolute paths and links that leave the destination are refused too.
+    let mk = |name: &str, script: &str| {
+        let d = e.context(name, &[("Dockerfile", "FROM busybox\nADD bad.tar /x/\n")]);
+        let py = format!(
+            "import tarfile,io\nt=tarfile.open('{}/bad.tar','w')\n{script}\nt.close()",
+            d.display()
+        );
+        assert!(std::process::Command::new("/usr/bin/python3")
+            .args(["-c", &py])
+            .status()
+            .unwrap()
+            .success());
+        d
+    };
+    let abs = mk(
+        "abs",
+        "i=tarfile.TarInfo('/etc/evil');i.size=1\nt.addfile(i,io.BytesIO(b'x'))",
+    );
+    let err = e.fails(&["build", abs.to_str().unwrap()]);
+    assert!(err.contains("escapes the destination"), "{err}");
+    let link = mk(
+        "link",
+        "i=tarfile.TarInfo('l');i.type=tarfile.SYMTYPE;i.linkname='../../../etc'\nt.addfile(i)",
+    );
+    let err = e.fails(&["build", link.to_str().unwrap()]);
+    assert!(err.contains("escapes the destination"), "{err}");
+    let hard = mk(
+        "hard",
+        "i=tarfile.TarInfo('h');i.type=tarfile.LNKTYPE;i.linkname='../etc/passwd'\nt.addfile(i)",
+    );
+    let err = e.fails(&["build", hard.to_str().unwrap()]);
+    assert!(err.contains("escapes the destination"), "{err}");
 }
 
 #[test]
