@@ -904,3 +904,35 @@ RUN echo \"$TARGETPLATFORM $TARGETARCH $http_proxy\" > /p\n";
     let err = e.fails(&["build", other.to_str().unwrap()]);
     assert!(err.contains("only the host platform"), "{err}");
 }
+
+#[test]
+fn from_scratch() {
+    let e = Env::empty();
+    let ctx = e.context(
+        "ctx",
+        &[
+            (
+                "Dockerfile",
+                "FROM scratch\nCOPY hello /hello\nENTRYPOINT [\"/hello\"]\n",
+            ),
+            ("hello", "hi\n"),
+        ],
+    );
+    e.build(&ctx, &["-t", "scratchy"]);
+    let i = e.inspect("scratchy");
+    assert_eq!(i["RootFS"]["Layers"].as_array().unwrap().len(), 1);
+    assert_eq!(i["Config"]["Entrypoint"], json!(["/hello"]));
+    let root = e.umoci_unpack("scratchy:latest", "u");
+    let names: Vec<_> = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|d| d.unwrap().file_name())
+        .collect();
+    assert_eq!(names, vec![std::ffi::OsString::from("hello")]);
+    // RUN on an empty rootfs fails with the runtime's message, and cleanly.
+    let run = e.context("run", &[("Dockerfile", "FROM scratch\nRUN true\n")]);
+    let err = e.fails(&["build", run.to_str().unwrap()]);
+    assert!(
+        err.contains("Dockerfile:2") && err.contains("did not complete successfully"),
+        "{err}"
+    );
+}

@@ -55,6 +55,7 @@ fn blob_name(digest: &str) -> String {
 }
 
 /// Write `images` (with the names to record) to `dest` (written via tmp + rename).
+/// Holds the store's shared lock so `prune` cannot remove blobs while they are read.
 pub fn save(
     store: &Store,
     images: &[(String, Image)],
@@ -66,6 +67,7 @@ pub fn save(
         dest.file_name().unwrap_or_default().to_string_lossy(),
         std::process::id()
     ));
+    let _lock = store.lock_shared()?;
     let res = (|| {
         let f = File::create(&tmp).at(&tmp)?;
         let mut b = tar::Builder::new(std::io::BufWriter::new(f));
@@ -151,6 +153,7 @@ fn save_docker<W: Write>(
 
 /// Load an oci-archive or docker-archive; returns the names tagged.
 pub fn load(store: &Store, src: &Path) -> Result<Vec<String>> {
+    let _lock = store.lock_shared()?;
     let tmp = store.tmp_path("load");
     fs::create_dir_all(&tmp).at(&tmp)?;
     let res = (|| {
