@@ -5,13 +5,23 @@ use common::*;
 use serde_json::json;
 
 fn ns_line(out: &str, name: &str) -> String {
-    out.lines().find(|l| l.starts_with(&format!("{name}:"))).unwrap_or_else(|| panic!("no {name} in {out}")).to_string()
+    out.lines()
+        .find(|l| l.starts_with(&format!("{name}:")))
+        .unwrap_or_else(|| panic!("no {name} in {out}"))
+        .to_string()
 }
 
 #[test]
 fn new_namespaces_differ_from_the_host_and_pid_is_one() {
-    let mut b = bundle(&["sh", "-c", "echo pid=$$; for n in pid net ipc uts mnt cgroup; do readlink /proc/self/ns/$n; done"]);
-    b.config["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "time"}));
+    let mut b = bundle(&[
+        "sh",
+        "-c",
+        "echo pid=$$; for n in pid net ipc uts mnt cgroup; do readlink /proc/self/ns/$n; done",
+    ]);
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "time"}));
     let out = b.run_ok();
     assert!(out.contains("pid=1"), "{out}");
     for n in ["pid", "net", "ipc", "uts", "mnt", "cgroup"] {
@@ -22,8 +32,14 @@ fn new_namespaces_differ_from_the_host_and_pid_is_one() {
 #[test]
 fn omitted_namespace_is_shared_with_the_host() {
     let mut b = bundle(&["readlink", "/proc/self/ns/net"]);
-    b.config["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "network");
-    b.config["mounts"].as_array_mut().unwrap().retain(|m| m["type"] != "sysfs");
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "network");
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|m| m["type"] != "sysfs");
     assert_eq!(b.run_ok().trim(), host_ns("net"));
 }
 
@@ -32,7 +48,11 @@ fn namespace_joined_by_path() {
     let a = bundle(&["sleep", "100"]);
     a.create_ok();
     let pid = a.pid();
-    let mut b = bundle(&["sh", "-c", "readlink /proc/self/ns/net; readlink /proc/self/ns/uts"]);
+    let mut b = bundle(&[
+        "sh",
+        "-c",
+        "readlink /proc/self/ns/net; readlink /proc/self/ns/uts",
+    ]);
     for ns in b.config["linux"]["namespaces"].as_array_mut().unwrap() {
         if ns["type"] == "network" {
             ns["path"] = json!(format!("/proc/{pid}/ns/net"));
@@ -41,19 +61,40 @@ fn namespace_joined_by_path() {
     let out = b.run_ok();
     let theirs = std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
     assert_eq!(out.lines().next().unwrap(), theirs.to_str().unwrap());
-    assert_ne!(out.lines().nth(1).unwrap(), std::fs::read_link(format!("/proc/{pid}/ns/uts")).unwrap().to_str().unwrap());
+    assert_ne!(
+        out.lines().nth(1).unwrap(),
+        std::fs::read_link(format!("/proc/{pid}/ns/uts"))
+            .unwrap()
+            .to_str()
+            .unwrap()
+    );
 }
 
 #[test]
 fn user_namespace_with_mappings() {
-    let mut b = bundle(&["sh", "-c", "cat /proc/self/uid_map /proc/self/gid_map; id -u"]);
-    b.config["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "user"}));
+    let mut b = bundle(&[
+        "sh",
+        "-c",
+        "cat /proc/self/uid_map /proc/self/gid_map; id -u",
+    ]);
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
     b.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
     b.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
     // The rootfs must be accessible to the mapped root.
-    std::process::Command::new("chown").args(["-R", "100000:100000"]).arg(b.rootfs()).status().unwrap();
+    std::process::Command::new("chown")
+        .args(["-R", "100000:100000"])
+        .arg(b.rootfs())
+        .status()
+        .unwrap();
     let out = b.run_ok();
-    let maps: Vec<Vec<&str>> = out.lines().take(2).map(|l| l.split_whitespace().collect()).collect();
+    let maps: Vec<Vec<&str>> = out
+        .lines()
+        .take(2)
+        .map(|l| l.split_whitespace().collect())
+        .collect();
     assert_eq!(maps[0], vec!["0", "100000", "65536"]);
     assert_eq!(maps[1], vec!["0", "100000", "65536"]);
     assert_eq!(out.lines().nth(2).unwrap(), "0");
@@ -62,7 +103,10 @@ fn user_namespace_with_mappings() {
 #[test]
 fn time_namespace_offsets() {
     let mut b = bundle(&["cat", "/proc/self/timens_offsets"]);
-    b.config["linux"]["namespaces"].as_array_mut().unwrap().push(json!({"type": "time"}));
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "time"}));
     b.config["linux"]["timeOffsets"] = json!({"monotonic": {"secs": 86400, "nanosecs": 0}, "boottime": {"secs": 3600, "nanosecs": 5}});
     let out = b.run_ok();
     assert!(out.contains("monotonic") && out.contains("86400"), "{out}");
@@ -75,12 +119,19 @@ fn hostname_and_domainname() {
     b.config["hostname"] = json!("boat");
     b.config["domainname"] = json!("harbour.example");
     let out = b.run_ok();
-    assert_eq!(out.lines().collect::<Vec<_>>(), vec!["boat", "harbour.example"]);
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        vec!["boat", "harbour.example"]
+    );
 }
 
 #[test]
 fn readonly_root_and_pivot() {
-    let mut b = bundle(&["sh", "-c", "touch /x 2>/dev/null && echo writable || echo readonly; ls /"]);
+    let mut b = bundle(&[
+        "sh",
+        "-c",
+        "touch /x 2>/dev/null && echo writable || echo readonly; ls /",
+    ]);
     b.config["root"]["readonly"] = json!(true);
     let out = b.run_ok();
     assert!(out.starts_with("readonly"), "{out}");
@@ -92,7 +143,13 @@ fn readonly_root_and_pivot() {
 #[test]
 fn no_pivot_uses_chroot_and_still_works() {
     let b = bundle(&["sh", "-c", "echo ok; ls /bin/busybox"]);
-    let o = b.rt(&["run", "--no-pivot", "--bundle", b.path().to_str().unwrap(), &b.id]);
+    let o = b.rt(&[
+        "run",
+        "--no-pivot",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &b.id,
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(String::from_utf8_lossy(&o.stdout).contains("ok"));
 }
@@ -105,12 +162,23 @@ fn mounts_in_order_with_options() {
     std::fs::write(host.join("hello"), "hi there\n").unwrap();
     let m = b.config["mounts"].as_array_mut().unwrap();
     m.push(json!({"destination": "/data", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev", "noexec", "size=1m"]}));
-    m.push(json!({"destination": "/data/sub", "type": "tmpfs", "source": "tmpfs", "options": ["ro"]}));
+    m.push(
+        json!({"destination": "/data/sub", "type": "tmpfs", "source": "tmpfs", "options": ["ro"]}),
+    );
     m.push(json!({"destination": "/bound", "type": "bind", "source": host, "options": ["rbind", "ro"]}));
     let out = b.run_ok();
-    let data = out.lines().find(|l| l.contains(" /data ")).expect("no /data mount");
-    assert!(data.contains("nosuid") && data.contains("nodev") && data.contains("noexec"), "{data}");
-    let sub = out.lines().find(|l| l.contains(" /data/sub ")).expect("/data/sub not mounted after /data");
+    let data = out
+        .lines()
+        .find(|l| l.contains(" /data "))
+        .expect("no /data mount");
+    assert!(
+        data.contains("nosuid") && data.contains("nodev") && data.contains("noexec"),
+        "{data}"
+    );
+    let sub = out
+        .lines()
+        .find(|l| l.contains(" /data/sub "))
+        .expect("/data/sub not mounted after /data");
     assert!(sub.contains(" ro"), "{sub}");
     assert!(out.contains("hi there") && out.contains("ro-bind"), "{out}");
 }
@@ -120,28 +188,56 @@ fn mount_destination_symlink_cannot_escape_rootfs() {
     // An image whose /up climbs out with relative links: resolved inside the rootfs.
     let mut b = bundle(&["grep", "-c", " /etc/escape ", "/proc/self/mountinfo"]);
     std::os::unix::fs::symlink("../../../../../../../etc", b.rootfs().join("up")).unwrap();
-    b.config["mounts"].as_array_mut().unwrap().push(json!({"destination": "/up/escape", "type": "tmpfs", "source": "tmpfs"}));
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/up/escape", "type": "tmpfs", "source": "tmpfs"}));
     assert_eq!(b.run_ok().trim(), "1");
-    assert!(!std::path::Path::new("/etc/escape").exists(), "mount target created on the host");
+    assert!(
+        !std::path::Path::new("/etc/escape").exists(),
+        "mount target created on the host"
+    );
     // An image whose /evil names a host directory absolutely: never mounted over on the host.
     let mut b = bundle(&["true"]);
     let victim = b.path().join("victim");
     std::fs::create_dir_all(&victim).unwrap();
     std::os::unix::fs::symlink(&victim, b.rootfs().join("evil")).unwrap();
-    b.config["mounts"].as_array_mut().unwrap().push(json!({"destination": "/evil/pwned", "type": "tmpfs", "source": "tmpfs"}));
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/evil/pwned", "type": "tmpfs", "source": "tmpfs"}));
     let _ = b.run();
-    assert!(!victim.join("pwned").exists(), "a mount followed a symlink out of the rootfs");
+    assert!(
+        !victim.join("pwned").exists(),
+        "a mount followed a symlink out of the rootfs"
+    );
 }
 
 #[test]
 fn default_devices_and_links() {
     let b = bundle(&["sh", "-c", "for d in null zero full random urandom tty; do stat -c '%n %F %t:%T %a' /dev/$d; done; for l in fd stdin stdout stderr ptmx; do readlink /dev/$l; done"]);
     let out = b.run_ok();
-    for (d, mm) in [("null", "1:3"), ("zero", "1:5"), ("full", "1:7"), ("random", "1:8"), ("urandom", "1:9"), ("tty", "5:0")] {
-        let l = out.lines().find(|l| l.starts_with(&format!("/dev/{d} "))).unwrap();
-        assert!(l.contains("character special") && l.contains(mm) && l.ends_with("666"), "{l}");
+    for (d, mm) in [
+        ("null", "1:3"),
+        ("zero", "1:5"),
+        ("full", "1:7"),
+        ("random", "1:8"),
+        ("urandom", "1:9"),
+        ("tty", "5:0"),
+    ] {
+        let l = out
+            .lines()
+            .find(|l| l.starts_with(&format!("/dev/{d} ")))
+            .unwrap();
+        assert!(
+            l.contains("character special") && l.contains(mm) && l.ends_with("666"),
+            "{l}"
+        );
     }
-    assert!(out.contains("/proc/self/fd\n/proc/self/fd/0\n/proc/self/fd/1\n/proc/self/fd/2\npts/ptmx"), "{out}");
+    assert!(
+        out.contains("/proc/self/fd\n/proc/self/fd/0\n/proc/self/fd/1\n/proc/self/fd/2\npts/ptmx"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -168,7 +264,12 @@ fn sysctl_is_applied_in_the_container_only() {
     let mut b = bundle(&["cat", "/proc/sys/net/ipv4/ip_unprivileged_port_start"]);
     b.config["linux"]["sysctl"] = json!({"net.ipv4.ip_unprivileged_port_start": "42"});
     assert_eq!(b.run_ok().trim(), "42");
-    assert_ne!(std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start").unwrap().trim(), "42");
+    assert_ne!(
+        std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+            .unwrap()
+            .trim(),
+        "42"
+    );
 }
 
 #[test]
@@ -176,19 +277,33 @@ fn cgroup_placement_from_cgroups_path() {
     let mut b = bundle(&["cat", "/proc/self/cgroup"]);
     let rel = format!("berth-test/{}", b.id);
     b.config["linux"]["cgroupsPath"] = json!(rel);
-    b.config["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != "cgroup");
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "cgroup");
     let out = b.run_ok();
     let mem = out.lines().find(|l| l.contains(":memory:")).unwrap();
     assert!(mem.ends_with(&rel), "{mem}");
-    assert!(cgroup_dirs(&b.id).is_empty(), "cgroup left after run: {:?}", cgroup_dirs(&b.id));
+    assert!(
+        cgroup_dirs(&b.id).is_empty(),
+        "cgroup left after run: {:?}",
+        cgroup_dirs(&b.id)
+    );
 }
 
 #[test]
 fn cgroup_mount_shows_the_container_cgroup() {
-    let b = bundle(&["sh", "-c", "ls /sys/fs/cgroup; cat /sys/fs/cgroup/pids/cgroup.procs"]);
+    let b = bundle(&[
+        "sh",
+        "-c",
+        "ls /sys/fs/cgroup; cat /sys/fs/cgroup/pids/cgroup.procs",
+    ]);
     let out = b.run_ok();
     for c in ["memory", "pids", "cpu", "freezer"] {
         assert!(out.lines().any(|l| l == c), "{c} missing: {out}");
     }
-    assert!(out.lines().any(|l| l == "1"), "container's own pids cgroup not mounted: {out}");
+    assert!(
+        out.lines().any(|l| l == "1"),
+        "container's own pids cgroup not mounted: {out}"
+    );
 }

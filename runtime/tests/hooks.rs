@@ -18,24 +18,45 @@ fn all_stages_run_in_order_with_state_on_stdin() {
         hooks.insert(s.into(), json!([hook(&b, s, &log)]));
     }
     // createContainer runs before pivot_root with host paths; startContainer in the container.
-    hooks.insert("createContainer".into(), json!([hook(&b, "createContainer", &log)]));
+    hooks.insert(
+        "createContainer".into(),
+        json!([hook(&b, "createContainer", &log)]),
+    );
     hooks.insert("startContainer".into(), json!([{"path": "/bin/sh", "args": ["sh", "-c", "read -r s; echo startContainer > /startContainer.ran"]}]));
     b.config["hooks"] = serde_json::Value::Object(hooks);
     b.create_ok();
     let after_create = std::fs::read_to_string(&log).unwrap();
-    let stages: Vec<&str> = after_create.lines().map(|l| l.split(' ').next().unwrap()).collect();
+    let stages: Vec<&str> = after_create
+        .lines()
+        .map(|l| l.split(' ').next().unwrap())
+        .collect();
     assert_eq!(stages, vec!["prestart", "createRuntime", "createContainer"]);
-    let first: serde_json::Value = serde_json::from_str(after_create.lines().next().unwrap().splitn(2, ' ').nth(1).unwrap()).unwrap();
+    let first: serde_json::Value = serde_json::from_str(
+        after_create
+            .lines()
+            .next()
+            .unwrap()
+            .splitn(2, ' ')
+            .nth(1)
+            .unwrap(),
+    )
+    .unwrap();
     assert_eq!(first["id"], json!(b.id));
     assert_eq!(first["pid"].as_i64().unwrap(), b.pid() as i64);
     assert_eq!(first["bundle"], json!(b.path()));
     b.ok(&["start", &b.id]);
     std::thread::sleep(std::time::Duration::from_millis(100));
-    assert!(b.rootfs().join("startContainer.ran").exists(), "startContainer hook did not run in the container");
+    assert!(
+        b.rootfs().join("startContainer.ran").exists(),
+        "startContainer hook did not run in the container"
+    );
     assert!(std::fs::read_to_string(&log).unwrap().contains("poststart"));
     b.ok(&["delete", "--force", &b.id]);
     let all = std::fs::read_to_string(&log).unwrap();
-    assert_eq!(all.lines().last().unwrap().split(' ').next().unwrap(), "poststop");
+    assert_eq!(
+        all.lines().last().unwrap().split(' ').next().unwrap(),
+        "poststop"
+    );
 }
 
 #[test]
@@ -50,17 +71,30 @@ fn failing_prestart_hook_fails_create_and_leaves_nothing() {
     assert!(!o.status.success());
     if is_berth() {
         let err = String::from_utf8_lossy(&o.stderr);
-        assert!(err.contains("prestart") && err.contains("exit status 3"), "{err}");
-        assert!(std::fs::read_to_string(&log).unwrap_or_default().contains("poststop"), "poststop must run after a failed create hook");
+        assert!(
+            err.contains("prestart") && err.contains("exit status 3"),
+            "{err}"
+        );
+        assert!(
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains("poststop"),
+            "poststop must run after a failed create hook"
+        );
     }
     assert!(b.state().is_none());
-    assert!(cgroup_dirs(&b.id).is_empty(), "cgroups left: {:?}", cgroup_dirs(&b.id));
+    assert!(
+        cgroup_dirs(&b.id).is_empty(),
+        "cgroups left: {:?}",
+        cgroup_dirs(&b.id)
+    );
 }
 
 #[test]
 fn hook_timeout_is_enforced() {
     let mut b = bundle(&["true"]);
-    b.config["hooks"] = json!({"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]});
+    b.config["hooks"] =
+        json!({"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "30"], "timeout": 1}]});
     let t = std::time::Instant::now();
     let o = b.create();
     assert!(!o.status.success());
@@ -77,7 +111,10 @@ fn failing_poststart_only_warns() {
     b.config["hooks"] = json!({"poststart": [{"path": "/bin/false"}]});
     b.create_ok();
     let o = b.rt(&["start", &b.id]);
-    assert!(o.status.success(), "a failing poststart hook must not fail start");
+    assert!(
+        o.status.success(),
+        "a failing poststart hook must not fail start"
+    );
     assert_eq!(b.status(), "running");
 }
 

@@ -9,7 +9,11 @@ fn run_prints_and_returns_exit_code() {
     let (code, out, _) = b.run();
     assert_eq!(out.trim(), "hello from berth");
     assert_eq!(code, 3);
-    assert_eq!(b.status(), "gone", "run removes the container after it exits");
+    assert_eq!(
+        b.status(),
+        "gone",
+        "run removes the container after it exits"
+    );
 }
 
 #[test]
@@ -24,14 +28,20 @@ fn create_start_kill_delete_with_states() {
     assert_eq!(st["bundle"], json!(b.path()));
     // The user's program has not run yet: the init still waits for start.
     let comm = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap();
-    assert!(!comm.starts_with("sleep"), "program ran before start: {comm}");
+    assert!(
+        !comm.starts_with("sleep"),
+        "program ran before start: {comm}"
+    );
     b.ok(&["start", &b.id]);
     b.wait_status("running");
     b.ok(&["kill", &b.id, "KILL"]);
     b.wait_status("stopped");
     assert_eq!(b.state().unwrap()["pid"], 0);
     b.ok(&["delete", &b.id]);
-    assert!(b.state().is_none(), "state of a deleted container must fail");
+    assert!(
+        b.state().is_none(),
+        "state of a deleted container must fail"
+    );
 }
 
 #[test]
@@ -51,12 +61,22 @@ fn start_twice_and_delete_running_are_errors() {
     let b = bundle(&["sleep", "100"]);
     b.create_ok();
     b.ok(&["start", &b.id]);
-    assert!(!b.rt(&["start", &b.id]).status.success(), "start of a running container");
-    assert!(!b.rt(&["delete", &b.id]).status.success(), "delete of a running container without --force");
+    assert!(
+        !b.rt(&["start", &b.id]).status.success(),
+        "start of a running container"
+    );
+    assert!(
+        !b.rt(&["delete", &b.id]).status.success(),
+        "delete of a running container without --force"
+    );
     assert_eq!(b.status(), "running");
     b.ok(&["delete", "--force", &b.id]);
     assert_eq!(b.status(), "gone");
-    assert!(cgroup_dirs(&b.id).is_empty(), "cgroups left: {:?}", cgroup_dirs(&b.id));
+    assert!(
+        cgroup_dirs(&b.id).is_empty(),
+        "cgroups left: {:?}",
+        cgroup_dirs(&b.id)
+    );
 }
 
 #[test]
@@ -66,7 +86,9 @@ fn delete_of_created_container_kills_its_init() {
     let pid = b.pid();
     b.ok(&["delete", &b.id]);
     std::thread::sleep(std::time::Duration::from_millis(50));
-    let alive = std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| !s.contains(") Z")).unwrap_or(false);
+    let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| !s.contains(") Z"))
+        .unwrap_or(false);
     assert!(!alive, "init {pid} survived delete");
 }
 
@@ -91,7 +113,10 @@ fn kill_of_created_container_and_state_of_stopped() {
     b.create_ok();
     b.ok(&["kill", &b.id, "KILL"]);
     b.wait_status("stopped");
-    assert!(b.rt(&["start", &b.id]).status.success() == false, "start of a stopped container");
+    assert!(
+        b.rt(&["start", &b.id]).status.success() == false,
+        "start of a stopped container"
+    );
 }
 
 #[test]
@@ -99,7 +124,10 @@ fn list_shows_containers_as_table_and_json() {
     let b = bundle(&["sleep", "100"]);
     b.create_ok();
     let t = b.ok(&["list"]);
-    assert!(t.contains("ID") && t.contains(&b.id) && t.contains("created"), "{t}");
+    assert!(
+        t.contains("ID") && t.contains(&b.id) && t.contains("created"),
+        "{t}"
+    );
     let j: serde_json::Value = serde_json::from_str(&b.ok(&["list", "--format", "json"])).unwrap();
     assert!(j.as_array().unwrap().iter().any(|c| c["id"] == json!(b.id)));
     assert_eq!(b.ok(&["list", "-q"]).trim(), b.id);
@@ -107,7 +135,11 @@ fn list_shows_containers_as_table_and_json() {
 
 #[test]
 fn pause_and_resume_freeze_the_container() {
-    let mut b = bundle(&["sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /out/n; sleep 0.01; done"]);
+    let mut b = bundle(&[
+        "sh",
+        "-c",
+        "i=0; while true; do i=$((i+1)); echo $i > /out/n; sleep 0.01; done",
+    ]);
     let out = b.share_out();
     b.create_ok();
     b.ok(&["start", &b.id]);
@@ -116,10 +148,18 @@ fn pause_and_resume_freeze_the_container() {
     assert_eq!(b.status(), "paused");
     let n1 = std::fs::read_to_string(out.join("n")).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(200));
-    assert_eq!(n1, std::fs::read_to_string(out.join("n")).unwrap(), "a paused container made progress");
+    assert_eq!(
+        n1,
+        std::fs::read_to_string(out.join("n")).unwrap(),
+        "a paused container made progress"
+    );
     b.ok(&["resume", &b.id]);
     std::thread::sleep(std::time::Duration::from_millis(200));
-    assert_ne!(n1, std::fs::read_to_string(out.join("n")).unwrap(), "a resumed container made no progress");
+    assert_ne!(
+        n1,
+        std::fs::read_to_string(out.join("n")).unwrap(),
+        "a resumed container made no progress"
+    );
 }
 
 #[test]
@@ -137,9 +177,23 @@ fn ps_lists_container_pids() {
 fn pid_file_is_written() {
     let b = bundle(&["sleep", "100"]);
     let pf = b.path().join("pid");
-    let o = b.detached(&["create", "--bundle", b.path().to_str().unwrap(), "--pid-file", pf.to_str().unwrap(), &b.id]);
+    let o = b.detached(&[
+        "create",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        "--pid-file",
+        pf.to_str().unwrap(),
+        &b.id,
+    ]);
     assert!(o.status.success());
-    assert_eq!(std::fs::read_to_string(&pf).unwrap().trim().parse::<i32>().unwrap(), b.pid());
+    assert_eq!(
+        std::fs::read_to_string(&pf)
+            .unwrap()
+            .trim()
+            .parse::<i32>()
+            .unwrap(),
+        b.pid()
+    );
 }
 
 #[test]
@@ -154,7 +208,10 @@ fn detached_run_leaves_a_running_container() {
 fn delete_removes_cgroups_and_state() {
     let b = bundle(&["sleep", "100"]);
     b.create_ok();
-    assert!(!cgroup_dirs(&b.id).is_empty(), "container cgroup was not created");
+    assert!(
+        !cgroup_dirs(&b.id).is_empty(),
+        "container cgroup was not created"
+    );
     b.ok(&["delete", "--force", &b.id]);
     assert!(cgroup_dirs(&b.id).is_empty());
     assert!(!b.root.join(&b.id).exists());

@@ -6,7 +6,13 @@ use serde_json::json;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 fn status_field(out: &str, key: &str) -> String {
-    out.lines().find(|l| l.starts_with(key)).unwrap_or_else(|| panic!("{key} missing: {out}")).split_whitespace().nth(1).unwrap().to_string()
+    out.lines()
+        .find(|l| l.starts_with(key))
+        .unwrap_or_else(|| panic!("{key} missing: {out}"))
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .to_string()
 }
 
 #[test]
@@ -15,13 +21,17 @@ fn env_and_cwd() {
     b.config["process"]["env"] = json!(["PATH=/bin", "FOO=bar baz"]);
     b.config["process"]["cwd"] = json!("/work/dir");
     let out = b.run_ok();
-    assert_eq!(out.lines().collect::<Vec<_>>(), vec!["/work/dir", "bar baz", "/root"]);
+    assert_eq!(
+        out.lines().collect::<Vec<_>>(),
+        vec!["/work/dir", "bar baz", "/root"]
+    );
 }
 
 #[test]
 fn user_groups_and_umask() {
     let mut b = bundle(&["sh", "-c", "id -u; id -g; id -G; umask"]);
-    b.config["process"]["user"] = json!({"uid": 1234, "gid": 567, "additionalGids": [10, 20], "umask": 63});
+    b.config["process"]["user"] =
+        json!({"uid": 1234, "gid": 567, "additionalGids": [10, 20], "umask": 63});
     let out = b.run_ok();
     let l: Vec<&str> = out.lines().collect();
     assert_eq!(l[0], "1234");
@@ -58,7 +68,8 @@ fn all_five_capability_sets() {
 #[test]
 fn root_process_gets_exactly_its_capabilities() {
     let mut b = bundle(&["cat", "/proc/self/status"]);
-    b.config["process"]["capabilities"] = json!({"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]});
+    b.config["process"]["capabilities"] =
+        json!({"bounding": ["CAP_KILL"], "effective": ["CAP_KILL"], "permitted": ["CAP_KILL"]});
     let out = b.run_ok();
     assert_eq!(status_field(&out, "CapEff:"), "0000000000000020");
     assert_eq!(status_field(&out, "CapBnd:"), "0000000000000020");
@@ -68,12 +79,19 @@ fn root_process_gets_exactly_its_capabilities() {
 fn rlimits_are_set() {
     let mut b = bundle(&["sh", "-c", "ulimit -Sn; ulimit -Hn; ulimit -c"]);
     b.config["process"]["rlimits"] = json!([{"type": "RLIMIT_NOFILE", "soft": 123, "hard": 456}, {"type": "RLIMIT_CORE", "soft": 0, "hard": 0}]);
-    assert_eq!(b.run_ok().lines().collect::<Vec<_>>(), vec!["123", "456", "0"]);
+    assert_eq!(
+        b.run_ok().lines().collect::<Vec<_>>(),
+        vec!["123", "456", "0"]
+    );
 }
 
 #[test]
 fn no_new_privileges_and_oom_score_adj() {
-    let mut b = bundle(&["sh", "-c", "grep NoNewPrivs /proc/self/status; cat /proc/self/oom_score_adj"]);
+    let mut b = bundle(&[
+        "sh",
+        "-c",
+        "grep NoNewPrivs /proc/self/status; cat /proc/self/oom_score_adj",
+    ]);
     b.config["process"]["noNewPrivileges"] = json!(true);
     b.config["process"]["oomScoreAdj"] = json!(500);
     let out = b.run_ok();
@@ -90,7 +108,13 @@ fn recv_master(listener: &std::os::unix::net::UnixListener) -> OwnedFd {
     let mut buf = [0u8; 4096];
     let mut iov = [std::io::IoSliceMut::new(&mut buf)];
     let mut cmsg = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let msg = nix::sys::socket::recvmsg::<()>(s.as_raw_fd(), &mut iov, Some(&mut cmsg), nix::sys::socket::MsgFlags::empty()).unwrap();
+    let msg = nix::sys::socket::recvmsg::<()>(
+        s.as_raw_fd(),
+        &mut iov,
+        Some(&mut cmsg),
+        nix::sys::socket::MsgFlags::empty(),
+    )
+    .unwrap();
     for c in msg.cmsgs().unwrap() {
         if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
             return unsafe { OwnedFd::from_raw_fd(fds[0]) };
@@ -101,7 +125,11 @@ fn recv_master(listener: &std::os::unix::net::UnixListener) -> OwnedFd {
 
 #[test]
 fn terminal_master_is_sent_over_console_socket() {
-    let mut b = bundle(&["sh", "-c", "tty; stty size; readlink /proc/self/fd/0; ls -l /dev/console"]);
+    let mut b = bundle(&[
+        "sh",
+        "-c",
+        "tty; stty size; readlink /proc/self/fd/0; ls -l /dev/console",
+    ]);
     b.config["process"]["terminal"] = json!(true);
     b.config["process"]["consoleSize"] = json!({"height": 33, "width": 77});
     let sock = b.path().join("console.sock");
@@ -113,7 +141,14 @@ fn terminal_master_is_sent_over_console_socket() {
         let _ = std::io::Read::read_to_end(&mut f, &mut out);
         String::from_utf8_lossy(&out).to_string()
     });
-    let o = b.detached(&["run", "--console-socket", sock.to_str().unwrap(), "--bundle", b.path().to_str().unwrap(), &b.id]);
+    let o = b.detached(&[
+        "run",
+        "--console-socket",
+        sock.to_str().unwrap(),
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &b.id,
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let out = t.join().unwrap();
     assert!(out.contains("/dev/pts/0"), "{out}");
@@ -135,7 +170,14 @@ fn preserve_fds_passes_only_those_fds() {
     let b = bundle(&["ls", "/proc/self/fd"]);
     let extra = std::fs::File::open("/etc/hostname").unwrap();
     let raw = extra.as_raw_fd();
-    let mut c = b.cmd(&["run", "--preserve-fds", "1", "--bundle", b.path().to_str().unwrap(), &b.id]);
+    let mut c = b.cmd(&[
+        "run",
+        "--preserve-fds",
+        "1",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &b.id,
+    ]);
     use std::os::unix::process::CommandExt;
     // fd 3 in the runtime (and so in the container); fd 9 is a leak that must not arrive.
     let leak = std::fs::File::open("/etc/passwd").unwrap();
@@ -149,9 +191,18 @@ fn preserve_fds_passes_only_those_fds() {
     }
     let o = c.output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let fds: Vec<i32> = String::from_utf8_lossy(&o.stdout).split_whitespace().filter_map(|f| f.parse().ok()).collect();
+    let fds: Vec<i32> = String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .filter_map(|f| f.parse().ok())
+        .collect();
     // ls itself opens one descriptor for the directory it lists.
     assert!(fds.contains(&3), "{fds:?}");
-    assert!(!fds.contains(&9), "leaked descriptor 9 reached the container: {fds:?}");
-    assert!(fds.iter().all(|f| *f <= 4), "unexpected descriptors: {fds:?}");
+    assert!(
+        !fds.contains(&9),
+        "leaked descriptor 9 reached the container: {fds:?}"
+    );
+    assert!(
+        fds.iter().all(|f| *f <= 4),
+        "unexpected descriptors: {fds:?}"
+    );
 }

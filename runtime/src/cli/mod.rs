@@ -24,9 +24,6 @@ pub struct Cli {
     /// Use systemd to manage cgroups
     #[arg(long = "systemd-cgroup", global = true)]
     pub systemd_cgroup: bool,
-    /// Accepted for runc compatibility (auto-detected)
-    #[arg(long, global = true, hide = true)]
-    pub rootless: Option<String>,
     #[command(subcommand)]
     pub cmd: Cmd,
 }

@@ -14,7 +14,9 @@ pub fn runtime() -> String {
 }
 
 pub fn is_berth() -> bool {
-    std::env::var("RUNTIME").map(|r| r.contains("berth")).unwrap_or(true)
+    std::env::var("RUNTIME")
+        .map(|r| r.contains("berth"))
+        .unwrap_or(true)
 }
 
 pub struct Bundle {
@@ -35,7 +37,10 @@ fn busybox() -> &'static str {
 
 /// A fresh bundle with a busybox rootfs and runc's default config (terminal off).
 pub fn bundle(args: &[&str]) -> Bundle {
-    let dir = tempfile::Builder::new().prefix("berth-test-").tempdir().unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("berth-test-")
+        .tempdir()
+        .unwrap();
     let rootfs = dir.path().join("rootfs");
     for d in ["bin", "etc", "tmp", "proc", "sys", "dev", "root"] {
         std::fs::create_dir_all(rootfs.join(d)).unwrap();
@@ -44,14 +49,22 @@ pub fn bundle(args: &[&str]) -> Bundle {
     // Retried: a fork in another test thread may briefly hold our copy open for writing,
     // and exec of a file open for writing fails with ETXTBSY.
     let ok = (0..50).any(|_| {
-        let st = Command::new("chroot").arg(&rootfs).args(["/bin/busybox", "--install", "-s", "/bin"]).stderr(Stdio::null()).status();
+        let st = Command::new("chroot")
+            .arg(&rootfs)
+            .args(["/bin/busybox", "--install", "-s", "/bin"])
+            .stderr(Stdio::null())
+            .status();
         st.is_ok_and(|s| s.success()) || {
             std::thread::sleep(std::time::Duration::from_millis(20));
             false
         }
     });
     assert!(ok, "busybox --install failed");
-    std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n").unwrap();
+    std::fs::write(
+        rootfs.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n",
+    )
+    .unwrap();
     std::fs::write(rootfs.join("etc/group"), "root:x:0:\nnogroup:x:65534:\n").unwrap();
     let mut config = berth::features::default_spec(false);
     config["process"]["terminal"] = json!(false);
@@ -60,7 +73,12 @@ pub fn bundle(args: &[&str]) -> Bundle {
     let n = SEQ.fetch_add(1, Ordering::SeqCst);
     let id = format!("t{}-{}", std::process::id(), n);
     let root = dir.path().join("state");
-    Bundle { dir, root, id, config }
+    Bundle {
+        dir,
+        root,
+        id,
+        config,
+    }
 }
 
 impl Bundle {
@@ -71,13 +89,20 @@ impl Bundle {
         self.dir.path().join("rootfs")
     }
     pub fn write(&self) {
-        std::fs::write(self.path().join("config.json"), serde_json::to_vec_pretty(&self.config).unwrap()).unwrap();
+        std::fs::write(
+            self.path().join("config.json"),
+            serde_json::to_vec_pretty(&self.config).unwrap(),
+        )
+        .unwrap();
     }
     /// `RUNTIME --root R ARGS…` with the bundle's config written first.
     pub fn cmd(&self, args: &[&str]) -> Command {
         self.write();
         let mut c = Command::new(runtime());
-        c.arg("--root").arg(&self.root).args(args).current_dir(self.path());
+        c.arg("--root")
+            .arg(&self.root)
+            .args(args)
+            .current_dir(self.path());
         c.stdin(Stdio::null());
         c
     }
@@ -87,7 +112,11 @@ impl Bundle {
     /// `run` in the foreground: (exit code, stdout, stderr).
     pub fn run(&self) -> (i32, String, String) {
         let o = self.rt(&["run", "--bundle", self.path().to_str().unwrap(), &self.id]);
-        (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into(), String::from_utf8_lossy(&o.stderr).into())
+        (
+            o.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&o.stdout).into(),
+            String::from_utf8_lossy(&o.stderr).into(),
+        )
     }
     /// Runs and asserts success, returning stdout.
     pub fn run_ok(&self) -> String {
@@ -97,35 +126,59 @@ impl Bundle {
     }
     /// `create`: the init inherits stdio, so it goes to files (a pipe would never close).
     pub fn create(&self) -> Output {
-        self.detached(&["create", "--bundle", self.path().to_str().unwrap(), &self.id])
+        self.detached(&[
+            "create",
+            "--bundle",
+            self.path().to_str().unwrap(),
+            &self.id,
+        ])
     }
     /// Runs a command whose children outlive it, capturing stdio through files.
     pub fn detached(&self, args: &[&str]) -> Output {
         let n = SEQ.fetch_add(1, Ordering::SeqCst);
-        let (o, e) = (self.path().join(format!("stdout.{n}")), self.path().join(format!("stderr.{n}")));
+        let (o, e) = (
+            self.path().join(format!("stdout.{n}")),
+            self.path().join(format!("stderr.{n}")),
+        );
         let status = self
             .cmd(args)
             .stdout(std::fs::File::create(&o).unwrap())
             .stderr(std::fs::File::create(&e).unwrap())
             .status()
             .unwrap();
-        Output { status, stdout: std::fs::read(&o).unwrap(), stderr: std::fs::read(&e).unwrap() }
+        Output {
+            status,
+            stdout: std::fs::read(&o).unwrap(),
+            stderr: std::fs::read(&e).unwrap(),
+        }
     }
     pub fn create_ok(&self) {
         let o = self.create();
-        assert!(o.status.success(), "create failed: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "create failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
     }
     pub fn ok(&self, args: &[&str]) -> String {
         let o = self.rt(args);
-        assert!(o.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            o.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
         String::from_utf8_lossy(&o.stdout).into()
     }
     pub fn state(&self) -> Option<Value> {
         let o = self.rt(&["state", &self.id]);
-        o.status.success().then(|| serde_json::from_slice(&o.stdout).unwrap())
+        o.status
+            .success()
+            .then(|| serde_json::from_slice(&o.stdout).unwrap())
     }
     pub fn status(&self) -> String {
-        self.state().map(|s| s["status"].as_str().unwrap().to_string()).unwrap_or_else(|| "gone".into())
+        self.state()
+            .map(|s| s["status"].as_str().unwrap().to_string())
+            .unwrap_or_else(|| "gone".into())
     }
     pub fn pid(&self) -> i32 {
         self.state().unwrap()["pid"].as_i64().unwrap() as i32
@@ -150,16 +203,38 @@ impl Bundle {
 
 impl Drop for Bundle {
     fn drop(&mut self) {
-        let _ = Command::new(runtime()).arg("--root").arg(&self.root).args(["delete", "--force", &self.id]).stderr(Stdio::null()).status();
+        let _ = Command::new(runtime())
+            .arg("--root")
+            .arg(&self.root)
+            .args(["delete", "--force", &self.id])
+            .stderr(Stdio::null())
+            .status();
     }
 }
 
 pub fn host_ns(name: &str) -> String {
-    std::fs::read_link(format!("/proc/self/ns/{name}")).unwrap().to_string_lossy().into()
+    std::fs::read_link(format!("/proc/self/ns/{name}"))
+        .unwrap()
+        .to_string_lossy()
+        .into()
 }
 
 /// Every cgroup directory named `id` under /sys/fs/cgroup (there must be none after delete).
 pub fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
-    let out = Command::new("find").args(["/sys/fs/cgroup", "-maxdepth", "6", "-type", "d", "-name", id]).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).lines().map(PathBuf::from).collect()
+    let out = Command::new("find")
+        .args([
+            "/sys/fs/cgroup",
+            "-maxdepth",
+            "6",
+            "-type",
+            "d",
+            "-name",
+            id,
+        ])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(PathBuf::from)
+        .collect()
 }
