@@ -206,3 +206,26 @@ pub fn cap_mask(names: &[&str]) -> u64 {
         .filter_map(|n| cap_bit(n))
         .fold(0u64, |m, b| m | (1u64 << b))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_creates_intermediate_objects() {
+        let mut v = json!({});
+        set(&mut v, "/linux/resources/memory/limit", json!(5));
+        assert_eq!(v["linux"]["resources"]["memory"]["limit"], 5);
+        push(&mut v, "/linux/namespaces", json!({"type": "pid"}));
+        add_ns(&mut v, "pid", Some("/proc/1/ns/pid"));
+        assert_eq!(v["linux"]["namespaces"], json!([{"type": "pid", "path": "/proc/1/ns/pid"}]));
+        unset(&mut v, "/linux/resources");
+        assert!(v["linux"].get("resources").is_none());
+    }
+
+    #[test]
+    fn cap_masks() {
+        assert_eq!(cap_mask(&["CAP_CHOWN", "CAP_KILL"]), 0b10_0001);
+        assert_eq!(cap_bit("CAP_CHECKPOINT_RESTORE"), Some(40));
+    }
+}

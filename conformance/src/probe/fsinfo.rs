@@ -188,3 +188,19 @@ pub fn root_writable() -> Value {
         Err(e) => json!(errno_of(&e)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_mountinfo_with_optional_fields_and_escapes() {
+        let line = "36 35 98:0 /mnt1 /mnt\\040x rw,noatime master:1 shared:2 - ext3 /dev/root rw,errors=continue";
+        let m = parse_mountinfo_line(line).expect("parsed");
+        assert_eq!(m["target"], "/mnt x");
+        assert_eq!(m["propagation"], json!(["master:1", "shared:2"]));
+        assert_eq!(m["fstype"], "ext3");
+        assert_eq!(m["options"], json!(["rw", "noatime"]));
+        assert_eq!(m["superopts"], json!(["rw", "errors=continue"]));
+    }
+}
