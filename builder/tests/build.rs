@@ -83,14 +83,19 @@ fn basic_build_config_layers_and_files() {
     );
     assert_eq!(c["Entrypoint"], json!(["/bin/sh", "-c"]));
     assert_eq!(c["Cmd"], json!(["cat /app/out.txt"]));
-    // base layer + 3 COPY + 3 RUN + 1 COPY heredoc; the base layer keeps its digest.
+    // base + WORKDIR (new dir) + 3 COPY + 3 RUN + 1 COPY heredoc; the base layer keeps its digest.
     let base = e.inspect("busybox");
     let layers = i["RootFS"]["Layers"].as_array().unwrap();
-    assert_eq!(layers.len(), 8);
+    assert_eq!(layers.len(), 9);
     assert_eq!(layers[0], base["RootFS"]["Layers"][0]);
     assert_eq!(i["Manifest"]["layers"][0], base["Manifest"]["layers"][0]);
     let hist = i["History"].as_array().unwrap();
-    assert_eq!(hist.iter().filter(|h| h["empty_layer"] != true).count(), 8);
+    assert_eq!(hist.iter().filter(|h| h["empty_layer"] != true).count(), 9);
+    let wd = hist
+        .iter()
+        .find(|h| h["created_by"] == "WORKDIR /app")
+        .unwrap();
+    assert!(wd.get("empty_layer").is_none(), "{wd}");
     // Verified by umoci: files, whiteouts applied, ownership.
     let root = e.umoci_unpack("basic:latest", "u");
     let rd = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
@@ -110,7 +115,7 @@ fn basic_build_config_layers_and_files() {
     let m = std::fs::metadata(root.join("app/a.txt")).unwrap();
     assert_eq!((m.uid(), m.gid()), (0, 0));
     let sk = skopeo_inspect(&format!("oci:{}:basic:latest", e.store().display()));
-    assert_eq!(sk["Layers"].as_array().unwrap().len(), 8);
+    assert_eq!(sk["Layers"].as_array().unwrap().len(), 9);
     let o = std::process::Command::new("/usr/bin/python3")
         .args([
             concat!(env!("CARGO_MANIFEST_DIR"), "/tests/validate_oci.py"),
@@ -934,5 +939,25 @@ fn from_scratch() {
     assert!(
         err.contains("Dockerfile:2") && err.contains("did not complete successfully"),
         "{err}"
+    );
+}
+
+#[test]
+fn workdir_creates_a_layer_only_for_new_dirs() {
+    let e = Env::with_busybox();
+    let df = "FROM busybox\nWORKDIR /bin\nWORKDIR /srv/app\nWORKDIR sub\n";
+    let ctx = e.context("ctx", &[("Dockerfile", df)]);
+    let (_, log) = e.build(&ctx, &["-t", "wd"]);
+    assert!(!log.contains("CACHED"), "{log}");
+    let i = e.inspect("wd");
+    assert_eq!(i["RootFS"]["Layers"].as_array().unwrap().len(), 3);
+    assert_eq!(i["Config"]["WorkingDir"], "/srv/app/sub");
+    let root = e.umoci_unpack("wd:latest", "u");
+    assert!(root.join("srv/app/sub").is_dir());
+    let (_, log) = e.build(&ctx, &["-t", "wd"]);
+    assert_eq!(
+        log.lines().filter(|l| l.ends_with(" CACHED")).count(),
+        2,
+        "{log}"
     );
 }

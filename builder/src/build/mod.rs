@@ -13,6 +13,7 @@ pub mod run;
 pub mod stage;
 pub mod state;
 mod tmp;
+pub mod workdir;
 
 use crate::dockerfile::{expand, Dockerfile};
 use crate::error::{Error, IoContext, Result};
@@ -246,6 +247,10 @@ fn run_step(
             )
             .map_err(at)?;
             st.cmd_set = cmd_set;
+            if let Kind::Workdir(_) = kind {
+                let dir = st.config.config.working_dir.clone().unwrap_or_default();
+                return workdir::ensure_dir(cx, st, &dir, &ins.text);
+            }
             st.history(&ins.text, true, None);
             Ok(false)
         }

@@ -1,0 +1,57 @@
+//! WORKDIR: besides the config change, a directory the image does not have yet is
+//! created in a layer of its own (as docker and BuildKit do).
+
+use super::fsutil::make_parents;
+use super::run::{apply_record, commit_dir};
+use super::state::StageState;
+use super::tmp::TmpDir;
+use super::Ctx;
+use crate::error::{IoContext, Result};
+use crate::exec::mount;
+use crate::plan::cache;
+use std::fs;
+use std::path::Path;
+
+/// Make sure `dir` (absolute) exists in the image; Ok(true) when the layer was cached.
+pub fn ensure_dir(cx: &Ctx, st: &mut StageState, dir: &str, created_by: &str) -> Result<bool> {
+    let rel = Path::new(dir.trim_start_matches('/'));
+    if rel.as_os_str().is_empty() {
+        return Ok(false);
+    }
+    let key = st.step_key(
+        &format!("WORKDIR mkdir {dir} epoch={:?}", cx.opts.epoch),
+        false,
+        "",
+    );
+    if !cx.opts.no_cache {
+        if let Some(rec) = cache::get(cx.store, &key) {
+            apply_record(st, &rec, created_by);
+            st.key = key;
+            return Ok(true);
+        }
+    }
+    let tmp = TmpDir::new(cx.store, "workdir")?;
+    let (view, staging) = (tmp.path().join("view"), tmp.path().join("layer"));
+    for d in [&view, &staging] {
+        fs::create_dir_all(d).at(d)?;
+    }
+    let m = mount::overlay(
+        &st.snapshots(cx.store)?,
+        None,
+        &view,
+        &tmp.path().join("empty"),
+    )?;
+    let exists = view.join(rel).is_dir();
+    if !exists {
+        make_parents(&staging, Some(&view), rel, true)?;
+    }
+    m.unmount()?;
+    if exists {
+        st.history(created_by, true, None);
+        return Ok(false);
+    }
+    let rec = commit_dir(cx, st, &staging, &key, false)?;
+    apply_record(st, &rec, created_by);
+    st.key = key;
+    Ok(false)
+}
