@@ -197,7 +197,8 @@ fn failing_run_reports_step_command_code_output_and_leaves_store() {
 fn run_uses_user_workdir_env_and_network_modes() {
     let e = Env::with_busybox();
     let df = "FROM busybox\nENV FOO=bar\nWORKDIR /w\nUSER app\n\
-RUN id -u > /tmp/uid && pwd > /tmp/pwd && echo $FOO > /tmp/foo && echo $SOURCE_DATE_EPOCH > /tmp/sde\n\
+RUN id -u > /tmp/uid && pwd > /tmp/pwd && echo $FOO > /tmp/foo && echo $SOURCE_DATE_EPOCH > /tmp/sde \
+&& echo $HOME > /tmp/home && id -G > /tmp/groups\n\
 USER root\n\
 RUN --network=none cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' ' > /tmp/net-none\n\
 RUN cat /proc/net/dev | tail -n +3 | wc -l > /tmp/net-host\n";
@@ -212,6 +213,8 @@ RUN cat /proc/net/dev | tail -n +3 | wc -l > /tmp/net-host\n";
     assert_eq!(rd("tmp/pwd"), "/w\n");
     assert_eq!(rd("tmp/foo"), "bar\n");
     assert_eq!(rd("tmp/sde"), "1600000000\n");
+    assert_eq!(rd("tmp/home"), "/home/app\n");
+    assert_eq!(rd("tmp/groups"), "1000 2000\n");
     assert_eq!(rd("tmp/net-none"), "lo\n");
     let host_ifaces = std::fs::read_to_string("/proc/net/dev")
         .unwrap()

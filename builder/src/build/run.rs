@@ -95,6 +95,37 @@ pub fn resolve_user(rootfs: &Path, user: &str) -> Result<(u32, u32)> {
     Ok((uid, gid))
 }
 
+/// Home directory and supplementary groups of `uid` (as docker sets them for RUN).
+fn home_and_groups(rootfs: &Path, uid: u32, gid: u32) -> (String, Vec<u32>) {
+    let passwd = fs::read_to_string(rootfs.join("etc/passwd")).unwrap_or_default();
+    let entry = passwd
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .find(|f| f.len() >= 6 && f[2].parse::<u32>().ok() == Some(uid));
+    let home = entry
+        .as_ref()
+        .map(|f| f[5].to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "/".into());
+    let name = entry.map(|f| f[0].to_string());
+    let group = fs::read_to_string(rootfs.join("etc/group")).unwrap_or_default();
+    let mut gids: Vec<u32> = group
+        .lines()
+        .map(|l| l.split(':').collect::<Vec<_>>())
+        .filter(|f| {
+            f.len() >= 4
+                && name
+                    .as_deref()
+                    .is_some_and(|n| f[3].split(',').any(|m| m == n))
+        })
+        .filter_map(|f| f[2].parse().ok())
+        .filter(|g| *g != gid)
+        .collect();
+    gids.sort_unstable();
+    gids.dedup();
+    (home, gids)
+}
+
 fn lookup_uid_gid(rootfs: &Path, uid: u32) -> Option<u32> {
     let data = fs::read_to_string(rootfs.join("etc/passwd")).ok()?;
     data.lines().find_map(|l| {
@@ -243,6 +274,7 @@ fn exec_in(cx: &Ctx, st: &StageState, r: &RunCx, step: &Step) -> Result<runtime:
     } = *r;
     let cfg = &st.config.config;
     let (uid, gid) = resolve_user(rootfs, cfg.user.as_deref().unwrap_or(""))?;
+    let (home, additional_gids) = home_and_groups(rootfs, uid, gid);
     let mut env = st.arg_env();
     for p in super::PROXY_ARGS {
         if let Some(v) = cx.opts.build_args.get(p) {
@@ -253,6 +285,9 @@ fn exec_in(cx: &Ctx, st: &StageState, r: &RunCx, step: &Step) -> Result<runtime:
         if let Some((k, v)) = e.split_once('=') {
             env_set(&mut env, k, v);
         }
+    }
+    if env_get(&env, "HOME").is_none() {
+        env.push(format!("HOME={home}"));
     }
     if let Some(e) = cx.opts.epoch {
         if env_get(&env, "SOURCE_DATE_EPOCH").is_none() {
@@ -271,7 +306,7 @@ fn exec_in(cx: &Ctx, st: &StageState, r: &RunCx, step: &Step) -> Result<runtime:
             .unwrap_or_else(|| "/".into()),
         uid,
         gid,
-        additional_gids: vec![],
+        additional_gids,
         network_none,
         hostname: "buildkitsandbox".into(),
         extra_mounts: r.mounts.to_vec(),

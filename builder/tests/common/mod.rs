@@ -178,7 +178,7 @@ pub fn make_busybox_rootfs(root: &Path) {
     .unwrap();
     std::fs::write(
         root.join("etc/group"),
-        "root:x:0:\napp:x:1000:\nnogroup:x:65534:\n",
+        "root:x:0:\napp:x:1000:\nnogroup:x:65534:\nextra:x:2000:app,nobody\n",
     )
     .unwrap();
     std::fs::write(root.join("etc/resolv.conf"), "").unwrap();
