@@ -43,8 +43,8 @@ pub struct BuildArgs {
     /// type=oci,dest=DIR | type=oci-archive,dest=FILE | type=docker-archive,dest=FILE
     #[arg(short, long)]
     pub output: Vec<String>,
-    /// Progress output: auto, plain or tty (all print plain lines)
-    #[arg(long, default_value = "auto")]
+    /// Progress output: auto, plain, tty (all print BuildKit's plain lines) or quiet
+    #[arg(long, default_value = "auto", value_parser = ["auto", "plain", "tty", "quiet"])]
     pub progress: String,
     /// Print only the image ID
     #[arg(short, long)]
@@ -105,7 +105,7 @@ pub fn run(store: &Store, a: BuildArgs) -> Result<i32> {
             .unwrap_or_else(crate::exec::runtime::default_runtime),
         network_none,
         outputs,
-        quiet: a.quiet,
+        quiet: a.quiet || a.progress == "quiet",
     };
     // Mounts made for RUN/COPY die with this process, whatever kills it.
     crate::exec::mount::private_mount_namespace()?;

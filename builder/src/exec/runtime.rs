@@ -57,7 +57,12 @@ pub fn run(runtime: &Path, bundle: &Path, id: &str, line: &mut dyn FnMut(&str)) 
         .stdout(Stdio::from(w))
         .stderr(Stdio::from(w2))
         .spawn()
-        .map_err(|e| Error::invalid(format!("OCI runtime {}", runtime.display()), e.to_string()))?;
+        .map_err(|e| {
+            Error::invalid(
+                format!("OCI runtime {}", runtime.display()),
+                format!("{e} (choose one with --runtime or BERTH_RUNTIME)"),
+            )
+        })?;
     // The Command holds our copies of the pipe's write end: close them, or the read
     // below never sees EOF.
     drop(cmd);
