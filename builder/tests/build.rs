@@ -964,3 +964,28 @@ fn workdir_creates_a_layer_only_for_new_dirs() {
         "{log}"
     );
 }
+
+/// More layers than fit in mount(2)'s one-page option string (about 40 here).
+#[test]
+fn many_layers_beyond_the_mount_option_limit() {
+    let e = Env::with_busybox();
+    let mut df = String::from("FROM busybox\n");
+    let mut files: Vec<(String, String)> = vec![];
+    for i in 0..48 {
+        df.push_str(&format!("COPY f{i} /f/{i}\n"));
+        files.push((format!("f{i}"), format!("{i}\n")));
+    }
+    df.push_str("RUN cat /f/0 /f/47 > /sum && rm /f/3\n");
+    let mut all: Vec<(&str, &str)> = vec![("Dockerfile", &df)];
+    all.extend(files.iter().map(|(a, b)| (a.as_str(), b.as_str())));
+    let ctx = e.context("ctx", &all);
+    e.build(&ctx, &["-t", "many"]);
+    let i = e.inspect("many");
+    assert_eq!(i["RootFS"]["Layers"].as_array().unwrap().len(), 50);
+    let root = e.umoci_unpack("many:latest", "u");
+    assert_eq!(
+        std::fs::read_to_string(root.join("sum")).unwrap(),
+        "0\n47\n"
+    );
+    assert!(!root.join("f/3").exists() && root.join("f/4").exists());
+}

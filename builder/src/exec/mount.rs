@@ -78,10 +78,12 @@ pub fn overlay(
     }
     opts.push_str(",redirect_dir=off,index=off");
     if opts.len() >= 4000 {
-        return Err(Error::invalid(
-            target.display().to_string(),
-            format!("{} layers are too many for one overlay mount", lowers.len()),
-        ));
+        // mount(2) options are limited to a page: add the layers one by one instead.
+        overlay_fsconfig(&lowers, upper, target)?;
+        return Ok(Mounted {
+            target: target.to_path_buf(),
+            live: true,
+        });
     }
     let flags = if upper.is_none() {
         MsFlags::MS_RDONLY
@@ -110,4 +112,117 @@ pub fn private_mount_namespace() -> Result<()> {
     unshare(CloneFlags::CLONE_NEWNS).at("unshare(CLONE_NEWNS)")?;
     let fl = MsFlags::MS_REC | MsFlags::MS_PRIVATE;
     mount(None::<&str>, "/", None::<&str>, fl, None::<&str>).at("/")
+}
+
+fn cstr(s: &str) -> std::ffi::CString {
+    std::ffi::CString::new(s).expect("no NUL in mount parameters")
+}
+
+fn check(r: libc::c_long, what: &str, target: &Path) -> Result<libc::c_long> {
+    if r < 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(Error::invalid(
+            target.display().to_string(),
+            format!("{what}: {e} (overlays with this many layers need Linux 6.8 or later)"),
+        ));
+    }
+    Ok(r)
+}
+
+/// An overlay mount through the new mount API (fsopen/fsconfig "lowerdir+"), which
+/// has no limit on the number of layers. Needs Linux 6.8.
+fn overlay_fsconfig(
+    lowers: &[PathBuf],
+    upper: Option<(&Path, &Path)>,
+    target: &Path,
+) -> Result<()> {
+    use std::os::fd::{FromRawFd, OwnedFd};
+    const FSCONFIG_SET_STRING: libc::c_uint = 1;
+    const FSCONFIG_CMD_CREATE: libc::c_uint = 6;
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_uint = 4;
+    const MOUNT_ATTR_RDONLY: libc::c_uint = 1;
+    let ty = cstr("overlay");
+    // SAFETY: plain syscalls on valid C strings; returned fds are owned below.
+    let fs = unsafe {
+        let fd = check(
+            libc::syscall(libc::SYS_fsopen, ty.as_ptr(), 1 as libc::c_uint),
+            "fsopen",
+            target,
+        )?;
+        OwnedFd::from_raw_fd(fd as i32)
+    };
+    let set = |k: &str, v: &str| -> Result<()> {
+        use std::os::fd::AsRawFd;
+        let (k, v) = (cstr(k), cstr(v));
+        // SAFETY: valid fd and C strings.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_fsconfig,
+                fs.as_raw_fd(),
+                FSCONFIG_SET_STRING,
+                k.as_ptr(),
+                v.as_ptr(),
+                0,
+            )
+        };
+        check(
+            r,
+            &format!("fsconfig {}={}", k.to_string_lossy(), v.to_string_lossy()),
+            target,
+        )
+        .map(|_| ())
+    };
+    // "lowerdir+" appends below the previous one: top-most first, as `lowers` is.
+    for l in lowers {
+        set("lowerdir+", &l.display().to_string())?;
+    }
+    if let Some((u, w)) = upper {
+        set("upperdir", &u.display().to_string())?;
+        set("workdir", &w.display().to_string())?;
+    }
+    set("redirect_dir", "off")?;
+    set("index", "off")?;
+    use std::os::fd::AsRawFd;
+    let attrs = if upper.is_none() {
+        MOUNT_ATTR_RDONLY
+    } else {
+        0
+    };
+    let tgt = cstr(&target.display().to_string());
+    let empty = cstr("");
+    // SAFETY: valid fds and C strings; the mount fd is owned right away.
+    unsafe {
+        let null = std::ptr::null::<libc::c_char>();
+        check(
+            libc::syscall(
+                libc::SYS_fsconfig,
+                fs.as_raw_fd(),
+                FSCONFIG_CMD_CREATE,
+                null,
+                null,
+                0,
+            ),
+            "fsconfig create",
+            target,
+        )?;
+        let m = check(
+            libc::syscall(libc::SYS_fsmount, fs.as_raw_fd(), 1 as libc::c_uint, attrs),
+            "fsmount",
+            target,
+        )?;
+        let m = OwnedFd::from_raw_fd(m as i32);
+        check(
+            libc::syscall(
+                libc::SYS_move_mount,
+                m.as_raw_fd(),
+                empty.as_ptr(),
+                libc::AT_FDCWD,
+                tgt.as_ptr(),
+                MOVE_MOUNT_F_EMPTY_PATH,
+            ),
+            "move_mount",
+            target,
+        )?;
+    }
+    Ok(())
 }
