@@ -989,3 +989,31 @@ fn many_layers_beyond_the_mount_option_limit() {
     );
     assert!(!root.join("f/3").exists() && root.join("f/4").exists());
 }
+
+/// Networked RUN steps see the host's resolv.conf even when the image has none,
+/// and the mount point does not end up in the layer.
+#[test]
+fn run_gets_host_name_resolution_without_leaking_mountpoints() {
+    let e = Env::empty();
+    let rootfs = e.path("rootfs");
+    make_busybox_rootfs(&rootfs);
+    std::fs::remove_file(rootfs.join("etc/resolv.conf")).unwrap();
+    std::fs::remove_file(rootfs.join("etc/hosts")).unwrap();
+    e.ok(&["import", rootfs.to_str().unwrap(), "bare"]);
+    let ctx = e.context(
+        "ctx",
+        &[(
+            "Dockerfile",
+            "FROM bare\nRUN cat /etc/resolv.conf > /resolv.copy\n",
+        )],
+    );
+    e.build(&ctx, &["-t", "dns"]);
+    let root = e.umoci_unpack("dns:latest", "u");
+    let host = std::fs::read_to_string("/etc/resolv.conf").unwrap();
+    assert_eq!(
+        std::fs::read_to_string(root.join("resolv.copy")).unwrap(),
+        host
+    );
+    assert!(!root.join("etc/resolv.conf").exists());
+    assert!(!root.join("etc/hosts").exists());
+}

@@ -231,6 +231,11 @@ pub fn run(
     drop(prepared);
     clean_mountpoints(&upper, &lowers);
     super::mounts::clean_targets(&upper, &lowers, &targets);
+    let name_files: Vec<String> = crate::exec::bundle::NAME_FILES
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    super::mounts::clean_targets(&upper, &lowers, &name_files);
     let rec = commit_dir(cx, st, &upper, &key, true)?;
     apply_record(st, &rec, &created_by);
     st.key = key;

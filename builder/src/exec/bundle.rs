@@ -19,6 +19,9 @@ pub struct ProcessSpec {
     pub extra_mounts: Vec<serde_json::Value>,
 }
 
+/// Host files bind-mounted into networked RUN steps.
+pub const NAME_FILES: [&str; 2] = ["/etc/resolv.conf", "/etc/hosts"];
+
 const CAPS: &[&str] = &[
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
@@ -55,12 +58,17 @@ pub fn write_config(bundle: &Path, rootfs: &Path, p: &ProcessSpec) -> Result<()>
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}),
     ];
-    // Name resolution for networked steps, only over files the image already has
-    // (so the mount points never show up in the layer).
+    // The host's name resolution for networked steps. Where the image lacks the file,
+    // the runtime creates an empty mount point, which the builder removes afterwards
+    // (see NAME_FILES); a symlink in the image is left alone.
     if !p.network_none {
-        for f in ["/etc/resolv.conf", "/etc/hosts"] {
+        for f in NAME_FILES {
             let inside = rootfs.join(&f[1..]);
-            if Path::new(f).is_file() && inside.is_file() && !inside.is_symlink() {
+            let usable = match std::fs::symlink_metadata(&inside) {
+                Ok(m) => m.is_file(),
+                Err(_) => inside.parent().is_some_and(|d| !d.is_symlink()),
+            };
+            if Path::new(f).is_file() && usable {
                 mounts.push(json!({"destination": f, "type": "bind", "source": f, "options": ["rbind", "ro"]}));
             }
         }
