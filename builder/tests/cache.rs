@@ -25,6 +25,12 @@ fn unchanged_steps_are_cached_and_touch_keeps_the_cache() {
         "{log}"
     );
     assert_eq!(id1, id2, "a fully cached build gives the same image");
+    // Context digests are remembered by inode/size/times.
+    let hc = std::fs::read_to_string(e.store().join("berth/hashcache.json")).unwrap();
+    assert!(
+        hc.contains(&ctx.join("a.txt").display().to_string()),
+        "{hc}"
+    );
     // Touching a file without changing it keeps the cache.
     std::thread::sleep(std::time::Duration::from_millis(20));
     let f = std::fs::File::options()
@@ -36,8 +42,18 @@ fn unchanged_steps_are_cached_and_touch_keeps_the_cache() {
     let (id3, log) = e.build(&ctx, &["-t", "c"]);
     assert_eq!(cached_steps(&log), 3, "{log}");
     assert_eq!(id1, id3);
-    // Changing b.txt invalidates only its COPY.
+    // Changing b.txt invalidates only its COPY, even with the same size and mtime.
+    let mtime = std::fs::metadata(ctx.join("b.txt"))
+        .unwrap()
+        .modified()
+        .unwrap();
     std::fs::write(ctx.join("b.txt"), "B\n").unwrap();
+    let f = std::fs::File::options()
+        .write(true)
+        .open(ctx.join("b.txt"))
+        .unwrap();
+    f.set_modified(mtime).unwrap();
+    drop(f);
     let (_, log) = e.build(&ctx, &["-t", "c"]);
     assert_eq!(cached_steps(&log), 2, "{log}");
     // Changing a.txt invalidates its COPY and everything after it.
@@ -123,4 +139,27 @@ fn source_date_epoch_builds_are_bit_for_bit_reproducible() {
     std::thread::sleep(std::time::Duration::from_millis(1100));
     let (d, _) = build("none");
     assert_ne!(c, d);
+}
+
+/// COPY of a symlink copies what it points to, so the target's content is in the key.
+#[test]
+fn copied_symlink_target_content_is_in_the_key() {
+    let e = Env::with_busybox();
+    let ctx = e.context(
+        "ctx",
+        &[
+            ("Dockerfile", "FROM busybox\nCOPY link /copied\n"),
+            ("real.txt", "one\n"),
+        ],
+    );
+    std::os::unix::fs::symlink("real.txt", ctx.join("link")).unwrap();
+    e.build(&ctx, &["-t", "s"]);
+    std::fs::write(ctx.join("real.txt"), "two\n").unwrap();
+    let (_, log) = e.build(&ctx, &["-t", "s"]);
+    assert_eq!(cached_steps(&log), 0, "{log}");
+    let root = e.umoci_unpack("s:latest", "u");
+    assert_eq!(
+        std::fs::read_to_string(root.join("copied")).unwrap(),
+        "two\n"
+    );
 }

@@ -14,7 +14,6 @@ use crate::plan::cache;
 use crate::plan::glob::{has_meta, Glob};
 use crate::plan::stages::stage_index;
 use std::fs;
-use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -136,13 +135,12 @@ fn sources(
 /// Content hash of sources (paths, types, modes, sizes, content, link targets).
 pub(super) fn content_hash(cx: &Ctx, srcs: &[Src], ctx: bool) -> Result<String> {
     let mut h = Hasher::new();
-    let mut buf = vec![0u8; 1 << 16];
     for s in srcs {
         h.field("src", s.rel.as_bytes());
-        for e in walkdir::WalkDir::new(&s.abs)
+        let walk = walkdir::WalkDir::new(&s.abs)
             .sort_by_file_name()
-            .follow_root_links(true)
-        {
+            .follow_root_links(true);
+        for e in walk {
             let e = e.map_err(|e| Error::invalid(s.abs.display().to_string(), e.to_string()))?;
             let rel = e
                 .path()
@@ -154,30 +152,24 @@ pub(super) fn content_hash(cx: &Ctx, srcs: &[Src], ctx: bool) -> Result<String> 
             if ctx && !rel.is_empty() && cx.ignore.excluded(&full) {
                 continue;
             }
-            let md = e.path().symlink_metadata().at(e.path())?;
+            // A top-level symlink is followed (COPY copies what it points to).
+            let md = if rel.is_empty() {
+                fs::metadata(e.path())
+            } else {
+                e.path().symlink_metadata()
+            };
+            let md = md.at(e.path())?;
             h.field("path", rel.as_bytes());
             h.field("mode", &md.mode().to_le_bytes());
             if !ctx {
                 h.field("owner", format!("{}:{}", md.uid(), md.gid()).as_bytes());
             }
             if md.file_type().is_symlink() {
-                h.field(
-                    "link",
-                    fs::read_link(e.path())
-                        .at(e.path())?
-                        .as_os_str()
-                        .as_encoded_bytes(),
-                );
+                let t = fs::read_link(e.path()).at(e.path())?;
+                h.field("link", t.as_os_str().as_encoded_bytes());
             } else if md.is_file() {
-                let mut f = fs::File::open(e.path()).at(e.path())?;
                 h.field("size", &md.len().to_le_bytes());
-                loop {
-                    let n = f.read(&mut buf).at(e.path())?;
-                    if n == 0 {
-                        break;
-                    }
-                    h.update(&buf[..n]);
-                }
+                h.field("sha256", cx.hashes.digest(e.path(), &md)?.as_bytes());
             }
         }
     }

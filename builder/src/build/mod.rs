@@ -90,6 +90,8 @@ pub struct Ctx<'a> {
     pub meta: BTreeMap<String, String>,
     pub progress: progress::Progress,
     pub used_args: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// Digests of context files by inode/size/times.
+    pub hashes: crate::plan::hashcache::HashCache,
 }
 
 fn load_dockerfile(opts: &BuildOptions) -> Result<(Dockerfile, String)> {
@@ -162,8 +164,11 @@ pub fn build(store: &Store, opts: &BuildOptions) -> Result<Image> {
         meta,
         progress: progress::Progress::new(opts.quiet),
         used_args: Default::default(),
+        hashes: crate::plan::hashcache::HashCache::load(store),
     };
-    let img = stage::build_all(&cx)?;
+    let img = stage::build_all(&cx);
+    cx.hashes.save(store)?;
+    let img = img?;
     let step = cx.progress.start("exporting to image");
     cx.progress
         .note(&step, &format!("writing image {} done", img.id()));

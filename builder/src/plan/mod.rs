@@ -3,5 +3,6 @@
 
 pub mod cache;
 pub mod glob;
+pub mod hashcache;
 pub mod ignore;
 pub mod stages;

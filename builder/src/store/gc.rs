@@ -23,6 +23,7 @@ impl Store {
         let mut rep = PruneReport::default();
         if cache {
             rep.cache_records = crate::plan::cache::clear(self)?;
+            let _ = fs::remove_file(self.berth_dir().join("hashcache.json"));
         }
         let mut keep: HashSet<String> = HashSet::new();
         let mut chains: HashSet<String> = HashSet::new();
