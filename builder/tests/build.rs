@@ -1017,3 +1017,39 @@ fn run_gets_host_name_resolution_without_leaking_mountpoints() {
     assert!(!root.join("etc/resolv.conf").exists());
     assert!(!root.join("etc/hosts").exists());
 }
+
+/// File capabilities survive import, snapshots, copy-up in RUN and layer tars.
+#[test]
+fn file_capabilities_are_kept() {
+    let e = Env::empty();
+    let rootfs = e.path("rootfs");
+    make_busybox_rootfs(&rootfs);
+    std::fs::copy(rootfs.join("bin/busybox"), rootfs.join("bin/pinglike")).unwrap();
+    let st = std::process::Command::new("setcap")
+        .arg("cap_net_raw+ep")
+        .arg(rootfs.join("bin/pinglike"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    e.ok(&["import", rootfs.to_str().unwrap(), "capbase"]);
+    let ctx = e.context(
+        "ctx",
+        &[(
+            "Dockerfile",
+            "FROM capbase\nRUN chmod 4755 /bin/pinglike\nRUN touch /other\n",
+        )],
+    );
+    e.build(&ctx, &["-t", "caps"]);
+    let root = e.umoci_unpack("caps:latest", "u");
+    let out = std::process::Command::new("getcap")
+        .arg(root.join("bin/pinglike"))
+        .output()
+        .unwrap();
+    let caps = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(caps.contains("cap_net_raw"), "getcap: {caps:?}");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(
+        std::fs::metadata(root.join("bin/pinglike")).unwrap().mode() & 0o7777,
+        0o4755
+    );
+}

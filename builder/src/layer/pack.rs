@@ -16,6 +16,9 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use tar::{EntryType, Header};
 
+/// The one xattr layers carry: file capabilities (e.g. ping's cap_net_raw).
+const CAPABILITY: &str = "security.capability";
+
 /// A layer written to the store.
 #[derive(Debug, Clone)]
 pub struct LayerBlob {
@@ -106,6 +109,41 @@ impl Walker<'_> {
         h
     }
 
+    /// A PAX extended header (for file capabilities, as docker writes them).
+    fn pax<W: Write>(
+        &self,
+        b: &mut tar::Builder<W>,
+        rel: &Path,
+        recs: &[(String, Vec<u8>)],
+    ) -> Result<()> {
+        let mut data = vec![];
+        for (k, v) in recs {
+            let body = 1 + k.len() + 1 + v.len() + 1;
+            let mut len = body + 1;
+            while len != body + len.to_string().len() {
+                len = body + len.to_string().len();
+            }
+            data.extend_from_slice(format!("{len} {k}=").as_bytes());
+            data.extend_from_slice(v);
+            data.push(b'\n');
+        }
+        let mut h = Header::new_ustar();
+        h.set_entry_type(EntryType::XHeader);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(self.opts.epoch.unwrap_or(0).max(0) as u64);
+        h.set_size(data.len() as u64);
+        let name = format!(
+            "PaxHeaders.0/{}",
+            rel.file_name().unwrap_or_default().to_string_lossy()
+        );
+        let name: String = name.chars().take(99).collect();
+        h.set_path(&name).at(rel)?;
+        h.set_cksum();
+        b.append(&h, data.as_slice()).at(rel)
+    }
+
     fn whiteout<W: Write>(&self, b: &mut tar::Builder<W>, path: &Path) -> Result<()> {
         let mut h = Header::new_gnu();
         h.set_entry_type(EntryType::Regular);
@@ -157,6 +195,9 @@ impl Walker<'_> {
                     return b.append_link(&mut h, rel, first).at(p);
                 }
                 self.links.insert((md.dev(), md.ino()), rel.to_path_buf());
+            }
+            if let Ok(Some(cap)) = super::xattr::get(p, CAPABILITY) {
+                self.pax(b, rel, &[(format!("SCHILY.xattr.{CAPABILITY}"), cap)])?;
             }
             let mut h = self.header(md, EntryType::Regular);
             h.set_size(md.len());

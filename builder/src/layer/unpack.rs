@@ -143,9 +143,29 @@ pub fn unpack(r: impl Read, dest: &Path, opts: UnpackOptions, name: &Path) -> Re
             special(&e, &target, kind)?;
             continue;
         }
+        let cap = if opts.strict {
+            None
+        } else {
+            capability(&mut e)
+        };
         e.unpack_in(dest).at(&target)?;
+        if let Some(cap) = cap {
+            // Best effort: a filesystem without xattrs just loses the capability.
+            let _ = xattr::set(&target, "security.capability", &cap);
+        }
     }
     Ok(())
+}
+
+/// The file capability a layer entry carries (SCHILY.xattr.security.capability).
+fn capability<R: Read>(e: &mut tar::Entry<R>) -> Option<Vec<u8>> {
+    let exts = e.pax_extensions().ok()??;
+    for ext in exts.flatten() {
+        if ext.key().ok() == Some("SCHILY.xattr.security.capability") {
+            return Some(ext.value_bytes().to_vec());
+        }
+    }
+    None
 }
 
 fn whiteout(dest: &Path, rel: &Path, fname: &str) -> Result<()> {
