@@ -1053,3 +1053,28 @@ fn file_capabilities_are_kept() {
         0o4755
     );
 }
+
+/// COPY and WORKDIR resolve symlinked directories of the image inside its root.
+#[test]
+fn copy_through_image_symlinks() {
+    let e = Env::with_busybox();
+    let df = "FROM busybox\nRUN mkdir -p /run/real && ln -s /run /var/run && ln -s ../../../.. /var/up\n\
+COPY a.txt /var/run/\nCOPY a.txt /var/run/real/b.txt\nCOPY a.txt /var/up/top.txt\nWORKDIR /var/run/w\n";
+    let ctx = e.context("ctx", &[("Dockerfile", df), ("a.txt", "a\n")]);
+    e.build(&ctx, &["-t", "sl"]);
+    let root = e.umoci_unpack("sl:latest", "u");
+    assert!(root.join("var/run").is_symlink(), "the symlink is kept");
+    assert_eq!(
+        std::fs::read_to_string(root.join("run/a.txt")).unwrap(),
+        "a\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("run/real/b.txt")).unwrap(),
+        "a\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("top.txt")).unwrap(),
+        "a\n"
+    );
+    assert!(root.join("run/w").is_dir());
+}

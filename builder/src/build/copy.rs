@@ -1,7 +1,7 @@
 //! COPY and ADD: sources from the context (minus .dockerignore), another stage or an
 //! image, or heredocs; staged into a directory that becomes the layer.
 
-use super::fsutil::{copy_leaf, copy_tree, make_parents, Owner};
+use super::fsutil::{copy_leaf, copy_tree, make_parents, resolve_in_root, Owner};
 use super::run::{apply_record, commit_dir, resolve_user};
 use super::state::StageState;
 use super::tmp::TmpDir;
@@ -369,8 +369,14 @@ pub fn copy(
         || x.dest.ends_with("/..")
         || n_items > 1
         || srcs.iter().any(|s| s.abs.is_dir());
+    // The destination as the image resolves it (e.g. /var/run/x → /run/x).
     let dest_rel = clean_rel(&x.dest).unwrap_or_default();
-    let view_is_dir = view_dir.join(&dest_rel).is_dir() && !dest_rel.as_os_str().is_empty();
+    let mut dest_rel = resolve_in_root(&view_dir, &dest_rel, false);
+    let followed = resolve_in_root(&view_dir, &dest_rel, true);
+    let view_is_dir = !dest_rel.as_os_str().is_empty() && view_dir.join(&followed).is_dir();
+    if view_is_dir || dest_dir {
+        dest_rel = followed;
+    }
     let skip = |p: &Path| {
         ctx && p
             .strip_prefix(&src_dir)

@@ -118,3 +118,77 @@ pub fn make_parents(
     }
     Ok(())
 }
+
+/// Resolve `rel` inside the rootfs at `root` (no escape): symlinks are followed with
+/// `root` as `/`, and `..` stops at the root. `follow_last`: also resolve the last
+/// component. Returns a root-relative path.
+pub fn resolve_in_root(root: &Path, rel: &Path, follow_last: bool) -> std::path::PathBuf {
+    use std::path::{Component, PathBuf};
+    let mut todo: Vec<std::ffi::OsString> = rel
+        .components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(n.to_os_string()),
+            Component::ParentDir => Some("..".into()),
+            _ => None,
+        })
+        .rev()
+        .collect();
+    let mut out = PathBuf::new();
+    let mut hops = 0;
+    while let Some(c) = todo.pop() {
+        if c == ".." {
+            out.pop();
+            continue;
+        }
+        let cand = out.join(&c);
+        let last = todo.is_empty();
+        match fs::read_link(root.join(&cand)) {
+            Ok(t) if hops < 40 && (!last || follow_last) => {
+                hops += 1;
+                if t.is_absolute() {
+                    out = PathBuf::new();
+                }
+                for comp in t.components().rev() {
+                    match comp {
+                        Component::Normal(n) => todo.push(n.to_os_string()),
+                        Component::ParentDir => todo.push("..".into()),
+                        _ => {}
+                    }
+                }
+            }
+            _ => out = cand,
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[test]
+    fn resolves_inside_root() {
+        let d = tempfile::tempdir().unwrap();
+        let r = d.path();
+        fs::create_dir_all(r.join("run/x")).unwrap();
+        fs::create_dir_all(r.join("var")).unwrap();
+        std::os::unix::fs::symlink("/run", r.join("var/run")).unwrap();
+        std::os::unix::fs::symlink("../../../../etc", r.join("var/esc")).unwrap();
+        std::os::unix::fs::symlink("x", r.join("run/y")).unwrap();
+        assert_eq!(
+            resolve_in_root(r, Path::new("var/run/a"), false),
+            Path::new("run/a")
+        );
+        assert_eq!(
+            resolve_in_root(r, Path::new("var/esc/passwd"), false),
+            Path::new("etc/passwd")
+        );
+        assert_eq!(
+            resolve_in_root(r, Path::new("var/run/y"), true),
+            Path::new("run/x")
+        );
+        assert_eq!(
+            resolve_in_root(r, Path::new("var/run/y"), false),
+            Path::new("run/y")
+        );
+    }
+}

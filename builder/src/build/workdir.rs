@@ -41,9 +41,10 @@ pub fn ensure_dir(cx: &Ctx, st: &mut StageState, dir: &str, created_by: &str) ->
         &view,
         &tmp.path().join("empty"),
     )?;
-    let exists = view.join(rel).is_dir();
+    let rel = super::fsutil::resolve_in_root(&view, rel, true);
+    let exists = view.join(&rel).is_dir();
     if !exists {
-        make_parents(&staging, Some(&view), rel, true)?;
+        make_parents(&staging, Some(&view), &rel, true)?;
     }
     m.unmount()?;
     if exists {
