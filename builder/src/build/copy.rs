@@ -186,7 +186,7 @@ fn source_root(
         return Ok(Root::Context);
     };
     if let Some(j) = stage_index(&cx.df, f, stage) {
-        let st = results[j].clone().expect("dependency built first");
+        let st = super::stage::built(cx, results, j, f)?;
         return Ok(Root::Layers(Box::new(st)));
     }
     let img = cx.store.resolve(f)?;

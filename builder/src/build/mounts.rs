@@ -206,7 +206,7 @@ fn bind_source(
         return Ok(host);
     };
     let st = match stage_index(&cx.df, from, stage) {
-        Some(j) => results[j].clone().expect("dependency built first"),
+        Some(j) => super::stage::built(cx, results, j, from)?,
         None => {
             let img = cx.store.resolve(from)?;
             StageState::new(

@@ -78,6 +78,16 @@ fn base_ref(cx: &Ctx, i: usize) -> Result<String> {
     Ok(b)
 }
 
+/// The result of stage `j`, which `name` refers to.
+pub fn built(cx: &Ctx, results: &[Option<StageState>], j: usize, name: &str) -> Result<StageState> {
+    results[j].clone().ok_or_else(|| {
+        Error::invalid(
+            format!("{}: --from={name}", cx.file_name),
+            "a stage named through a variable the planner cannot see; name it literally",
+        )
+    })
+}
+
 pub fn now_or_epoch(cx: &Ctx) -> String {
     timefmt::rfc3339(cx.opts.epoch.unwrap_or_else(timefmt::now_unix))
 }

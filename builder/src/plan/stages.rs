@@ -28,7 +28,14 @@ pub fn deps(df: &Dockerfile, i: usize, base_of: &dyn Fn(usize) -> String) -> Vec
                 .collect(),
             _ => vec![],
         };
-        out.extend(froms.into_iter().filter_map(|f| stage_index(df, f, i)));
+        for f in froms {
+            if f.contains('$') {
+                // Named through a variable: depend on every earlier stage.
+                out.extend(0..i);
+            } else {
+                out.extend(stage_index(df, f, i));
+            }
+        }
     }
     out
 }
@@ -63,6 +70,13 @@ mod tests {
         let base = |i: usize| df.stages[i].base.clone();
         assert_eq!(needed(&df, 2, &base), vec![0, 1, 2]);
         assert_eq!(needed(&df, 3, &base), vec![3]);
+        let df = parse(
+            "FROM scratch AS a\nFROM scratch AS b\nFROM scratch\nCOPY --from=$X /x /x\n",
+            "D",
+        )
+        .unwrap();
+        let base = |i: usize| df.stages[i].base.clone();
+        assert_eq!(needed(&df, 2, &base), vec![0, 1, 2]);
         assert_eq!(stage_index(&df, "0", 1), Some(0));
         assert_eq!(stage_index(&df, "c", 2), None);
     }
