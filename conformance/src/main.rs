@@ -108,7 +108,7 @@ fn main() -> Result<()> {
         .filter(|c| {
             cli.filter
                 .as_ref()
-                .is_none_or(|f| c.name.contains(f.as_str()))
+                .map_or(true, |f| c.name.contains(f.as_str()))
         })
         .collect();
     if cli.list {
@@ -143,7 +143,10 @@ fn main() -> Result<()> {
     });
     std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
     let template = work.join("template-rootfs");
-    bundle::make_template(&template, &probe)?;
+    if let Err(e) = bundle::make_template(&template, &probe) {
+        let _ = std::fs::remove_dir_all(&work);
+        return Err(e.into());
+    }
     let host = Host::detect();
     let tlabel = label_of(&target);
     let rlabel = if tlabel == "runc" {
@@ -156,6 +159,18 @@ fn main() -> Result<()> {
         Some(r) => Some(make_driver(r, &rlabel, &host, &template, &work, &probe)?),
         None => None,
     };
+    let rows = run_all(&selected, &tdrv, rdrv.as_ref());
+    finish(
+        &rows,
+        &target,
+        reference.as_deref(),
+        cli.report.as_deref(),
+        &work,
+    )
+}
+
+/// Run every selected case on the target, then on the reference; print a row per case.
+fn run_all(selected: &[&Case], tdrv: &Driver, rdrv: Option<&Driver>) -> Vec<Row> {
     let width = selected.iter().map(|c| c.name.len()).max().unwrap_or(20);
     println!(
         "{:<width$} {:<34} {:<5} {:<5}",
@@ -164,26 +179,20 @@ fn main() -> Result<()> {
     let mut rows = Vec::new();
     for case in selected {
         let started = std::time::Instant::now();
-        let t = tdrv.run_case(case);
+        let target = tdrv.run_case(case);
         let millis = started.elapsed().as_millis();
-        let r = rdrv.as_ref().map(|d| d.run_case(case));
+        let reference = rdrv.map(|d| d.run_case(case));
         let row = Row {
             name: case.name.clone(),
             section: case.section,
-            target: t,
-            reference: r,
+            target,
+            reference,
             millis,
         };
         println!("{}", report::console_row(&row, width));
         rows.push(row);
     }
-    finish(
-        &rows,
-        &target,
-        reference.as_deref(),
-        cli.report.as_deref(),
-        &work,
-    )
+    rows
 }
 
 fn finish(

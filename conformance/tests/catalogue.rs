@@ -6,7 +6,9 @@ use berth_conformance::known::KNOWN;
 use std::collections::BTreeSet;
 
 fn names() -> Vec<(String, &'static str)> {
-    let ctx = Ctx { schema_dir: berth_conformance::schema::DEFAULT_SCHEMA_DIR.into() };
+    let ctx = Ctx {
+        schema_dir: berth_conformance::schema::DEFAULT_SCHEMA_DIR.into(),
+    };
     all(&ctx).into_iter().map(|c| (c.name, c.section)).collect()
 }
 
@@ -21,7 +23,10 @@ fn at_least_150_distinct_cases() {
 #[test]
 fn every_case_names_a_spec_section() {
     for (name, section) in names() {
-        assert!(section.contains(".md"), "{name}: section {section:?} names no spec document");
+        assert!(
+            section.contains(".md"),
+            "{name}: section {section:?} names no spec document"
+        );
     }
 }
 
@@ -29,7 +34,10 @@ fn every_case_names_a_spec_section() {
 fn known_explanations_name_real_cases() {
     let list: BTreeSet<String> = names().into_iter().map(|(n, _)| n).collect();
     for (case, why) in KNOWN {
-        assert!(list.contains(*case), "known explanation for unknown case {case}");
+        assert!(
+            list.contains(*case),
+            "known explanation for unknown case {case}"
+        );
         assert!(!why.is_empty());
     }
 }

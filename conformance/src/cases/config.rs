@@ -83,6 +83,14 @@ fn root_cases() -> Vec<Case> {
 }
 
 fn mount_cases() -> Vec<Case> {
+    let mut v = mount_cases_1();
+    v.extend(mount_cases_2());
+    v.extend(mount_cases_3());
+    v.extend(mount_cases_4());
+    v
+}
+
+fn mount_cases_1() -> Vec<Case> {
     vec![
         Case::probe(
             "mounts.bind",
@@ -140,6 +148,11 @@ fn mount_cases() -> Vec<Case> {
                 )
             },
         ),
+    ]
+}
+
+fn mount_cases_2() -> Vec<Case> {
+    vec![
         Case::probe(
             "mounts.bind.file",
             MNT,
@@ -203,6 +216,11 @@ fn mount_cases() -> Vec<Case> {
                 expect_eq("mode", o.get("/paths/~1mnt~1t/mode")?.as_u64(), Some(0o700))
             },
         ),
+    ]
+}
+
+fn mount_cases_3() -> Vec<Case> {
+    vec![
         Case::probe(
             "mounts.options.nosuid-nodev-noexec",
             MNT,
@@ -266,6 +284,11 @@ fn mount_cases() -> Vec<Case> {
             },
             |o| file_is(o, "/mnt/same/file", "second"),
         ),
+    ]
+}
+
+fn mount_cases_4() -> Vec<Case> {
+    vec![
         Case::probe(
             "mounts.destination-created",
             MNT,

@@ -218,7 +218,10 @@ mod tests {
         assert_eq!(v["linux"]["resources"]["memory"]["limit"], 5);
         push(&mut v, "/linux/namespaces", json!({"type": "pid"}));
         add_ns(&mut v, "pid", Some("/proc/1/ns/pid"));
-        assert_eq!(v["linux"]["namespaces"], json!([{"type": "pid", "path": "/proc/1/ns/pid"}]));
+        assert_eq!(
+            v["linux"]["namespaces"],
+            json!([{"type": "pid", "path": "/proc/1/ns/pid"}])
+        );
         unset(&mut v, "/linux/resources");
         assert!(v["linux"].get("resources").is_none());
     }

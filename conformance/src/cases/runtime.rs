@@ -185,6 +185,13 @@ pub fn cases() -> Vec<Case> {
 }
 
 fn operation_cases() -> Vec<Case> {
+    let mut v = operation_cases_1();
+    v.extend(operation_cases_2());
+    v.extend(operation_cases_3());
+    v
+}
+
+fn operation_cases_1() -> Vec<Case> {
     vec![
         Case::custom("create.does-not-run-program", CR, |d| {
             let tweak = |c: &mut Value| args(c, &["/berth-probe", "report"]);
@@ -243,6 +250,11 @@ fn operation_cases() -> Vec<Case> {
                 },
             )
         }),
+    ]
+}
+
+fn operation_cases_2() -> Vec<Case> {
+    vec![
         Case::custom("kill.running.sigterm", KL, |d| {
             with_container(
                 d,
@@ -309,6 +321,11 @@ fn operation_cases() -> Vec<Case> {
                 },
             )
         }),
+    ]
+}
+
+fn operation_cases_3() -> Vec<Case> {
+    vec![
         Case::custom("delete.force.running", DL, |d| {
             with_container(
                 d,
@@ -363,6 +380,13 @@ fn unsafe_kill(pid: i64) {
 }
 
 fn error_cases() -> Vec<Case> {
+    let mut v = error_cases_1();
+    v.extend(error_cases_2());
+    v.extend(error_cases_3());
+    v
+}
+
+fn error_cases_1() -> Vec<Case> {
     vec![
         Case::custom("create.duplicate-id.error", CR, |d| {
             with_container(
@@ -425,6 +449,11 @@ fn error_cases() -> Vec<Case> {
             d.cleanup(&id, &bundle);
             r.into()
         }),
+    ]
+}
+
+fn error_cases_2() -> Vec<Case> {
+    vec![
         Case::custom("start.running.error", SR, |d| {
             with_container(
                 d,
@@ -493,6 +522,11 @@ fn error_cases() -> Vec<Case> {
                 },
             )
         }),
+    ]
+}
+
+fn error_cases_3() -> Vec<Case> {
+    vec![
         Case::custom("delete.created.error", DL, |d| {
             with_container(
                 d,
