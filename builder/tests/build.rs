@@ -695,7 +695,7 @@ fn umoci_bundle_of_built_image_runs_under_runc() {
         serde_json::from_slice(&std::fs::read(&cfgp).unwrap()).unwrap();
     cfg["process"]["terminal"] = json!(false);
     std::fs::write(&cfgp, serde_json::to_vec(&cfg).unwrap()).unwrap();
-    let id = format!("berth-test-umoci-{}", std::process::id());
+    let id = format!("berth-build-test-umoci-{}", std::process::id());
     let out = std::process::Command::new(RUNC)
         .args(["run", "--bundle"])
         .arg(&bundle)

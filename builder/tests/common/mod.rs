@@ -21,7 +21,7 @@ impl Env {
     /// A fresh store (no images).
     pub fn empty() -> Env {
         let dir = tempfile::Builder::new()
-            .prefix("berth-test-")
+            .prefix("berth-build-test-")
             .tempdir_in("/tmp")
             .unwrap();
         Env { dir }
