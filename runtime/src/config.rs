@@ -52,8 +52,10 @@ pub fn parse_file(path: &Path) -> Result<Spec> {
 }
 
 pub fn parse_bytes(data: &[u8], path: &Path) -> Result<Spec> {
-    let de = &mut serde_json::Deserializer::from_slice(data);
-    serde_path_to_error::deserialize(de).map_err(|e| {
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(data).map_err(|e| cfg_err(path, "(document)", &e.to_string()))?;
+    drop_unknown_capabilities(&mut doc);
+    serde_path_to_error::deserialize(doc).map_err(|e| {
         let field = e.path().to_string();
         let field = if field == "." {
             "(document)".to_string()
@@ -62,6 +64,31 @@ pub fn parse_bytes(data: &[u8], path: &Path) -> Result<Spec> {
         };
         cfg_err(path, &field, &e.into_inner().to_string())
     })
+}
+
+/// runtime-spec: capabilities that cannot be mapped to the kernel are logged as a warning,
+/// not an error (a config written for a newer kernel must still run).
+fn drop_unknown_capabilities(doc: &mut serde_json::Value) {
+    let Some(caps) = doc
+        .pointer_mut("/process/capabilities")
+        .and_then(|c| c.as_object_mut())
+    else {
+        return;
+    };
+    for (set, list) in caps.iter_mut() {
+        let Some(list) = list.as_array_mut() else {
+            continue;
+        };
+        list.retain(|c| {
+            let known = serde_json::from_value::<oci_spec::runtime::Capability>(c.clone()).is_ok();
+            if !known {
+                crate::logger::warn(&format!(
+                    "process.capabilities.{set}: ignoring unknown capability {c}"
+                ));
+            }
+            known
+        });
+    }
 }
 
 fn cfg_err(file: &Path, field: &str, msg: &str) -> Error {

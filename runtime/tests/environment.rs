@@ -13,15 +13,11 @@ fn ns_line(out: &str, name: &str) -> String {
 
 #[test]
 fn new_namespaces_differ_from_the_host_and_pid_is_one() {
-    let mut b = bundle(&[
+    let b = bundle(&[
         "sh",
         "-c",
         "echo pid=$$; for n in pid net ipc uts mnt cgroup; do readlink /proc/self/ns/$n; done",
     ]);
-    b.config["linux"]["namespaces"]
-        .as_array_mut()
-        .unwrap()
-        .push(json!({"type": "time"}));
     let out = b.run_ok();
     assert!(out.contains("pid=1"), "{out}");
     for n in ["pid", "net", "ipc", "uts", "mnt", "cgroup"] {
@@ -102,6 +98,9 @@ fn user_namespace_with_mappings() {
 
 #[test]
 fn time_namespace_offsets() {
+    if !is_berth() {
+        return; // runc 1.1 has no time namespace: there is nothing to compare against
+    }
     let mut b = bundle(&["cat", "/proc/self/timens_offsets"]);
     b.config["linux"]["namespaces"]
         .as_array_mut()
@@ -119,10 +118,11 @@ fn hostname_and_domainname() {
     b.config["hostname"] = json!("boat");
     b.config["domainname"] = json!("harbour.example");
     let out = b.run_ok();
-    assert_eq!(
-        out.lines().collect::<Vec<_>>(),
-        vec!["boat", "harbour.example"]
-    );
+    assert_eq!(out.lines().next(), Some("boat"));
+    if is_berth() {
+        // runc 1.1 ignores domainname (it arrived in runc 1.2)
+        assert_eq!(out.lines().nth(1), Some("harbour.example"));
+    }
 }
 
 #[test]

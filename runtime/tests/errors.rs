@@ -165,19 +165,34 @@ fn invalid_values_name_the_field() {
             "linux.sysctl.kernel.panic",
             Box::new(|c| c["linux"]["sysctl"] = json!({"kernel.panic": "1"})),
         ),
-        (
-            "process.capabilities.bounding[0]",
-            Box::new(|c| c["process"]["capabilities"]["bounding"] = json!(["CAP_NOT_A_CAP"])),
-        ),
     ];
     for (field, f) in cases {
         let mut b = bundle(&["true"]);
         f(&mut b.config);
-        let e = err_of(&b.create());
+        let o = b.create();
+        if !is_berth() && field == "ociVersion" {
+            continue; // runc 1.1 does not check the spec version
+        }
+        assert!(!o.status.success(), "{field}: accepted");
+        let e = err_of(&o);
         if is_berth() {
             assert!(e.contains(field), "{field}: {e}");
         }
         assert_clean(&b);
+    }
+}
+
+#[test]
+fn unknown_capability_is_a_warning_not_an_error() {
+    let mut b = bundle(&["grep", "CapEff", "/proc/self/status"]);
+    for set in ["effective", "bounding", "permitted"] {
+        b.config["process"]["capabilities"][set] = json!(["CAP_KILL", "CAP_NOT_A_CAP"]);
+    }
+    let (code, out, err) = b.run();
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("0000000000000020"), "{out}");
+    if is_berth() {
+        assert!(err.contains("CAP_NOT_A_CAP"), "no warning: {err}");
     }
 }
 
@@ -197,7 +212,9 @@ fn errors_are_logged_as_json_for_the_shim() {
     let last = std::fs::read_to_string(&log).unwrap();
     let v: serde_json::Value = serde_json::from_str(last.lines().last().unwrap()).unwrap();
     assert_eq!(v["level"], "error");
-    assert!(v["msg"].as_str().unwrap().contains("nope-y"));
+    if is_berth() {
+        assert!(v["msg"].as_str().unwrap().contains("nope-y"));
+    }
     assert!(v["time"].as_str().is_some());
 }
 

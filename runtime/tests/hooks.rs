@@ -26,10 +26,14 @@ fn all_stages_run_in_order_with_state_on_stdin() {
     b.config["hooks"] = serde_json::Value::Object(hooks);
     b.create_ok();
     let after_create = std::fs::read_to_string(&log).unwrap();
-    let stages: Vec<&str> = after_create
+    let mut stages: Vec<&str> = after_create
         .lines()
         .map(|l| l.split(' ').next().unwrap())
         .collect();
+    if !is_berth() {
+        // runc 1.1 runs poststart hooks at create, before start (fixed in runc 1.2).
+        stages.retain(|s| *s != "poststart");
+    }
     assert_eq!(stages, vec!["prestart", "createRuntime", "createContainer"]);
     let first: serde_json::Value = serde_json::from_str(
         after_create
@@ -107,6 +111,9 @@ fn hook_timeout_is_enforced() {
 
 #[test]
 fn failing_poststart_only_warns() {
+    if !is_berth() {
+        return; // runc 1.1 runs poststart at create and fails create with it (fixed in runc 1.2)
+    }
     let mut b = bundle(&["sleep", "100"]);
     b.config["hooks"] = json!({"poststart": [{"path": "/bin/false"}]});
     b.create_ok();

@@ -143,6 +143,7 @@ fn terminal_master_is_sent_over_console_socket() {
     });
     let o = b.detached(&[
         "run",
+        "-d",
         "--console-socket",
         sock.to_str().unwrap(),
         "--bundle",
