@@ -14,7 +14,6 @@ pub const KNOWN: &[(&str, &str)] = &[
     ("cgroups.cpu.burst", "runc 1.1 does not implement linux.resources.cpu.burst (added in runc 1.2); cpu.cfs_burst_us stays 0"),
     ("cgroups.cpu.idle", "runc 1.1 writes cpu.idle only on cgroup v2; on this cgroup v1 host cpu.idle stays 0 (the kernel supports it in v1)"),
     ("cgroups.memory.kernelTCP", "runc 1.1 leaves memory.kmem.tcp.limit_in_bytes unset here although the kernel accepts the write (checked by hand: echo 16777216 > memory.kmem.tcp.limit_in_bytes works); runc limitation"),
-    ("ns.user.path", "runc 1.1 validation requires uidMappings even when joining a user namespace by path"),
     ("seccomp.flags.log", "runc 1.1.5 rejects linux.seccomp.flags (`seccomp flags are not yet supported by runc`); flags support arrived in runc 1.2"),
     ("rootfsPropagation.shared", "runc bug: runc makes the root's parent private for pivot_root and the container's / ends up private instead of shared; crun 1.8 passes this case on the same host"),
     ("rootfsPropagation.unbindable", "runc bug: with rootfsPropagation unbindable runc's init fails to bind the rootfs (`error during container init`); crun 1.8 passes this case on the same host"),

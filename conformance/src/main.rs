@@ -41,9 +41,19 @@ struct Cli {
     /// Run only cases whose name contains this string.
     #[arg(long)]
     filter: Option<String>,
+    /// Exit status policy: `any` = 1 when any target case fails; `regression` = 1 only when
+    /// the target fails a case the reference passes (CI gate "passes all runc passes").
+    #[arg(long, value_enum, default_value = "any")]
+    fail_on: FailOn,
     /// List the cases and exit.
     #[arg(long)]
     list: bool,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum FailOn {
+    Any,
+    Regression,
 }
 
 fn beside_exe(name: &str) -> Result<PathBuf> {
@@ -162,10 +172,10 @@ fn main() -> Result<()> {
     let rows = run_all(&selected, &tdrv, rdrv.as_ref());
     finish(
         &rows,
-        &target,
-        reference.as_deref(),
+        (&target, reference.as_deref()),
         cli.report.as_deref(),
         &work,
+        cli.fail_on,
     )
 }
 
@@ -197,30 +207,46 @@ fn run_all(selected: &[&Case], tdrv: &Driver, rdrv: Option<&Driver>) -> Vec<Row>
 
 fn finish(
     rows: &[Row],
-    target: &Path,
-    reference: Option<&Path>,
+    paths: (&Path, Option<&Path>),
     out: Option<&Path>,
     work: &Path,
+    fail_on: FailOn,
 ) -> Result<()> {
+    let (target, reference) = paths;
     let rl = reference.map(|p| p.display().to_string());
     let md = report::markdown(rows, &target.display().to_string(), rl.as_deref());
     if let Some(path) = out {
         std::fs::write(path, &md).with_context(|| format!("writing {}", path.display()))?;
     }
-    let unexplained: Vec<&Row> = rows
+    let ref_failed: Vec<&Row> = rows
         .iter()
         .filter(|r| matches!(r.reference, Some(Verdict::Fail(_))))
         .collect();
-    if !unexplained.is_empty() {
+    if !ref_failed.is_empty() {
         println!("\nreference failures:");
-        for r in unexplained {
+        for r in ref_failed {
             println!("  {}: {}", r.name, r.reference_note("reference"));
         }
+    }
+    let regressions: Vec<&str> = rows
+        .iter()
+        .filter(|r| matches!(r.target, Verdict::Fail(_)) && r.reference == Some(Verdict::Pass))
+        .map(|r| r.name.as_str())
+        .collect();
+    if reference.is_some() {
+        println!(
+            "\ntarget fails {} case(s) the reference passes: {regressions:?}",
+            regressions.len()
+        );
     }
     let _ = std::fs::remove_dir_all(work);
     println!("{}", report::summary_line(rows));
     let (_, failed, _) = report::counts(rows);
-    if failed > 0 {
+    let bad = match fail_on {
+        FailOn::Any => failed > 0,
+        FailOn::Regression => !regressions.is_empty(),
+    };
+    if bad {
         std::process::exit(1);
     }
     Ok(())

@@ -123,9 +123,6 @@ fn holder(st: &mut Setup, kind: &str) -> Result<String, String> {
     if forks {
         cmd.arg("--fork");
     }
-    if kind == "user" {
-        cmd.arg("--map-root-user");
-    }
     cmd.args(["sleep", "600"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -149,6 +146,13 @@ fn holder(st: &mut Setup, kind: &str) -> Result<String, String> {
         if let Some(k) = kids.split_whitespace().next() {
             target = k.to_string();
             break;
+        }
+    }
+    if kind == "user" {
+        // Map like the new-namespace cases do; root in the parent namespace may write any map.
+        for f in ["uid_map", "gid_map"] {
+            let p = format!("/proc/{pid}/{f}");
+            std::fs::write(&p, "0 100000 65536\n").map_err(|e| format!("{p}: {e}"))?;
         }
     }
     let path = format!("/proc/{target}/ns/{name}");
