@@ -52,8 +52,14 @@ pub fn parse_file(path: &Path) -> Result<Spec> {
 }
 
 pub fn parse_bytes(data: &[u8], path: &Path) -> Result<Spec> {
-    let mut doc: serde_json::Value =
-        serde_json::from_slice(data).map_err(|e| cfg_err(path, "(document)", &e.to_string()))?;
+    let mut doc: serde_json::Value = match serde_json::from_slice(data) {
+        Ok(v) => v,
+        // Re-read as a Spec for the error: that one knows the JSON path it failed at.
+        Err(syntax) => {
+            return Err(path_error(data, path)
+                .unwrap_or_else(|| cfg_err(path, "(document)", &syntax.to_string())))
+        }
+    };
     drop_unknown_capabilities(&mut doc);
     serde_path_to_error::deserialize(doc).map_err(|e| {
         let field = e.path().to_string();
@@ -64,6 +70,18 @@ pub fn parse_bytes(data: &[u8], path: &Path) -> Result<Spec> {
         };
         cfg_err(path, &field, &e.into_inner().to_string())
     })
+}
+
+fn path_error(data: &[u8], path: &Path) -> Option<Error> {
+    let de = &mut serde_json::Deserializer::from_slice(data);
+    let e = serde_path_to_error::deserialize::<_, Spec>(de).err()?;
+    let field = e.path().to_string();
+    let field = if field == "." {
+        "(document)".to_string()
+    } else {
+        field
+    };
+    Some(cfg_err(path, &field, &e.into_inner().to_string()))
 }
 
 /// runtime-spec: capabilities that cannot be mapped to the kernel are logged as a warning,
