@@ -6,12 +6,14 @@
 //! bundles run by an OCI runtime binary), `build` (the step executor), `cli`.
 
 pub mod build;
+pub mod bundle;
 pub mod cli;
 pub mod digest;
 pub mod dockerfile;
 pub mod error;
 pub mod exec;
 pub mod layer;
+pub mod network;
 pub mod plan;
 pub mod store;
 pub mod timefmt;

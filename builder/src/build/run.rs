@@ -96,7 +96,7 @@ pub fn resolve_user(rootfs: &Path, user: &str) -> Result<(u32, u32)> {
 }
 
 /// Home directory and supplementary groups of `uid` (as docker sets them for RUN).
-fn home_and_groups(rootfs: &Path, uid: u32, gid: u32) -> (String, Vec<u32>) {
+pub fn home_and_groups(rootfs: &Path, uid: u32, gid: u32) -> (String, Vec<u32>) {
     let passwd = fs::read_to_string(rootfs.join("etc/passwd")).unwrap_or_default();
     let entry = passwd
         .lines()

@@ -2,6 +2,7 @@
 //! prints. Errors are printed once, by main, as `berth-build: <what>: <why>`.
 
 mod build;
+mod bundle;
 mod images;
 mod import;
 
@@ -54,10 +55,27 @@ pub enum Cmd {
         #[arg(short, long)]
         input: PathBuf,
     },
+    /// Make an OCI runtime bundle (config.json + overlay rootfs) of an image
+    Bundle(bundle::BundleArgs),
+    /// Show the overlay (lowerdirs, upperdir) and network behind a bundle
+    Mounts { dir: PathBuf },
+    /// A bundle's record and network state, as JSON
+    InspectBundle { dir: PathBuf },
+    /// Make an image of a bundle's changes (one new layer)
+    Commit(bundle::CommitArgs),
+    /// OCI hook for bridge networking (add|del DIR; container state on stdin)
+    #[command(hide = true)]
+    NetworkHook { cmd: String, dir: PathBuf },
 }
 
 /// Run a command; returns the exit code.
 pub fn run(cli: Cli) -> Result<i32> {
+    match &cli.cmd {
+        Cmd::Mounts { dir } => return bundle::mounts(dir),
+        Cmd::InspectBundle { dir } => return bundle::inspect(dir),
+        Cmd::NetworkHook { cmd, dir } => return bundle::network_hook(cmd, dir),
+        _ => {}
+    }
     let store = Store::open(cli.store.unwrap_or_else(crate::store::default_root))?;
     match cli.cmd {
         Cmd::Build(a) => build::run(&store, a),
@@ -86,6 +104,11 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Cmd::Import(a) => import::run(&store, a),
         Cmd::Save(a) => images::save(&store, a),
+        Cmd::Bundle(a) => bundle::bundle(&store, a),
+        Cmd::Commit(a) => bundle::commit(&store, a),
+        Cmd::Mounts { .. } | Cmd::InspectBundle { .. } | Cmd::NetworkHook { .. } => {
+            unreachable!("handled above")
+        }
         Cmd::Load { input } => {
             for n in crate::store::archive::load(&store, &input)? {
                 println!("Loaded image: {n}");

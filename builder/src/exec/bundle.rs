@@ -22,7 +22,7 @@ pub struct ProcessSpec {
 /// Host files bind-mounted into networked RUN steps.
 pub const NAME_FILES: [&str; 2] = ["/etc/resolv.conf", "/etc/hosts"];
 
-const CAPS: &[&str] = &[
+pub const CAPS: &[&str] = &[
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
     "CAP_FSETID",

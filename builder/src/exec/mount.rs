@@ -15,6 +15,11 @@ impl Mounted {
         &self.target
     }
 
+    /// Leave it mounted for good (a bundle's rootfs outlives this process).
+    pub fn keep(mut self) {
+        self.live = false;
+    }
+
     /// Unmount now, reporting errors (drop does it silently with MNT_DETACH).
     pub fn unmount(mut self) -> Result<()> {
         self.live = false;

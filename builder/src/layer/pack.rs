@@ -28,6 +28,16 @@ pub struct LayerBlob {
 
 /// Pack `dir` as a layer blob into the store.
 pub fn pack_dir(store: &Store, dir: &Path, opts: PackOptions) -> Result<LayerBlob> {
+    pack_dir_skipping(store, dir, opts, &[])
+}
+
+/// Pack `dir`, leaving out the entries at `skip` (paths relative to `dir`).
+pub fn pack_dir_skipping(
+    store: &Store,
+    dir: &Path,
+    opts: PackOptions,
+    skip: &[PathBuf],
+) -> Result<LayerBlob> {
     let blob = store.blob_writer()?;
     let mt = opts.compression.media_type();
     match opts.compression {
@@ -36,7 +46,7 @@ pub fn pack_dir(store: &Store, dir: &Path, opts: PackOptions) -> Result<LayerBlo
                 .mtime(0)
                 .operating_system(255)
                 .write(blob, flate2::Compression::fast());
-            let hw = write_tar(dir, HashWriter::new(gz), opts)?;
+            let hw = write_tar_skipping(dir, HashWriter::new(gz), opts, skip)?;
             let (gz, diff_id, _) = hw.finish();
             let blob = gz.finish().at(dir)?;
             Ok(LayerBlob {
@@ -46,7 +56,7 @@ pub fn pack_dir(store: &Store, dir: &Path, opts: PackOptions) -> Result<LayerBlo
         }
         Compression::Zstd => {
             let zw = zstd::Encoder::new(blob, 3).at(dir)?;
-            let hw = write_tar(dir, HashWriter::new(zw), opts)?;
+            let hw = write_tar_skipping(dir, HashWriter::new(zw), opts, skip)?;
             let (zw, diff_id, _) = hw.finish();
             let blob = zw.finish().at(dir)?;
             Ok(LayerBlob {
@@ -55,7 +65,7 @@ pub fn pack_dir(store: &Store, dir: &Path, opts: PackOptions) -> Result<LayerBlo
             })
         }
         Compression::None => {
-            let blob = write_tar(dir, blob, opts)?;
+            let blob = write_tar_skipping(dir, blob, opts, skip)?;
             let desc = blob.commit(mt)?;
             Ok(LayerBlob {
                 diff_id: desc.digest.clone(),
@@ -67,12 +77,22 @@ pub fn pack_dir(store: &Store, dir: &Path, opts: PackOptions) -> Result<LayerBlo
 
 /// Write the tar stream of `dir` to `w` and return `w`.
 pub fn write_tar<W: Write>(dir: &Path, w: W, opts: PackOptions) -> Result<W> {
+    write_tar_skipping(dir, w, opts, &[])
+}
+
+fn write_tar_skipping<W: Write>(
+    dir: &Path,
+    w: W,
+    opts: PackOptions,
+    skip: &[PathBuf],
+) -> Result<W> {
     let mut b = tar::Builder::new(w);
     b.follow_symlinks(false);
     let mut walker = Walker {
         root: dir,
         opts,
         links: HashMap::new(),
+        skip,
     };
     walker.walk(&mut b, Path::new(""))?;
     b.into_inner().at(dir)
@@ -82,6 +102,7 @@ struct Walker<'a> {
     root: &'a Path,
     opts: PackOptions,
     links: HashMap<(u64, u64), PathBuf>,
+    skip: &'a [PathBuf],
 }
 
 fn sorted_names(dir: &Path) -> Result<Vec<OsString>> {
@@ -159,6 +180,9 @@ impl Walker<'_> {
         let abs = self.root.join(rel);
         for name in sorted_names(&abs)? {
             let rel_child = rel.join(&name);
+            if self.skip.iter().any(|s| *s == rel_child) {
+                continue;
+            }
             let p = abs.join(&name);
             let md = fs::symlink_metadata(&p).at(&p)?;
             let ft = md.file_type();

@@ -35,6 +35,17 @@ impl Store {
             keep.extend(m.layers.iter().map(|l| l.digest.clone()));
             chains.extend(chain_ids(&img.config.rootfs.diff_ids));
         }
+        // Bundles use their image's layers as overlay lowerdirs.
+        for dir in crate::bundle::registered(self) {
+            if let Ok(m) = crate::bundle::Meta::load(&dir) {
+                keep.insert(m.manifest_digest.clone());
+                keep.insert(m.config_digest.clone());
+                if let Ok(man) = self.read_json::<Manifest>(&m.manifest_digest) {
+                    keep.extend(man.layers.iter().map(|l| l.digest.clone()));
+                }
+                chains.extend(chain_ids(&m.diff_ids));
+            }
+        }
         for rec in crate::plan::cache::all(self)? {
             keep.extend(rec.blobs());
             chains.insert(rec.chain_id.clone());

@@ -1,0 +1,284 @@
+//! The CNI plugins (bridge + host-local, portmap, loopback from /usr/lib/cni) run by
+//! hand, as libcni would: each plugin gets its config on stdin (with `prevResult`
+//! and `runtimeConfig.portMappings`), CNI_* in the environment. ADD runs the chain
+//! in order, DEL in reverse with the ADD result. IPs come from 10.213.0.0/24 on the
+//! `berth0` bridge (host-local keeps its allocations in /run/berth-build/cni).
+
+use super::Publish;
+use crate::error::{Error, IoContext, Result};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+pub const CNI_PATH: &str = "/usr/lib/cni";
+pub const BRIDGE: &str = "berth0";
+pub const SUBNET: &str = "10.213.0.0/24";
+const RUN_DIR: &str = "/run/berth-build";
+const PLUGINS: [&str; 4] = ["bridge", "host-local", "portmap", "loopback"];
+pub const STATE: &str = "network.json";
+
+/// What the createRuntime hook set up, in DIR/network.json.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Attached {
+    pub container_id: String,
+    pub netns: String,
+    /// The container's address, without prefix length.
+    pub ip: String,
+    pub cidr: String,
+    pub gateway: Option<String>,
+    pub bridge: String,
+    pub publish: Vec<Publish>,
+    /// The bridge plugin's ADD result (prevResult for portmap and for DEL).
+    pub result: Value,
+}
+
+fn cni_path() -> PathBuf {
+    std::env::var_os("BERTH_CNI_PATH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(CNI_PATH))
+}
+
+pub fn check_plugins() -> Result<()> {
+    let dir = cni_path();
+    for p in PLUGINS {
+        if !dir.join(p).is_file() {
+            return Err(Error::invalid(
+                format!("CNI plugin {}", dir.join(p).display()),
+                "not found (apt-get install containernetworking-plugins, or set BERTH_CNI_PATH)",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn port_file(p: &Publish) -> PathBuf {
+    Path::new(RUN_DIR)
+        .join("ports")
+        .join(format!("{}-{}", p.protocol, p.host_port))
+}
+
+/// The port is free: no other bundle publishes it and nothing on the host listens on it.
+pub fn check_port_free(p: &Publish) -> Result<()> {
+    let busy = |why: String| Error::invalid(format!("port {}/{}", p.host_port, p.protocol), why);
+    if let Ok(owner) = fs::read_to_string(port_file(p)) {
+        if Path::new(owner.trim()).join(STATE).is_file() {
+            return Err(busy(format!(
+                "already published by bundle {}",
+                owner.trim()
+            )));
+        }
+    }
+    let addr = ("0.0.0.0", p.host_port);
+    let r = if p.protocol == "udp" {
+        std::net::UdpSocket::bind(addr).map(|_| ())
+    } else {
+        std::net::TcpListener::bind(addr).map(|_| ())
+    };
+    r.map_err(|e| busy(format!("already in use on the host: {e}")))
+}
+
+fn conf_bridge() -> Value {
+    json!({
+        "cniVersion": "1.0.0", "name": "berth", "type": "bridge",
+        "bridge": BRIDGE, "isGateway": true, "ipMasq": true, "hairpinMode": true,
+        "ipam": {
+            "type": "host-local",
+            "ranges": [[{"subnet": SUBNET}]],
+            "routes": [{"dst": "0.0.0.0/0"}],
+            "dataDir": format!("{RUN_DIR}/cni")
+        }
+    })
+}
+
+fn conf_portmap(publish: &[Publish], prev: &Value) -> Value {
+    let maps: Vec<Value> = publish
+        .iter()
+        .map(|p| json!({"hostPort": p.host_port, "containerPort": p.container_port, "protocol": p.protocol}))
+        .collect();
+    json!({
+        "cniVersion": "1.0.0", "name": "berth", "type": "portmap",
+        "capabilities": {"portMappings": true}, "snat": true,
+        "runtimeConfig": {"portMappings": maps},
+        "prevResult": prev
+    })
+}
+
+fn conf_loopback() -> Value {
+    json!({"cniVersion": "1.0.0", "name": "berth-lo", "type": "loopback"})
+}
+
+/// Run one plugin; its stdout (the result) on success.
+fn exec(cmd: &str, conf: &Value, id: &str, netns: &str, ifname: &str) -> Result<Value> {
+    let ty = conf["type"].as_str().unwrap_or_default().to_string();
+    let plugin = cni_path().join(&ty);
+    let mut child = Command::new(&plugin)
+        .env_clear()
+        .env("CNI_COMMAND", cmd)
+        .env("CNI_CONTAINERID", id)
+        .env("CNI_NETNS", netns)
+        .env("CNI_IFNAME", ifname)
+        .env("CNI_PATH", cni_path())
+        .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .at(&plugin)?;
+    let data = serde_json::to_vec(conf).expect("json");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(&data)
+        .at(&plugin)?;
+    let out = child.wait_with_output().at(&plugin)?;
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
+    if !out.status.success() || v.get("code").is_some() {
+        let msg = v["msg"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| String::from_utf8_lossy(&out.stderr).trim().to_string());
+        return Err(Error::invalid(format!("CNI {ty} {cmd}"), msg));
+    }
+    Ok(v)
+}
+
+/// The ADD chain for container `id` in `netns`; on failure, what was added is removed.
+pub fn add(dir: &Path, id: &str, netns: &str, publish: &[Publish]) -> Result<Attached> {
+    check_plugins()?;
+    for p in publish {
+        claim_port(dir, p)?;
+    }
+    let res = add_chain(id, netns, publish);
+    let res = res.and_then(|a| {
+        let att = attached(id, netns, publish, a)?;
+        write_state(dir, &att)?;
+        Ok(att)
+    });
+    if res.is_err() {
+        let _ = exec("DEL", &conf_portmap(publish, &Value::Null), id, "", "eth0");
+        let _ = exec("DEL", &conf_bridge(), id, "", "eth0");
+        for p in publish {
+            let _ = fs::remove_file(port_file(p));
+        }
+    }
+    res
+}
+
+fn add_chain(id: &str, netns: &str, publish: &[Publish]) -> Result<Value> {
+    exec("ADD", &conf_loopback(), id, netns, "lo")?;
+    let r = exec("ADD", &conf_bridge(), id, netns, "eth0")?;
+    if !publish.is_empty() {
+        exec("ADD", &conf_portmap(publish, &r), id, netns, "eth0")?;
+    }
+    Ok(r)
+}
+
+fn attached(id: &str, netns: &str, publish: &[Publish], r: Value) -> Result<Attached> {
+    let ip0 = &r["ips"][0];
+    let cidr = ip0["address"].as_str().unwrap_or_default().to_string();
+    let ip = cidr.split('/').next().unwrap_or_default().to_string();
+    if ip.is_empty() {
+        return Err(Error::invalid(
+            "CNI bridge ADD",
+            format!("no IP in result {r}"),
+        ));
+    }
+    Ok(Attached {
+        container_id: id.to_string(),
+        netns: netns.to_string(),
+        ip,
+        cidr,
+        gateway: ip0["gateway"].as_str().map(str::to_string),
+        bridge: BRIDGE.into(),
+        publish: publish.to_vec(),
+        result: r,
+    })
+}
+
+fn claim_port(dir: &Path, p: &Publish) -> Result<()> {
+    let f = port_file(p);
+    let parent = f.parent().expect("parent");
+    fs::create_dir_all(parent).at(parent)?;
+    if let Ok(owner) = fs::read_to_string(&f) {
+        if Path::new(owner.trim()) != dir {
+            check_port_free(p)?;
+        }
+    } else {
+        check_port_free(p)?;
+    }
+    fs::write(&f, dir.display().to_string()).at(&f)
+}
+
+fn write_state(dir: &Path, a: &Attached) -> Result<()> {
+    let p = dir.join(STATE);
+    let tmp = dir.join(format!(".{STATE}.tmp"));
+    let data = serde_json::to_vec_pretty(a).expect("json");
+    fs::write(&tmp, data).at(&tmp)?;
+    fs::rename(&tmp, &p).at(&p)
+}
+
+/// What the hooks set up for the bundle in `dir`, if it is set up.
+pub fn state(dir: &Path) -> Option<Attached> {
+    let data = fs::read(dir.join(STATE)).ok()?;
+    serde_json::from_slice(&data).ok()
+}
+
+/// The DEL chain, from DIR/network.json; releases the IP, the port rules and the
+/// port claims. Nothing to do when nothing is attached.
+pub fn del(dir: &Path) -> Result<()> {
+    let Some(a) = state(dir) else {
+        return Ok(());
+    };
+    let mut first_err = None;
+    if !a.publish.is_empty() {
+        let c = conf_portmap(&a.publish, &a.result);
+        if let Err(e) = exec("DEL", &c, &a.container_id, "", "eth0") {
+            first_err.get_or_insert(e);
+        }
+    }
+    let mut c = conf_bridge();
+    c["prevResult"] = a.result.clone();
+    if let Err(e) = exec("DEL", &c, &a.container_id, "", "eth0") {
+        first_err.get_or_insert(e);
+    }
+    for p in &a.publish {
+        let f = port_file(p);
+        if fs::read_to_string(&f).is_ok_and(|o| Path::new(o.trim()) == dir) {
+            let _ = fs::remove_file(&f);
+        }
+    }
+    match first_err {
+        Some(e) => Err(e),
+        None => {
+            let p = dir.join(STATE);
+            fs::remove_file(&p).at(&p)
+        }
+    }
+}
+
+/// The OCI hook: `berth-build network-hook add|del DIR`, state JSON on stdin.
+pub fn hook(cmd: &str, dir: &Path, state_json: &[u8]) -> Result<()> {
+    let st: Value = serde_json::from_slice(state_json)
+        .map_err(|e| Error::invalid("network hook: container state on stdin", e.to_string()))?;
+    let meta = crate::bundle::Meta::load(dir)?;
+    match cmd {
+        "add" => {
+            let id = st["id"].as_str().unwrap_or_default();
+            let pid = st["pid"].as_u64().unwrap_or(0);
+            if id.is_empty() || pid == 0 {
+                return Err(Error::invalid("network hook", "state has no id or pid"));
+            }
+            let netns = format!("/proc/{pid}/ns/net");
+            add(dir, id, &netns, &meta.network.publish).map(|_| ())
+        }
+        "del" => del(dir),
+        other => Err(Error::invalid(
+            format!("network-hook {other}"),
+            "expected add or del",
+        )),
+    }
+}
