@@ -107,8 +107,15 @@ fn make_driver(
     ))
 }
 
-fn main() -> Result<()> {
+fn main() {
     let cli = Cli::parse();
+    if let Err(e) = run(cli) {
+        eprintln!("berth-conformance: {e:#}");
+        std::process::exit(2);
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
     let ctx = cases::Ctx {
         schema_dir: cli.schema_dir.clone(),
     };
@@ -205,6 +212,17 @@ fn run_all(selected: &[&Case], tdrv: &Driver, rdrv: Option<&Driver>) -> Vec<Row>
     rows
 }
 
+/// Remove the (now empty) /berth-conformance parent cgroups the runtimes created.
+fn remove_parent_cgroups() {
+    let host = Host::detect();
+    let mut mounts: Vec<PathBuf> = host.cgroup_v1.values().cloned().collect();
+    mounts.extend(host.cgroup_v2.clone());
+    mounts.push(PathBuf::from("/sys/fs/cgroup/systemd"));
+    for m in mounts {
+        let _ = std::fs::remove_dir(m.join("berth-conformance"));
+    }
+}
+
 fn finish(
     rows: &[Row],
     paths: (&Path, Option<&Path>),
@@ -240,6 +258,7 @@ fn finish(
         );
     }
     let _ = std::fs::remove_dir_all(work);
+    remove_parent_cgroups();
     println!("{}", report::summary_line(rows));
     let (_, failed, _) = report::counts(rows);
     let bad = match fail_on {

@@ -121,7 +121,8 @@ fn holder(st: &mut Setup, kind: &str) -> Result<String, String> {
     cmd.arg(flag);
     let forks = matches!(kind, "pid" | "time");
     if forks {
-        cmd.arg("--fork");
+        // --kill-child: the forked sleeper dies with unshare when the harness kills it.
+        cmd.args(["--fork", "--kill-child"]);
     }
     cmd.args(["sleep", "600"])
         .stdin(Stdio::null())

@@ -181,6 +181,7 @@ pub fn cases() -> Vec<Case> {
     ];
     v.extend(operation_cases());
     v.extend(error_cases());
+    v.push(config_frozen_case());
     v
 }
 
@@ -551,4 +552,31 @@ fn error_cases_3() -> Vec<Case> {
                 .into()
         }),
     ]
+}
+
+/// runtime.md lifecycle step 2: updates to config.json after create MUST NOT affect the
+/// container.
+fn config_frozen_case() -> Case {
+    Case::custom("lifecycle.config-updates-after-create-ignored", LC, |d| {
+        let tweak = |c: &mut Value| {
+            args(c, &["/berth-probe", "report"]);
+            set(c, "/hostname", json!("before-update"));
+        };
+        with_container(d, Phase::Created, tweak, |d, id, b| {
+            let path = b.dir.join("config.json");
+            let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+            let changed = text.replace("before-update", "after-update");
+            std::fs::write(&path, changed).map_err(|e| e.to_string())?;
+            let s = d.runtime.start(id).map_err(|e| e.to_string())?;
+            ensure(s.ok(), format!("start failed: {}", s.summary()))?;
+            ensure(
+                d.runtime.wait_status(id, Some("stopped"), RUN_LIMIT),
+                "never stopped",
+            )?;
+            let out = std::fs::read_to_string(b.dir.join("stdout")).unwrap_or_default();
+            let v: Value =
+                serde_json::from_str(out.trim()).map_err(|e| format!("probe output: {e}"))?;
+            expect_eq("hostname", v["hostname"].as_str(), Some("before-update"))
+        })
+    })
 }
