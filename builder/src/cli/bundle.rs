@@ -169,6 +169,10 @@ pub fn commit(store: &Store, a: CommitArgs) -> Result<i32> {
 /// The OCI hook (createRuntime: add, poststop: del); container state on stdin.
 pub fn network_hook(cmd: &str, dir: &Path) -> Result<i32> {
     use std::io::Read;
+    if cmd == "prune" {
+        cni::prune()?;
+        return Ok(0);
+    }
     let mut buf = vec![];
     std::io::stdin()
         .read_to_end(&mut buf)

@@ -146,12 +146,48 @@ fn exec(cmd: &str, conf: &Value, id: &str, netns: &str, ifname: &str) -> Result<
     Ok(v)
 }
 
+fn pin_path(id: &str) -> PathBuf {
+    Path::new(RUN_DIR).join("netns").join(id)
+}
+
+/// Keep the container's network namespace alive (a bind mount of /proc/PID/ns/net)
+/// until DEL: the bridge plugin needs it to find what to tear down (its ipMasq
+/// rules), and poststop runs after the container's processes are gone.
+fn pin(id: &str, ns: &str) -> Result<PathBuf> {
+    use nix::mount::{mount, MsFlags};
+    let p = pin_path(id);
+    let parent = p.parent().expect("parent");
+    fs::create_dir_all(parent).at(parent)?;
+    fs::write(&p, "").at(&p)?;
+    if let Err(e) = mount(Some(ns), &p, None::<&str>, MsFlags::MS_BIND, None::<&str>).at(&p) {
+        let _ = fs::remove_file(&p);
+        return Err(e);
+    }
+    Ok(p)
+}
+
+fn unpin(p: &Path) {
+    use nix::mount::{umount2, MntFlags};
+    if p.starts_with(RUN_DIR) {
+        let _ = umount2(p, MntFlags::MNT_DETACH);
+        let _ = fs::remove_file(p);
+    }
+}
+
 /// The ADD chain for container `id` in `netns`; on failure, what was added is removed.
 pub fn add(dir: &Path, id: &str, netns: &str, publish: &[Publish]) -> Result<Attached> {
     check_plugins()?;
     for p in publish {
         claim_port(dir, p)?;
     }
+    let pinned = match pin(id, netns) {
+        Ok(p) => p,
+        Err(e) => {
+            release_ports(dir, publish);
+            return Err(e);
+        }
+    };
+    let netns = &pinned.display().to_string();
     let res = add_chain(id, netns, publish);
     let res = res.and_then(|a| {
         let att = attached(id, netns, publish, a)?;
@@ -159,11 +195,16 @@ pub fn add(dir: &Path, id: &str, netns: &str, publish: &[Publish]) -> Result<Att
         Ok(att)
     });
     if res.is_err() {
-        let _ = exec("DEL", &conf_portmap(publish, &Value::Null), id, "", "eth0");
-        let _ = exec("DEL", &conf_bridge(), id, "", "eth0");
-        for p in publish {
-            let _ = fs::remove_file(port_file(p));
-        }
+        let _ = exec(
+            "DEL",
+            &conf_portmap(publish, &Value::Null),
+            id,
+            netns,
+            "eth0",
+        );
+        let _ = exec("DEL", &conf_bridge(), id, netns, "eth0");
+        release_ports(dir, publish);
+        unpin(&pinned);
     }
     res
 }
@@ -213,6 +254,15 @@ fn claim_port(dir: &Path, p: &Publish) -> Result<()> {
     fs::write(&f, dir.display().to_string()).at(&f)
 }
 
+fn release_ports(dir: &Path, publish: &[Publish]) {
+    for p in publish {
+        let f = port_file(p);
+        if fs::read_to_string(&f).is_ok_and(|o| Path::new(o.trim()) == dir) {
+            let _ = fs::remove_file(&f);
+        }
+    }
+}
+
 fn write_state(dir: &Path, a: &Attached) -> Result<()> {
     let p = dir.join(STATE);
     let tmp = dir.join(format!(".{STATE}.tmp"));
@@ -233,24 +283,26 @@ pub fn del(dir: &Path) -> Result<()> {
     let Some(a) = state(dir) else {
         return Ok(());
     };
+    // The pinned namespace, if still there; else DEL without one (IP and ports only).
+    let netns = if Path::new(&a.netns).exists() {
+        a.netns.as_str()
+    } else {
+        ""
+    };
     let mut first_err = None;
     if !a.publish.is_empty() {
         let c = conf_portmap(&a.publish, &a.result);
-        if let Err(e) = exec("DEL", &c, &a.container_id, "", "eth0") {
+        if let Err(e) = exec("DEL", &c, &a.container_id, netns, "eth0") {
             first_err.get_or_insert(e);
         }
     }
     let mut c = conf_bridge();
     c["prevResult"] = a.result.clone();
-    if let Err(e) = exec("DEL", &c, &a.container_id, "", "eth0") {
+    if let Err(e) = exec("DEL", &c, &a.container_id, netns, "eth0") {
         first_err.get_or_insert(e);
     }
-    for p in &a.publish {
-        let f = port_file(p);
-        if fs::read_to_string(&f).is_ok_and(|o| Path::new(o.trim()) == dir) {
-            let _ = fs::remove_file(&f);
-        }
-    }
+    unpin(Path::new(&a.netns));
+    release_ports(dir, &a.publish);
     match first_err {
         Some(e) => Err(e),
         None => {
@@ -262,6 +314,9 @@ pub fn del(dir: &Path) -> Result<()> {
 
 /// The OCI hook: `berth-build network-hook add|del DIR`, state JSON on stdin.
 pub fn hook(cmd: &str, dir: &Path, state_json: &[u8]) -> Result<()> {
+    if cmd == "prune" {
+        return prune();
+    }
     let st: Value = serde_json::from_slice(state_json)
         .map_err(|e| Error::invalid("network hook: container state on stdin", e.to_string()))?;
     let meta = crate::bundle::Meta::load(dir)?;
@@ -276,9 +331,83 @@ pub fn hook(cmd: &str, dir: &Path, state_json: &[u8]) -> Result<()> {
             add(dir, id, &netns, &meta.network.publish).map(|_| ())
         }
         "del" => del(dir),
+        "prune" => prune(),
         other => Err(Error::invalid(
             format!("network-hook {other}"),
             "expected add or del",
         )),
     }
+}
+
+/// Remove the `berth0` bridge and the portmap plugin's shared chains when no bundle
+/// is attached any more (and the chains hold no rules of anyone else).
+pub fn prune() -> Result<()> {
+    let pinned = Path::new(RUN_DIR).join("netns");
+    if fs::read_dir(&pinned).is_ok_and(|mut d| d.next().is_some()) {
+        return Ok(());
+    }
+    let run = |args: &[&str]| {
+        Command::new(args[0])
+            .args(&args[1..])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    run(&["ip", "link", "del", BRIDGE]);
+    let chains = [
+        (
+            "PREROUTING",
+            "CNI-HOSTPORT-DNAT",
+            vec!["-m", "addrtype", "--dst-type", "LOCAL"],
+        ),
+        (
+            "OUTPUT",
+            "CNI-HOSTPORT-DNAT",
+            vec!["-m", "addrtype", "--dst-type", "LOCAL"],
+        ),
+        (
+            "POSTROUTING",
+            "CNI-HOSTPORT-MASQ",
+            vec![
+                "-m",
+                "comment",
+                "--comment",
+                "CNI portfwd requiring masquerade",
+            ],
+        ),
+    ];
+    let empty = |c: &str| {
+        Command::new("iptables")
+            .args(["-t", "nat", "-S", c])
+            .output()
+            .is_ok_and(|o| {
+                let text = String::from_utf8_lossy(&o.stdout).to_string();
+                // Only the chain itself and portmap's own mark/masquerade rules.
+                o.status.success()
+                    && text
+                        .lines()
+                        .all(|l| l.starts_with("-N ") || l.contains("0x2000/0x2000"))
+            })
+    };
+    if !(empty("CNI-HOSTPORT-DNAT") && empty("CNI-HOSTPORT-MASQ")) {
+        return Ok(());
+    }
+    for (from, to, m) in &chains {
+        let mut a = vec!["iptables", "-t", "nat", "-D", from];
+        a.extend(m.iter().copied());
+        a.extend(["-j", to]);
+        run(&a);
+    }
+    for c in [
+        "CNI-HOSTPORT-DNAT",
+        "CNI-HOSTPORT-MASQ",
+        "CNI-HOSTPORT-SETMARK",
+    ] {
+        if empty(c) {
+            run(&["iptables", "-t", "nat", "-F", c]);
+            run(&["iptables", "-t", "nat", "-X", c]);
+        }
+    }
+    Ok(())
 }

@@ -1,0 +1,303 @@
+//! Bundle networking: none, host, bridge with published ports (CNI plugins run by
+//! the bundle's OCI hooks); everything released on delete.
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+static N: AtomicU32 = AtomicU32::new(0);
+
+fn berth() -> String {
+    std::env::var("BERTH_BIN").unwrap_or_else(|_| "/work/main/target/release/berth".into())
+}
+
+fn cid(what: &str) -> String {
+    format!(
+        "berth-build-test-{what}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn curl(url: &str) -> Option<String> {
+    for _ in 0..50 {
+        let o = Command::new("curl")
+            .args(["-s", "-m", "2", url])
+            .output()
+            .unwrap();
+        if o.status.success() {
+            return Some(String::from_utf8_lossy(&o.stdout).to_string());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    None
+}
+
+fn nat_rules() -> String {
+    let o = Command::new("iptables-save")
+        .args(["-t", "nat"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+/// Deletes the container and removes the bundle even when the test fails; then
+/// drops the bridge and portmap chains if no other bundle uses them.
+struct Cleanup {
+    runtime: String,
+    id: String,
+    dir: PathBuf,
+    store: PathBuf,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = Command::new(&self.runtime)
+            .args(["delete", "-f", &self.id])
+            .output();
+        if self.dir.exists() {
+            let _ = Command::new(bin())
+                .arg("--store")
+                .arg(&self.store)
+                .args(["bundle", "--rm"])
+                .arg(&self.dir)
+                .output();
+        }
+        let _ = Command::new(bin())
+            .args(["network-hook", "prune", "/"])
+            .output();
+    }
+}
+
+fn web_bundle(e: &Env, name: &str, port: u16) -> PathBuf {
+    let www = e.path(&format!("www-{name}"));
+    std::fs::create_dir_all(&www).unwrap();
+    std::fs::write(www.join("index.html"), format!("hello from {name}\n")).unwrap();
+    let dir = e.path(name);
+    let (p, v) = (format!("{port}:80"), format!("{}:/www:ro", www.display()));
+    e.ok(&[
+        "bundle",
+        "--publish",
+        &p,
+        "--volume",
+        &v,
+        "--hostname",
+        name,
+        "busybox",
+        dir.to_str().unwrap(),
+        "httpd",
+        "-f",
+        "-p",
+        "80",
+        "-h",
+        "/www",
+    ]);
+    dir
+}
+
+fn published_port_reaches(runtime: &str) {
+    let e = Env::with_busybox();
+    let port = free_port();
+    let dir = web_bundle(&e, "web", port);
+    let id = cid("web");
+    let _g = Cleanup {
+        runtime: runtime.into(),
+        id: id.clone(),
+        dir: dir.clone(),
+        store: e.store(),
+    };
+    let st = Command::new(runtime)
+        .args(["run", "-d", "--bundle"])
+        .arg(&dir)
+        .arg(&id)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let info: serde_json::Value =
+        serde_json::from_str(&e.ok(&["inspect-bundle", dir.to_str().unwrap()])).unwrap();
+    let ip = info["network"]["ip"]
+        .as_str()
+        .expect("ip in inspect-bundle")
+        .to_string();
+    assert!(ip.starts_with("10.213."), "{ip}");
+    let mounts = e.ok(&["mounts", dir.to_str().unwrap()]);
+    assert!(mounts.contains(&format!("ip:        {ip}")), "{mounts}");
+    assert_eq!(
+        curl(&format!("http://127.0.0.1:{port}/")).as_deref(),
+        Some("hello from web\n")
+    );
+    assert_eq!(
+        curl(&format!("http://{ip}:80/")).as_deref(),
+        Some("hello from web\n")
+    );
+    assert!(nat_rules().contains(&id), "port rules are set up");
+    // A second bundle cannot publish the same port.
+    let err = e.fails(&[
+        "bundle",
+        "--publish",
+        &format!("{port}:80"),
+        "busybox",
+        e.path("web2").to_str().unwrap(),
+        "true",
+    ]);
+    assert!(err.contains(&format!("port {port}/tcp")), "{err}");
+    assert!(!e.path("web2").exists());
+    // The container crashes; delete releases its IP and port rules.
+    let _ = Command::new(runtime).args(["kill", &id, "KILL"]).status();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let st = Command::new(runtime)
+        .args(["delete", "-f", &id])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert!(
+        !nat_rules().contains(&id),
+        "port rules left: {}",
+        nat_rules()
+    );
+    assert!(
+        !Path::new("/run/berth-build/cni/berth").join(&ip).exists(),
+        "IP still allocated"
+    );
+    assert!(!dir.join("network.json").exists());
+    assert!(curl_once(&format!("http://127.0.0.1:{port}/")).is_none());
+    e.ok(&["bundle", "--rm", dir.to_str().unwrap()]);
+}
+
+fn curl_once(url: &str) -> Option<String> {
+    let o = Command::new("curl")
+        .args(["-s", "-m", "1", url])
+        .output()
+        .unwrap();
+    o.status
+        .success()
+        .then(|| String::from_utf8_lossy(&o.stdout).to_string())
+}
+
+#[test]
+fn publish_under_berth() {
+    published_port_reaches(&berth());
+}
+
+#[test]
+fn publish_under_runc() {
+    published_port_reaches(RUNC);
+}
+
+fn run_out(dir: &Path, id: &str) -> String {
+    let o = Command::new(berth())
+        .args(["run", "--bundle"])
+        .arg(dir)
+        .arg(id)
+        .output()
+        .unwrap();
+    let _ = Command::new(berth()).args(["delete", "-f", id]).output();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+#[test]
+fn network_none_and_host() {
+    let e = Env::with_busybox();
+    let ifaces = "cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' ' | sort | tr '\\n' ' '";
+    let none = e.path("none");
+    e.ok(&[
+        "bundle",
+        "--network",
+        "none",
+        "busybox",
+        none.to_str().unwrap(),
+        "sh",
+        "-c",
+        ifaces,
+    ]);
+    let out = run_out(&none, &cid("none"));
+    assert_eq!(out.trim(), "lo", "{out}");
+    let host = e.path("host");
+    e.ok(&[
+        "bundle",
+        "--network",
+        "host",
+        "busybox",
+        host.to_str().unwrap(),
+        "sh",
+        "-c",
+        ifaces,
+    ]);
+    let out = run_out(&host, &cid("host"));
+    let host_dev = std::fs::read_to_string("/proc/net/dev").unwrap();
+    assert!(out.split_whitespace().count() >= 2, "{out}");
+    for i in out.split_whitespace() {
+        assert!(
+            host_dev.contains(&format!("{i}:")),
+            "{i} not a host interface"
+        );
+    }
+    for d in [&none, &host] {
+        e.ok(&["bundle", "--rm", d.to_str().unwrap()]);
+    }
+}
+
+#[test]
+fn network_bad_input() {
+    let e = Env::with_busybox();
+    let dir = e.path("bad");
+    let mut c = e.cmd(&[
+        "bundle",
+        "--publish",
+        "8080:80",
+        "busybox",
+        dir.to_str().unwrap(),
+        "true",
+    ]);
+    let o = c.env("BERTH_CNI_PATH", e.path("no-cni")).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("CNI plugin") && err.contains("not found"),
+        "{err}"
+    );
+    assert!(!dir.exists());
+    let busy = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+    let p = format!("{}:80", busy.local_addr().unwrap().port());
+    let err = e.fails(&[
+        "bundle",
+        "--publish",
+        &p,
+        "busybox",
+        dir.to_str().unwrap(),
+        "true",
+    ]);
+    assert!(err.contains("already in use"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1);
+    assert!(!dir.exists());
+    for bad in ["80", "x:80", "80:80/sctp", "0:80"] {
+        let err = e.fails(&[
+            "bundle",
+            "--publish",
+            bad,
+            "busybox",
+            dir.to_str().unwrap(),
+            "true",
+        ]);
+        assert!(err.contains("--publish"), "{err}");
+    }
+    let err = e.fails(&[
+        "bundle",
+        "--network",
+        "weird",
+        "busybox",
+        dir.to_str().unwrap(),
+        "true",
+    ]);
+    assert!(err.contains("none, host or bridge"), "{err}");
+}
