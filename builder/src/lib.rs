@@ -15,6 +15,7 @@ pub mod exec;
 pub mod layer;
 pub mod network;
 pub mod plan;
+pub mod registry;
 pub mod store;
 pub mod timefmt;
 

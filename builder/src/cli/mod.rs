@@ -5,6 +5,7 @@ mod build;
 mod bundle;
 mod images;
 mod import;
+mod registry;
 
 use crate::error::Result;
 use crate::store::Store;
@@ -63,6 +64,10 @@ pub enum Cmd {
     InspectBundle { dir: PathBuf },
     /// Make an image of a bundle's changes (one new layer)
     Commit(bundle::CommitArgs),
+    /// Push an image to a registry (OCI distribution spec)
+    Push(registry::PushArgs),
+    /// Pull an image from a registry
+    Pull(registry::PullArgs),
     /// OCI hook for bridge networking (add|del DIR; container state on stdin)
     #[command(hide = true)]
     NetworkHook { cmd: String, dir: PathBuf },
@@ -104,6 +109,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         }
         Cmd::Import(a) => import::run(&store, a),
         Cmd::Save(a) => images::save(&store, a),
+        Cmd::Push(a) => registry::push_cmd(&store, a),
+        Cmd::Pull(a) => registry::pull_cmd(&store, a),
         Cmd::Bundle(a) => bundle::bundle(&store, a),
         Cmd::Commit(a) => bundle::commit(&store, a),
         Cmd::Mounts { .. } | Cmd::InspectBundle { .. } | Cmd::NetworkHook { .. } => {

@@ -188,8 +188,25 @@ impl Write for BlobWriter {
 }
 
 impl BlobWriter {
-    pub fn commit(mut self, media_type: &str) -> Result<Descriptor> {
+    pub fn commit(self, media_type: &str) -> Result<Descriptor> {
+        self.commit_checked(media_type, None)
+    }
+
+    /// Commit only if the content has the digest `expected` (else the temp file goes).
+    pub fn commit_checked(
+        mut self,
+        media_type: &str,
+        expected: Option<&str>,
+    ) -> Result<Descriptor> {
         let (buf, digest, size) = self.inner.take().expect("live writer").finish();
+        if let Some(want) = expected.filter(|w| *w != digest) {
+            drop(buf);
+            let _ = fs::remove_file(&self.path);
+            return Err(Error::invalid(
+                format!("blob {want}"),
+                format!("digest mismatch: the content has digest {digest}"),
+            ));
+        }
         let f = buf
             .into_inner()
             .map_err(|e| e.into_error())

@@ -1,0 +1,218 @@
+//! Requests to one repository of a registry: auth challenges answered once (basic
+//! or bearer token), transient failures (connection errors, 429, 5xx) retried with
+//! backoff, statuses returned to the caller (only transport failures are errors).
+
+use super::auth::{self, Challenge, Creds};
+use super::{RegistryOptions, RemoteRef};
+use crate::error::{Error, IoContext, Result};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::PathBuf;
+use std::time::Duration;
+
+const RETRIES: u32 = 3;
+
+/// A request body that can be sent again on retry.
+#[derive(Debug, Clone)]
+pub enum Body<'a> {
+    Empty,
+    Bytes(&'a [u8]),
+    /// `len` bytes of a file from `offset`.
+    File {
+        path: PathBuf,
+        offset: u64,
+        len: u64,
+    },
+}
+
+pub struct Client {
+    agent: ureq::Agent,
+    base: String,
+    pub repo: String,
+    registry: String,
+    creds: Option<Creds>,
+    authz: Option<String>,
+    /// Extra token scopes (e.g. pull on a repo we mount from).
+    pub extra_scopes: Vec<String>,
+}
+
+impl Client {
+    pub fn new(r: &RemoteRef, o: &RegistryOptions) -> Result<Client> {
+        let plain = o.insecure || r.is_loopback();
+        let agent = ureq::AgentBuilder::new()
+            .try_proxy_from_env(!r.is_loopback())
+            .timeout_connect(Duration::from_secs(15))
+            .timeout_read(Duration::from_secs(300))
+            .redirects(5)
+            .build();
+        Ok(Client {
+            agent,
+            base: format!(
+                "{}://{}",
+                if plain { "http" } else { "https" },
+                r.api_host()
+            ),
+            repo: r.repo.clone(),
+            registry: r.registry.clone(),
+            creds: auth::find(&r.registry, o)?,
+            authz: None,
+            extra_scopes: vec![],
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        if path.starts_with("http://") || path.starts_with("https://") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.base)
+        }
+    }
+
+    fn fail(&self, why: impl std::fmt::Display) -> Error {
+        Error::invalid(format!("registry {}", self.registry), why.to_string())
+    }
+
+    fn once(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &Body,
+    ) -> Result<ureq::Response> {
+        let mut req = self.agent.request(method, url);
+        for (k, v) in headers {
+            req = req.set(k, v);
+        }
+        if let Some(a) = &self.authz {
+            req = req.set("Authorization", a);
+        }
+        let res = match body {
+            Body::Empty => req.call(),
+            Body::Bytes(b) => req.send_bytes(b),
+            Body::File { path, offset, len } => {
+                let mut f = std::fs::File::open(path).at(path)?;
+                f.seek(SeekFrom::Start(*offset)).at(path)?;
+                req.set("Content-Length", &len.to_string())
+                    .send(f.take(*len))
+            }
+        };
+        match res {
+            Ok(r) => Ok(r),
+            Err(ureq::Error::Status(_, r)) => Ok(r),
+            Err(ureq::Error::Transport(t)) => Err(self.fail(t)),
+        }
+    }
+
+    /// Send with retries and auth; returns the response whatever its status.
+    pub fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Body,
+    ) -> Result<ureq::Response> {
+        let url = self.url(path);
+        let mut authed = false;
+        let mut attempt = 0;
+        loop {
+            let r = self.once(method, &url, headers, &body);
+            let transient = match &r {
+                Err(_) => true,
+                Ok(resp) => resp.status() == 429 || resp.status() >= 500,
+            };
+            if transient && attempt < RETRIES {
+                attempt += 1;
+                std::thread::sleep(Duration::from_millis(200 * 3u64.pow(attempt - 1)));
+                continue;
+            }
+            let resp = r?;
+            if resp.status() == 401 && !authed {
+                authed = true;
+                let ch = resp
+                    .header("WWW-Authenticate")
+                    .and_then(auth::parse_challenge);
+                self.authenticate(ch)?;
+                continue;
+            }
+            if resp.status() == 401 {
+                let who = self
+                    .creds
+                    .as_ref()
+                    .map_or("no credentials".to_string(), |c| {
+                        format!("user {:?}", c.user)
+                    });
+                return Err(self.fail(format!(
+                    "authentication failed ({who}): give --creds USER:PASSWORD or log in to the auth file"
+                )));
+            }
+            return Ok(resp);
+        }
+    }
+
+    fn authenticate(&mut self, ch: Option<Challenge>) -> Result<()> {
+        match ch {
+            Some(Challenge::Basic) | None => match &self.creds {
+                Some(c) => {
+                    self.authz = Some(c.basic_header());
+                    Ok(())
+                }
+                None => Err(self.fail("authentication required: give --creds USER:PASSWORD or log in to the auth file")),
+            },
+            Some(Challenge::Bearer { realm, service, scope }) => {
+                let token = self.token(&realm, service.as_deref(), scope.as_deref())?;
+                self.authz = Some(format!("Bearer {token}"));
+                Ok(())
+            }
+        }
+    }
+
+    fn token(&self, realm: &str, service: Option<&str>, scope: Option<&str>) -> Result<String> {
+        let mut req = self.agent.get(realm);
+        if let Some(s) = service {
+            req = req.query("service", s);
+        }
+        let own = format!("repository:{}:pull,push", self.repo);
+        let mut scopes: Vec<String> = scope
+            .map(|s| vec![s.to_string()])
+            .unwrap_or_else(|| vec![own]);
+        scopes.extend(self.extra_scopes.iter().cloned());
+        for s in &scopes {
+            req = req.query("scope", s);
+        }
+        if let Some(c) = &self.creds {
+            req = req.set("Authorization", &c.basic_header());
+        }
+        let resp = match req.call() {
+            Ok(r) => r,
+            Err(ureq::Error::Status(401 | 403, _)) => {
+                return Err(self.fail(format!("token server {realm}: wrong credentials")))
+            }
+            Err(e) => return Err(self.fail(format!("token server {realm}: {e}"))),
+        };
+        let text = resp
+            .into_string()
+            .map_err(|e| self.fail(format!("token server {realm}: {e}")))?;
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| self.fail(format!("token server {realm}: {e}")))?;
+        v["token"]
+            .as_str()
+            .or(v["access_token"].as_str())
+            .map(str::to_string)
+            .ok_or_else(|| self.fail(format!("token server {realm}: no token in the answer")))
+    }
+
+    /// The error of an unexpected status: the registry's own error message if it sent one.
+    pub fn status_error(&self, what: &str, resp: ureq::Response) -> Error {
+        let status = resp.status();
+        let text = resp.into_string().unwrap_or_default();
+        let msg = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| {
+                let e = &v["errors"][0];
+                e["message"]
+                    .as_str()
+                    .map(|m| format!("{}: {m}", e["code"].as_str().unwrap_or("")))
+            })
+            .unwrap_or_else(|| text.chars().take(200).collect());
+        self.fail(format!("{what}: HTTP {status} {msg}"))
+    }
+}

@@ -1,0 +1,192 @@
+//! push: blobs first (HEAD → "Layer already exists"; a blob this store has seen in
+//! another repository of the same registry → cross-repository mount, "Mounted from
+//! REPO"; else an upload session, monolithic or chunked → "Pushed"), then the
+//! manifest, byte for byte as stored (so the digest is the local one).
+
+use super::client::{Body, Client};
+use super::{RegistryOptions, RemoteRef};
+use crate::error::{Error, Result};
+use crate::store::types::Descriptor;
+use crate::store::Store;
+use std::collections::BTreeMap;
+
+/// Which repository of which registry holds which blob, as far as this store knows
+/// (from earlier pushes and pulls): STORE/berth/registry-blobs.json.
+pub type Known = BTreeMap<String, BTreeMap<String, String>>;
+
+fn known_path(store: &Store) -> std::path::PathBuf {
+    store.berth_dir().join("registry-blobs.json")
+}
+
+pub fn load_known(store: &Store) -> Known {
+    std::fs::read(known_path(store))
+        .ok()
+        .and_then(|d| serde_json::from_slice(&d).ok())
+        .unwrap_or_default()
+}
+
+/// Remember that `repo` on `registry` has these blobs.
+pub fn remember(store: &Store, registry: &str, repo: &str, digests: &[String]) -> Result<()> {
+    let _g = crate::store::lock::Lock::exclusive(&store.berth_dir().join("registry.lock"))?;
+    let mut k = load_known(store);
+    let m = k.entry(registry.to_string()).or_default();
+    for d in digests {
+        m.insert(d.clone(), repo.to_string());
+    }
+    let data = serde_json::to_vec(&k).map_err(|e| Error::Build(e.to_string()))?;
+    store.write_atomic(&known_path(store), &data)
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Pushed {
+    Exists,
+    Mounted(String),
+    Uploaded,
+}
+
+pub fn short(digest: &str) -> &str {
+    let h = digest.trim_start_matches("sha256:");
+    &h[..h.len().min(12)]
+}
+
+fn with_query(loc: &str, q: &str) -> String {
+    format!("{loc}{}{q}", if loc.contains('?') { '&' } else { '?' })
+}
+
+fn location(c: &Client, resp: &ureq::Response) -> Result<String> {
+    resp.header("Location").map(str::to_string).ok_or_else(|| {
+        Error::invalid(
+            format!("registry upload for {}", c.repo),
+            "no Location header",
+        )
+    })
+}
+
+/// One blob to the registry.
+pub fn push_blob(
+    c: &mut Client,
+    store: &Store,
+    d: &Descriptor,
+    from: Option<&str>,
+    chunk: usize,
+) -> Result<Pushed> {
+    let path = format!("/v2/{}/blobs/{}", c.repo, d.digest);
+    let r = c.send("HEAD", &path, &[], Body::Empty)?;
+    if r.status() == 200 {
+        return Ok(Pushed::Exists);
+    }
+    let mut start = format!("/v2/{}/blobs/uploads/", c.repo);
+    if let Some(other) = from.filter(|o| *o != c.repo) {
+        c.extra_scopes = vec![format!("repository:{other}:pull")];
+        start = format!("{start}?mount={}&from={other}", d.digest);
+    }
+    let r = c.send("POST", &start, &[("Content-Length", "0")], Body::Empty)?;
+    if r.status() == 201 {
+        return Ok(Pushed::Mounted(from.unwrap_or_default().to_string()));
+    }
+    if r.status() != 202 {
+        return Err(c.status_error(&format!("start upload of {}", d.digest), r));
+    }
+    let mut loc = location(c, &r)?;
+    let file = store.blob_path(&d.digest)?;
+    let mut off = 0u64;
+    if chunk > 0 && d.size > chunk as u64 {
+        while off < d.size {
+            let len = (chunk as u64).min(d.size - off);
+            let range = format!("{off}-{}", off + len - 1);
+            let h = [
+                ("Content-Type", "application/octet-stream"),
+                ("Content-Range", range.as_str()),
+            ];
+            let body = Body::File {
+                path: file.clone(),
+                offset: off,
+                len,
+            };
+            let r = c.send("PATCH", &loc, &h, body)?;
+            if r.status() != 202 {
+                return Err(c.status_error(&format!("upload chunk {range} of {}", d.digest), r));
+            }
+            loc = location(c, &r)?;
+            off += len;
+        }
+    }
+    let put = with_query(&loc, &format!("digest={}", d.digest));
+    let body = Body::File {
+        path: file,
+        offset: off,
+        len: d.size - off,
+    };
+    let r = c.send(
+        "PUT",
+        &put,
+        &[("Content-Type", "application/octet-stream")],
+        body,
+    )?;
+    if r.status() != 201 {
+        return Err(c.status_error(&format!("upload {}", d.digest), r));
+    }
+    Ok(Pushed::Uploaded)
+}
+
+/// Push the local image `local` as `target`; progress lines go to `out`.
+/// Returns (manifest digest, size).
+pub fn push(
+    store: &Store,
+    local: &str,
+    target: &RemoteRef,
+    o: &RegistryOptions,
+    out: &mut dyn FnMut(&str),
+) -> Result<(String, u64)> {
+    let img = store.resolve(local)?;
+    let mbytes = store.read_blob(&img.manifest_desc.digest)?;
+    let mut c = Client::new(target, o)?;
+    out(&format!(
+        "The push refers to repository [{}]",
+        target.display()
+    ));
+    let known = load_known(store);
+    let seen = known.get(&target.registry);
+    let mut blobs: Vec<&Descriptor> = img.manifest.layers.iter().rev().collect();
+    blobs.push(&img.manifest.config);
+    for (i, d) in blobs.iter().enumerate() {
+        let from = seen.and_then(|m| m.get(&d.digest)).map(String::as_str);
+        let res = push_blob(&mut c, store, d, from, o.chunk_size)?;
+        if i + 1 == blobs.len() {
+            break; // docker prints no line for the config blob
+        }
+        out(&match res {
+            Pushed::Exists => format!("{}: Layer already exists", short(&d.digest)),
+            Pushed::Mounted(r) => format!("{}: Mounted from {r}", short(&d.digest)),
+            Pushed::Uploaded => format!("{}: Pushed", short(&d.digest)),
+        });
+    }
+    let mt = img
+        .manifest
+        .media_type
+        .clone()
+        .unwrap_or_else(|| img.manifest_desc.media_type.clone());
+    let path = format!("/v2/{}/manifests/{}", target.repo, target.reference);
+    let r = c.send(
+        "PUT",
+        &path,
+        &[("Content-Type", mt.as_str())],
+        Body::Bytes(&mbytes),
+    )?;
+    if r.status() != 201 {
+        return Err(c.status_error(&format!("push manifest {}", target.reference), r));
+    }
+    let digests: Vec<String> = blobs.iter().map(|d| d.digest.clone()).collect();
+    remember(store, &target.registry, &target.repo, &digests)?;
+    let tag = if target.is_digest() {
+        ""
+    } else {
+        target.reference.as_str()
+    };
+    out(&format!(
+        "{tag}: digest: {} size: {}",
+        img.manifest_desc.digest,
+        mbytes.len()
+    ));
+    Ok((img.manifest_desc.digest.clone(), mbytes.len() as u64))
+}
