@@ -1,0 +1,262 @@
+//! push and pull against a real registry (Debian's docker-registry, started here on
+//! a free 127.0.0.1 port with a temp storage dir, with and without htpasswd auth).
+
+mod common;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+struct Registry {
+    child: Child,
+    port: u16,
+    storage: PathBuf,
+}
+
+impl Registry {
+    /// Start a registry; with `htpasswd` = (user, password), basic auth is required.
+    fn start(dir: &Path, htpasswd: Option<(&str, &str)>) -> Registry {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let storage = dir.join("registry-data");
+        let mut cfg = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+            storage.display()
+        );
+        if let Some((u, p)) = htpasswd {
+            let f = dir.join("htpasswd");
+            let st = Command::new("htpasswd")
+                .args(["-B", "-b", "-c"])
+                .arg(&f)
+                .args([u, p])
+                .output()
+                .unwrap();
+            assert!(st.status.success());
+            cfg.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
+                f.display()
+            ));
+        }
+        let cfg_path = dir.join("registry.yml");
+        std::fs::write(&cfg_path, cfg).unwrap();
+        let child = Command::new("/usr/bin/docker-registry")
+            .arg("serve")
+            .arg(&cfg_path)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("docker-registry (apt-get install docker-registry)");
+        let r = Registry {
+            child,
+            port,
+            storage,
+        };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return r;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("registry did not start on port {port}");
+    }
+
+    fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// busybox plus an image built on it (one more layer).
+fn two_images() -> Env {
+    let e = Env::with_busybox();
+    let ctx = e.context(
+        "ctx",
+        &[(
+            "Dockerfile",
+            "FROM busybox\nRUN echo app > /app.txt\nCMD [\"cat\", \"/app.txt\"]\n",
+        )],
+    );
+    e.build(&ctx, &["-t", "app:v1"]);
+    e
+}
+
+fn layers(v: &serde_json::Value) -> Vec<String> {
+    v["Manifest"]["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["digest"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn push_mount_exists_and_pull_roundtrip() {
+    let e = two_images();
+    let reg = Registry::start(e.dir.path(), None);
+    let h = reg.host();
+    let out = e.ok(&["push", "busybox", &format!("{h}/library/busybox:v1")]);
+    assert!(
+        out.contains(&format!(
+            "The push refers to repository [{h}/library/busybox]"
+        )),
+        "{out}"
+    );
+    assert!(out.contains(": Pushed"), "{out}");
+    let out = e.ok(&["push", "app:v1", &format!("{h}/team/app:v1")]);
+    let base = layers(&e.inspect("busybox"))[0].trim_start_matches("sha256:")[..12].to_string();
+    assert!(
+        out.contains(&format!("{base}: Mounted from library/busybox")),
+        "{out}"
+    );
+    assert_eq!(out.matches(": Pushed").count(), 1, "{out}");
+    let digest = e.inspect("app:v1")["Digest"].as_str().unwrap().to_string();
+    assert!(
+        out.contains(&format!("v1: digest: {digest} size: ")),
+        "{out}"
+    );
+    let again = e.ok(&["push", "app:v1", &format!("{h}/team/app:v1")]);
+    assert_eq!(
+        again.matches(": Layer already exists").count(),
+        2,
+        "{again}"
+    );
+    assert!(!again.contains("Pushed"), "{again}");
+    // Pull into a fresh store: same digests.
+    let f = Env::empty();
+    let pulled = f.ok(&["pull", &format!("{h}/team/app:v1")]);
+    assert!(
+        pulled.contains("Pull complete") && pulled.contains(&digest),
+        "{pulled}"
+    );
+    let p = f.inspect(&format!("{h}/team/app:v1"));
+    assert_eq!(p["Digest"], digest);
+    assert_eq!(layers(&p), layers(&e.inspect("app:v1")));
+    let s = skopeo_remote(&format!("docker://{h}/team/app:v1"));
+    assert_eq!(s["Digest"], digest);
+}
+
+fn skopeo_remote(r: &str) -> serde_json::Value {
+    let o = Command::new("skopeo")
+        .args(["inspect", "--tls-verify=false", r])
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "skopeo: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[test]
+fn chunked_push_and_digest_pull() {
+    let e = Env::with_busybox();
+    let reg = Registry::start(e.dir.path(), None);
+    let h = reg.host();
+    let out = e.ok(&[
+        "push",
+        "--chunk-size",
+        "65536",
+        "busybox",
+        &format!("{h}/chunked/bb:v1"),
+    ]);
+    assert!(out.contains(": Pushed"), "{out}");
+    let digest = e.inspect("busybox")["Digest"].as_str().unwrap().to_string();
+    let f = Env::empty();
+    f.ok(&["pull", &format!("{h}/chunked/bb@{digest}")]);
+    assert_eq!(
+        f.inspect(&format!("{h}/chunked/bb:latest"))["Digest"],
+        digest
+    );
+}
+
+#[test]
+fn auth_basic_creds_and_auth_file() {
+    let e = Env::with_busybox();
+    let reg = Registry::start(e.dir.path(), Some(("alice", "s3cret")));
+    let dest = format!("{}/private/bb:v1", reg.host());
+    let err = e.fails(&["push", "busybox", &dest]);
+    assert!(err.contains("authentication required"), "{err}");
+    let err = e.fails(&["push", "--creds", "alice:wrong", "busybox", &dest]);
+    assert!(
+        err.contains("authentication failed") && err.trim().lines().count() == 1,
+        "{err}"
+    );
+    e.ok(&["push", "--creds", "alice:s3cret", "busybox", &dest]);
+    // Credentials from an auth file (REGISTRY_AUTH_FILE), as docker/podman write it.
+    let auth = e.path("auth.json");
+    std::fs::write(
+        &auth,
+        format!(
+            r#"{{"auths":{{"{}":{{"auth":"YWxpY2U6czNjcmV0"}}}}}}"#,
+            reg.host()
+        ),
+    )
+    .unwrap();
+    let f = Env::empty();
+    let o = f
+        .cmd(&["pull", &dest])
+        .env("REGISTRY_AUTH_FILE", &auth)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(f.inspect(&dest)["Digest"], e.inspect("busybox")["Digest"]);
+}
+
+#[test]
+fn registry_bad_input() {
+    let e = Env::with_busybox();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let err = e.fails(&["push", "busybox", &format!("127.0.0.1:{closed}/x/y:v1")]);
+    assert!(
+        err.starts_with("berth-build: registry 127.0.0.1:") && err.trim().lines().count() == 1,
+        "{err}"
+    );
+    let err = e.fails(&["pull", &format!("127.0.0.1:{closed}/x/y:v1")]);
+    assert!(err.contains("registry 127.0.0.1:"), "{err}");
+    let reg = Registry::start(e.dir.path(), None);
+    let h = reg.host();
+    let err = e.fails(&["push", "nosuch", &format!("{h}/x/y:v1")]);
+    assert!(err.contains("nosuch"), "{err}");
+    let err = e.fails(&["pull", &format!("{h}/x/y:nope")]);
+    assert!(
+        err.contains("MANIFEST_UNKNOWN") || err.contains("NAME_UNKNOWN"),
+        "{err}"
+    );
+    // A layer corrupted in the registry's storage: the pull fails, nothing is kept.
+    e.ok(&["push", "busybox", &format!("{h}/x/bb:v1")]);
+    let layer = layers(&e.inspect("busybox"))[0]
+        .trim_start_matches("sha256:")
+        .to_string();
+    let data = reg.storage.join(format!(
+        "docker/registry/v2/blobs/sha256/{}/{layer}/data",
+        &layer[..2]
+    ));
+    let mut bytes = std::fs::read(&data).unwrap();
+    let n = bytes.len();
+    bytes[n / 2] ^= 0xff;
+    std::fs::write(&data, bytes).unwrap();
+    let f = Env::empty();
+    let err = f.fails(&["pull", &format!("{h}/x/bb:v1")]);
+    assert!(
+        err.contains("digest mismatch") && err.contains(&layer),
+        "{err}"
+    );
+    assert!(
+        f.index()["manifests"].as_array().unwrap().is_empty(),
+        "no image after a failed pull"
+    );
+    assert!(!f.store().join("blobs/sha256").join(&layer).exists());
+}
