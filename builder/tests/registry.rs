@@ -260,3 +260,130 @@ fn registry_bad_input() {
     );
     assert!(!f.store().join("blobs/sha256").join(&layer).exists());
 }
+
+/// A bearer-token front for a registry, as Docker Hub works: requests without the
+/// token get a 401 `Bearer realm=…/token`; /token hands out the token for the right
+/// basic credentials; everything else is relayed to the registry, one request per
+/// connection. Scopes asked for are recorded.
+struct TokenFront {
+    port: u16,
+    scopes: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+const TOKEN: &str = "tok-3f9a";
+
+fn read_head(s: &mut std::net::TcpStream) -> Option<(String, Vec<u8>)> {
+    use std::io::Read;
+    let mut buf = vec![];
+    let mut b = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        if s.read(&mut b).ok()? == 0 {
+            return None;
+        }
+        buf.push(b[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).to_string();
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().parse().unwrap_or(0))
+        })
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).ok()?;
+    Some((head, body))
+}
+
+impl TokenFront {
+    fn start(registry_port: u16) -> TokenFront {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let scopes = std::sync::Arc::new(std::sync::Mutex::new(vec![]));
+        let sc = scopes.clone();
+        std::thread::spawn(move || {
+            for s in l.incoming().flatten() {
+                let sc = sc.clone();
+                std::thread::spawn(move || Self::serve(s, port, registry_port, &sc));
+            }
+        });
+        TokenFront { port, scopes }
+    }
+
+    fn serve(
+        mut s: std::net::TcpStream,
+        port: u16,
+        reg: u16,
+        scopes: &std::sync::Mutex<Vec<String>>,
+    ) {
+        use std::io::{Read, Write};
+        let Some((head, body)) = read_head(&mut s) else {
+            return;
+        };
+        let path = head.split(' ').nth(1).unwrap_or("").to_string();
+        let reply = |s: &mut std::net::TcpStream, status: &str, extra: &str, body: &str| {
+            let _ = write!(
+                s,
+                "HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        };
+        if path.starts_with("/token") {
+            for kv in path
+                .split(['?', '&'])
+                .filter_map(|p| p.strip_prefix("scope="))
+            {
+                scopes.lock().unwrap().push(
+                    kv.replace("%3A", ":")
+                        .replace("%2F", "/")
+                        .replace("%2C", ","),
+                );
+            }
+            if head.contains("Authorization: Basic Ym9iOmh1bnRlcjI=") {
+                reply(
+                    &mut s,
+                    "200 OK",
+                    "Content-Type: application/json\r\n",
+                    &format!(r#"{{"token":"{TOKEN}"}}"#),
+                );
+            } else {
+                reply(&mut s, "401 Unauthorized", "", "");
+            }
+            return;
+        }
+        if !head.contains(&format!("Authorization: Bearer {TOKEN}")) {
+            let ch = format!("WWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"test\"\r\n");
+            reply(&mut s, "401 Unauthorized", &ch, "");
+            return;
+        }
+        let head = head.replace("Connection: keep-alive", "Connection: close");
+        let head = head.replacen("\r\n", "\r\nConnection: close\r\n", 1);
+        let mut up = std::net::TcpStream::connect(("127.0.0.1", reg)).unwrap();
+        up.write_all(head.as_bytes()).unwrap();
+        up.write_all(&body).unwrap();
+        let mut resp = vec![];
+        let _ = up.read_to_end(&mut resp);
+        let _ = s.write_all(&resp);
+    }
+}
+
+#[test]
+fn auth_bearer_token() {
+    let e = Env::with_busybox();
+    let reg = Registry::start(e.dir.path(), None);
+    let front = TokenFront::start(reg.port);
+    let dest = format!("127.0.0.1:{}/tok/bb:v1", front.port);
+    let err = e.fails(&["push", "--creds", "bob:wrong", "busybox", &dest]);
+    assert!(err.contains("wrong credentials"), "{err}");
+    let out = e.ok(&["push", "--creds", "bob:hunter2", "busybox", &dest]);
+    assert!(out.contains(": Pushed"), "{out}");
+    let f = Env::empty();
+    f.ok(&["pull", "--creds", "bob:hunter2", &dest]);
+    assert_eq!(f.inspect(&dest)["Digest"], e.inspect("busybox")["Digest"]);
+    let scopes = front.scopes.lock().unwrap().clone();
+    assert!(
+        scopes.iter().any(|s| s == "repository:tok/bb:pull,push"),
+        "{scopes:?}"
+    );
+}

@@ -180,7 +180,7 @@ impl Walker<'_> {
         let abs = self.root.join(rel);
         for name in sorted_names(&abs)? {
             let rel_child = rel.join(&name);
-            if self.skip.iter().any(|s| *s == rel_child) {
+            if self.skip.contains(&rel_child) {
                 continue;
             }
             let p = abs.join(&name);
