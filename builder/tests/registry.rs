@@ -387,3 +387,25 @@ fn auth_bearer_token() {
         "{scopes:?}"
     );
 }
+
+#[test]
+fn build_cache_to_and_from() {
+    let e = Env::with_busybox();
+    let reg = Registry::start(e.dir.path(), None);
+    let cache = format!("{}/cache/app:buildcache", reg.host());
+    let df = "FROM busybox\nRUN echo ran-the-step && echo data > /data.txt\nCOPY f.txt /f.txt\n";
+    let ctx = e.context("ctx", &[("Dockerfile", df), ("f.txt", "file\n")]);
+    let (_, err) = e.build(&ctx, &["-t", "app:v1", "--cache-to", &cache]);
+    let ran = |err: &str| err.lines().any(|l| l.trim_end().ends_with(" ran-the-step"));
+    assert!(ran(&err) && err.contains("exported cache"), "{err}");
+    // Another machine: a fresh store with the same base, no local cache.
+    let f = Env::with_busybox();
+    let ctx2 = f.context("ctx", &[("Dockerfile", df), ("f.txt", "file\n")]);
+    let (_, err) = f.build(&ctx2, &["-t", "app:v1", "--cache-from", &cache]);
+    assert!(!ran(&err), "the RUN step ran again:\n{err}");
+    assert_eq!(err.matches("CACHED").count(), 2, "{err}");
+    assert_eq!(layers(&f.inspect("app:v1")), layers(&e.inspect("app:v1")));
+    // An unreachable cache is a warning, not a failure.
+    let (_, err) = f.build(&ctx2, &["--cache-from", "127.0.0.1:1/none/x:y"]);
+    assert!(err.contains("warning: --cache-from"), "{err}");
+}

@@ -49,6 +49,18 @@ pub struct BuildArgs {
     /// Print only the image ID
     #[arg(short, long)]
     pub quiet: bool,
+    /// Import build cache from REGISTRY/REPO:TAG (repeatable; failures are warnings)
+    #[arg(long)]
+    pub cache_from: Vec<String>,
+    /// Export this build's cache to REGISTRY/REPO:TAG
+    #[arg(long)]
+    pub cache_to: Option<String>,
+    /// USER:PASSWORD for the cache registries
+    #[arg(long)]
+    pub creds: Option<String>,
+    /// Verify TLS for the cache registries (false: plain http)
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub tls_verify: bool,
 }
 
 pub fn run(store: &Store, a: BuildArgs) -> Result<i32> {
@@ -107,9 +119,31 @@ pub fn run(store: &Store, a: BuildArgs) -> Result<i32> {
         outputs,
         quiet: a.quiet || a.progress == "quiet",
     };
+    let reg = crate::registry::RegistryOptions {
+        creds: a.creds.clone(),
+        insecure: !a.tls_verify,
+        ..Default::default()
+    };
+    let cache_to = a
+        .cache_to
+        .as_deref()
+        .map(crate::registry::RemoteRef::parse)
+        .transpose()?;
+    for f in &a.cache_from {
+        let r = crate::registry::RemoteRef::parse(f)
+            .and_then(|r| crate::registry::cache::import(store, &r, &reg));
+        match r {
+            Ok(n) => eprintln!("#0 importing cache from {f}: {n} records"),
+            Err(e) => eprintln!("berth-build: warning: --cache-from {f}: {e}"),
+        }
+    }
     // Mounts made for RUN/COPY die with this process, whatever kills it.
     crate::exec::mount::private_mount_namespace()?;
     let img = build(store, &opts)?;
+    if let Some(t) = cache_to {
+        let n = crate::registry::cache::export(store, &img, &t, &reg, &mut |l| eprintln!("{l}"))?;
+        eprintln!("#0 exported cache to {}: {n} layers", t.display());
+    }
     println!("{}", img.id());
     Ok(0)
 }

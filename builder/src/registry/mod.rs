@@ -11,6 +11,7 @@
 //! are the two flows.
 
 pub mod auth;
+pub mod cache;
 pub mod client;
 pub mod pull;
 pub mod push;

@@ -21,7 +21,7 @@ fn accept() -> String {
 
 /// GET a manifest; (media type, bytes), its digest checked against `reference` (when
 /// a digest) and the registry's Docker-Content-Digest header.
-fn get_manifest(c: &mut Client, reference: &str) -> Result<(String, Vec<u8>)> {
+pub fn get_manifest(c: &mut Client, reference: &str) -> Result<(String, Vec<u8>)> {
     let path = format!("/v2/{}/manifests/{reference}", c.repo);
     let acc = accept();
     let r = c.send("GET", &path, &[("Accept", acc.as_str())], Body::Empty)?;
@@ -76,7 +76,7 @@ fn pick_platform(c: &Client, data: &[u8]) -> Result<String> {
         })
 }
 
-fn get_blob(c: &mut Client, store: &Store, d: &Descriptor) -> Result<()> {
+pub fn get_blob(c: &mut Client, store: &Store, d: &Descriptor) -> Result<()> {
     let path = format!("/v2/{}/blobs/{}", c.repo, d.digest);
     let r = c.send("GET", &path, &[], Body::Empty)?;
     if r.status() != 200 {

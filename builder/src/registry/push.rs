@@ -139,7 +139,36 @@ pub fn push(
     out: &mut dyn FnMut(&str),
 ) -> Result<(String, u64)> {
     let img = store.resolve(local)?;
-    let mbytes = store.read_blob(&img.manifest_desc.digest)?;
+    let mt = img
+        .manifest
+        .media_type
+        .clone()
+        .unwrap_or_else(|| img.manifest_desc.media_type.clone());
+    let parts = Parts {
+        layers: &img.manifest.layers,
+        config: &img.manifest.config,
+        manifest: &store.read_blob(&img.manifest_desc.digest)?,
+        media_type: &mt,
+    };
+    push_parts(store, &parts, target, o, out)
+}
+
+/// A manifest and the blobs it names, all in the store.
+pub struct Parts<'a> {
+    pub layers: &'a [Descriptor],
+    pub config: &'a Descriptor,
+    pub manifest: &'a [u8],
+    pub media_type: &'a str,
+}
+
+/// Push blobs (layers top-most first, then the config) and the manifest.
+pub fn push_parts(
+    store: &Store,
+    p: &Parts,
+    target: &RemoteRef,
+    o: &RegistryOptions,
+    out: &mut dyn FnMut(&str),
+) -> Result<(String, u64)> {
     let mut c = Client::new(target, o)?;
     out(&format!(
         "The push refers to repository [{}]",
@@ -147,8 +176,8 @@ pub fn push(
     ));
     let known = load_known(store);
     let seen = known.get(&target.registry);
-    let mut blobs: Vec<&Descriptor> = img.manifest.layers.iter().rev().collect();
-    blobs.push(&img.manifest.config);
+    let mut blobs: Vec<&Descriptor> = p.layers.iter().rev().collect();
+    blobs.push(p.config);
     for (i, d) in blobs.iter().enumerate() {
         let from = seen.and_then(|m| m.get(&d.digest)).map(String::as_str);
         let res = push_blob(&mut c, store, d, from, o.chunk_size)?;
@@ -161,32 +190,23 @@ pub fn push(
             Pushed::Uploaded => format!("{}: Pushed", short(&d.digest)),
         });
     }
-    let mt = img
-        .manifest
-        .media_type
-        .clone()
-        .unwrap_or_else(|| img.manifest_desc.media_type.clone());
     let path = format!("/v2/{}/manifests/{}", target.repo, target.reference);
-    let r = c.send(
-        "PUT",
-        &path,
-        &[("Content-Type", mt.as_str())],
-        Body::Bytes(&mbytes),
-    )?;
+    let h = [("Content-Type", p.media_type)];
+    let r = c.send("PUT", &path, &h, Body::Bytes(p.manifest))?;
     if r.status() != 201 {
         return Err(c.status_error(&format!("push manifest {}", target.reference), r));
     }
     let digests: Vec<String> = blobs.iter().map(|d| d.digest.clone()).collect();
     remember(store, &target.registry, &target.repo, &digests)?;
+    let digest = crate::digest::sha256_digest(p.manifest);
     let tag = if target.is_digest() {
         ""
     } else {
         target.reference.as_str()
     };
     out(&format!(
-        "{tag}: digest: {} size: {}",
-        img.manifest_desc.digest,
-        mbytes.len()
+        "{tag}: digest: {digest} size: {}",
+        p.manifest.len()
     ));
-    Ok((img.manifest_desc.digest.clone(), mbytes.len() as u64))
+    Ok((digest, p.manifest.len() as u64))
 }
