@@ -216,3 +216,45 @@ fn delete_removes_cgroups_and_state() {
     assert!(cgroup_dirs(&b.id).is_empty());
     assert!(!b.root.join(&b.id).exists());
 }
+
+#[test]
+fn concurrent_creates_of_one_id_yield_exactly_one_container() {
+    let b = bundle(&["sleep", "100"]);
+    b.write();
+    let procs: Vec<_> = (0..8)
+        .map(|_| {
+            std::process::Command::new(runtime())
+                .arg("--root")
+                .arg(&b.root)
+                .args(["create", "--bundle", b.path().to_str().unwrap(), &b.id])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let ok = procs
+        .into_iter()
+        .map(|mut p| p.wait().unwrap().success())
+        .filter(|s| *s)
+        .count();
+    assert_eq!(ok, 1, "{ok} concurrent creates of one id succeeded");
+    assert_eq!(b.status(), "created");
+    // Concurrent operations on it serialise: several deletes, one container gone, no error left.
+    let dels: Vec<_> = (0..4)
+        .map(|_| {
+            std::process::Command::new(runtime())
+                .arg("--root")
+                .arg(&b.root)
+                .args(["delete", "--force", &b.id])
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut d in dels {
+        d.wait().unwrap();
+    }
+    assert_eq!(b.status(), "gone");
+    assert!(cgroup_dirs(&b.id).is_empty());
+}

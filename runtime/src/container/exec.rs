@@ -50,12 +50,18 @@ pub fn exec(o: &ExecOpts) -> Result<i32> {
         _ => None,
     };
     let (parent, child) = channel::pair()?;
+    let spec = crate::config::parse_file(&st.bundle.join("config.json")).ok();
+    let seccomp = spec
+        .as_ref()
+        .and_then(|s| s.linux().as_ref())
+        .and_then(|l| l.seccomp().clone());
     let ctx = ExecCtx {
         chan: child,
         pid: st.pid,
         process: o.process.clone(),
         console,
         preserve_fds: o.preserve_fds,
+        seccomp,
     };
     // SAFETY: berth is single-threaded here.
     let stage1 = match unsafe { fork() }.map_err(|e| Error::sys("fork", e))? {

@@ -16,6 +16,8 @@ pub struct ExecCtx {
     pub process: Process,
     pub console: Option<OwnedFd>,
     pub preserve_fds: u32,
+    /// The container's linux.seccomp: exec'd processes get the same filter.
+    pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
 }
 
 pub fn stage1(ctx: ExecCtx) -> ! {
@@ -66,10 +68,13 @@ fn process(ctx: ExecCtx) -> ! {
         setup::apply_oom_score_adj(p)?;
         setup::apply_rlimits(p)?;
         setup::enter_cwd(p)?;
+        let seccomp = setup::prepare_seccomp(ctx.seccomp.as_ref(), p)?;
+        setup::load_seccomp(&seccomp, true)?;
         setup::apply_identity(p)?;
         let exec = setup::prepare_exec(p)?;
         crate::utils::cloexec_from(3 + ctx.preserve_fds);
         reset_signals();
+        setup::load_seccomp(&seccomp, false)?;
         Ok(exec)
     })();
     let e = match r {

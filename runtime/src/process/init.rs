@@ -160,6 +160,11 @@ fn init_inner(ctx: &InitCtx) -> Result<setup::Exec> {
     setup::apply_oom_score_adj(process)?;
     setup::apply_rlimits(process)?;
     setup::enter_cwd(process)?;
+    let seccomp = setup::prepare_seccomp(
+        spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()),
+        process,
+    )?;
+    setup::load_seccomp(&seccomp, true)?;
     setup::apply_identity(process)?;
     let exec = setup::prepare_exec(process)?;
     crate::utils::cloexec_from(3 + ctx.preserve_fds);
@@ -167,6 +172,7 @@ fn init_inner(ctx: &InitCtx) -> Result<setup::Exec> {
     ctx.ready_sent.set(true);
     wait_for_start(&fifo)?;
     crate::hooks::run(spec.hooks().as_ref(), "startContainer", &state)?;
+    setup::load_seccomp(&seccomp, false)?;
     super::exec::reset_signals();
     Ok(exec)
 }

@@ -83,6 +83,35 @@ pub fn apply_oom_score_adj(p: &Process) -> Result<()> {
     })
 }
 
+/// A compiled seccomp profile and when to load it. runtime-spec wants it last, after
+/// capabilities and no_new_privs; without no_new_privs loading needs CAP_SYS_ADMIN, so then
+/// it is loaded before the capabilities are dropped (as runc does).
+pub struct Seccomp {
+    spec: oci_spec::runtime::LinuxSeccomp,
+    progs: Vec<seccompiler::BpfProgram>,
+    pub early: bool,
+}
+
+pub fn prepare_seccomp(
+    s: Option<&oci_spec::runtime::LinuxSeccomp>,
+    p: &Process,
+) -> Result<Option<Seccomp>> {
+    let Some(s) = s else { return Ok(None) };
+    let progs = crate::security::seccomp::compile(s)?;
+    Ok(Some(Seccomp {
+        spec: s.clone(),
+        progs,
+        early: p.no_new_privileges() != Some(true),
+    }))
+}
+
+pub fn load_seccomp(s: &Option<Seccomp>, early: bool) -> Result<()> {
+    match s {
+        Some(s) if s.early == early => crate::security::seccomp::load(&s.spec, &s.progs),
+        _ => Ok(()),
+    }
+}
+
 /// Bounding set, then groups/gid/uid (keeping capabilities across the switch), then the
 /// other capability sets, then no_new_privs.
 pub fn apply_identity(p: &Process) -> Result<()> {

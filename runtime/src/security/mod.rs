@@ -1,2 +1,4 @@
-//! Process privileges: capabilities (and, with the resources issue, seccomp).
+//! Process privileges: capabilities and seccomp.
 pub mod caps;
+pub mod seccomp;
+mod syscalls_x86_64;

@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The OCI runtime-spec conformance suite: berth, differential against runc.
+# Its last line is "N passed, M failed, K skipped" for berth.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p target/reports
+exec target/release/berth-conformance --runtime "$PWD/target/release/berth" --report target/reports/conformance.md "$@"

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Set-up, then every test suite, as root: unit and integration tests of the runtime
+# (real containers; the same tests again against runc to check their expectations), the
+# builder's tests, and the OCI conformance suite (berth, differential against runc).
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh || exit 1
+export PATH="$HOME/.cargo/bin:$PATH"
+fail=0
+step() { echo; echo "== $*"; "$@" || { echo "!! FAILED: $*"; fail=1; }; }
+
+step cargo test --release -p berth-runtime
+step env RUNTIME=/usr/sbin/runc cargo test --release -p berth-runtime --test lifecycle --test environment --test process --test hooks --test exec --test errors --test security --test seccomp
+if [ -d builder ]; then
+  step cargo test --release -p berth-builder
+fi
+if [ -d conformance ]; then
+  step bash scripts/conformance.sh
+fi
+echo
+if [ $fail -ne 0 ]; then echo "SOME SUITES FAILED"; exit 1; fi
+echo "ALL SUITES PASSED"
