@@ -409,3 +409,73 @@ fn build_cache_to_and_from() {
     let (_, err) = f.build(&ctx2, &["--cache-from", "127.0.0.1:1/none/x:y"]);
     assert!(err.contains("warning: --cache-from"), "{err}");
 }
+
+/// containerd on a private socket and root in `dir`, killed on drop.
+struct Containerd {
+    child: Child,
+    sock: PathBuf,
+}
+
+impl Containerd {
+    fn start(dir: &Path) -> Containerd {
+        let d = dir.join("ctrd");
+        std::fs::create_dir_all(&d).unwrap();
+        let sock = d.join("c.sock");
+        let cfg = format!(
+            "version = 2\nroot = \"{0}/root\"\nstate = \"{0}/state\"\ndisabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n[grpc]\n  address = \"{1}\"\n[ttrpc]\n  address = \"{1}.ttrpc\"\n",
+            d.display(),
+            sock.display()
+        );
+        std::fs::write(d.join("config.toml"), cfg).unwrap();
+        let child = Command::new("containerd")
+            .arg("--config")
+            .arg(d.join("config.toml"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("containerd (apt-get install containerd)");
+        let c = Containerd { child, sock };
+        for _ in 0..100 {
+            if c.sock.exists() {
+                return c;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("containerd did not start");
+    }
+
+    fn ctr(&self, args: &[&str]) -> String {
+        let o = Command::new("ctr")
+            .arg("--address")
+            .arg(&self.sock)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "ctr {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).to_string()
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn containerd_pulls_pushed_image() {
+    let e = two_images();
+    let reg = Registry::start(e.dir.path(), None);
+    let r = format!("{}/ctr/app:v1", reg.host());
+    e.ok(&["push", "app:v1", &r]);
+    let c = Containerd::start(e.dir.path());
+    c.ctr(&["images", "pull", "--plain-http", &r]);
+    let ls = c.ctr(&["images", "ls"]);
+    let digest = e.inspect("app:v1")["Digest"].as_str().unwrap().to_string();
+    assert!(ls.contains(&r) && ls.contains(&digest), "{ls}");
+}
