@@ -39,7 +39,7 @@ impl CmdOut {
             .rev()
             .find(|l| !l.trim().is_empty())
             .unwrap_or("");
-        let last: String = last.chars().take(200).collect();
+        let last: String = last.chars().take(400).collect();
         format!("exit {:?}: {}", self.code, last)
     }
 }
