@@ -130,6 +130,9 @@ fn published_port_reaches(runtime: &str) {
         .expect("ip in inspect-bundle")
         .to_string();
     assert!(ip.starts_with("10.213."), "{ip}");
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["annotations"]["io.berth.network.ip"], ip.as_str());
     let mounts = e.ok(&["mounts", dir.to_str().unwrap()]);
     assert!(mounts.contains(&format!("ip:        {ip}")), "{mounts}");
     assert_eq!(
@@ -165,13 +168,16 @@ fn published_port_reaches(runtime: &str) {
         "port rules left: {}",
         nat_rules()
     );
-    assert!(
-        !Path::new("/run/berth-build/cni/berth").join(&ip).exists(),
-        "IP still allocated"
-    );
     assert!(!dir.join("network.json").exists());
     assert!(curl_once(&format!("http://127.0.0.1:{port}/")).is_none());
+    // The bundle keeps its address (as a docker container does until rm) ...
+    let ip_file = Path::new("/run/berth-build/cni/berth").join(&ip);
+    assert!(
+        ip_file.exists(),
+        "the bundle's address is reserved until --rm"
+    );
     e.ok(&["bundle", "--rm", dir.to_str().unwrap()]);
+    assert!(!ip_file.exists(), "IP still allocated after bundle --rm");
 }
 
 fn curl_once(url: &str) -> Option<String> {

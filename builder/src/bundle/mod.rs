@@ -171,7 +171,10 @@ fn create_in(
         mount_points: vec![],
         network: Default::default(),
     };
+    // Saved at once: from here on a failure must release the reserved address.
+    meta.save(dir)?;
     meta.network = crate::network::prepare(dir, &opts.network)?;
+    meta.save(dir)?;
     let cfg = spec::build(dir, &meta, img, opts)?;
     meta.mount_points = spec::mount_points(&cfg);
     meta.save(dir)?;
@@ -202,8 +205,10 @@ fn unescape(s: &str) -> String {
 /// hook did not). Safe to call on half-made bundles.
 pub fn remove(store: &Store, dir: &Path) -> Result<()> {
     let dir = absolute(dir)?;
-    Meta::load(&dir)?;
-    teardown(store, &dir)
+    let meta = Meta::load(&dir)?;
+    // The registration is in the store the bundle was made from.
+    let store = Store::open(&meta.store).unwrap_or_else(|_| store.clone());
+    teardown(&store, &dir)
 }
 
 fn teardown(store: &Store, dir: &Path) -> Result<()> {

@@ -16,6 +16,7 @@ use std::path::Path;
 
 pub const ANN_IMAGE_NAME: &str = "io.berth.image.name";
 pub const ANN_IMAGE_DIGEST: &str = "io.berth.image.digest";
+pub const ANN_IP: &str = "io.berth.network.ip";
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// The full runtime spec for the bundle in `dir`.
@@ -218,6 +219,9 @@ fn annotations(meta: &Meta, img: &Image) -> Map<String, Value> {
     );
     if let Some(c) = &img.config.created {
         a.insert("org.opencontainers.image.created".into(), json!(c));
+    }
+    if let Some(r) = &meta.network.address {
+        a.insert(ANN_IP.into(), json!(r.ip));
     }
     a.insert(ANN_IMAGE_NAME.into(), json!(meta.image));
     a.insert(ANN_IMAGE_DIGEST.into(), json!(meta.manifest_digest));

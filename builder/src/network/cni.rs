@@ -17,7 +17,7 @@ pub const CNI_PATH: &str = "/usr/lib/cni";
 pub const BRIDGE: &str = "berth0";
 pub const SUBNET: &str = "10.213.0.0/24";
 const RUN_DIR: &str = "/run/berth-build";
-const PLUGINS: [&str; 4] = ["bridge", "host-local", "portmap", "loopback"];
+const PLUGINS: [&str; 5] = ["bridge", "host-local", "static", "portmap", "loopback"];
 pub const STATE: &str = "network.json";
 
 /// What the createRuntime hook set up, in DIR/network.json.
@@ -80,10 +80,10 @@ pub fn check_port_free(p: &Publish) -> Result<()> {
     r.map_err(|e| busy(format!("already in use on the host: {e}")))
 }
 
-fn conf_bridge() -> Value {
+/// The network config with host-local IPAM (used to reserve a bundle's address).
+fn conf_reserve() -> Value {
     json!({
-        "cniVersion": "1.0.0", "name": "berth", "type": "bridge",
-        "bridge": BRIDGE, "isGateway": true, "ipMasq": true, "hairpinMode": true,
+        "cniVersion": "1.0.0", "name": "berth", "type": "host-local",
         "ipam": {
             "type": "host-local",
             "ranges": [[{"subnet": SUBNET}]],
@@ -91,6 +91,57 @@ fn conf_bridge() -> Value {
             "dataDir": format!("{RUN_DIR}/cni")
         }
     })
+}
+
+/// The bridge with the bundle's reserved address (static IPAM).
+fn conf_bridge(r: &Reserved) -> Value {
+    let mut addr = json!({"address": r.cidr});
+    if let Some(g) = &r.gateway {
+        addr["gateway"] = json!(g);
+    }
+    json!({
+        "cniVersion": "1.0.0", "name": "berth", "type": "bridge",
+        "bridge": BRIDGE, "isGateway": true, "ipMasq": true, "hairpinMode": true,
+        "ipam": {"type": "static", "addresses": [addr], "routes": [{"dst": "0.0.0.0/0"}]}
+    })
+}
+
+/// An address reserved for a bundle when it is made (so config.json can carry it as
+/// an annotation); released by `bundle --rm`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Reserved {
+    /// The CNI container id the reservation is held under.
+    pub id: String,
+    pub ip: String,
+    pub cidr: String,
+    pub gateway: Option<String>,
+}
+
+pub fn reserve(dir: &Path) -> Result<Reserved> {
+    let key = crate::digest::sha256_hex(dir.as_os_str().as_encoded_bytes());
+    let id = format!("bundle-{}", &key[..16]);
+    // host-local ignores the namespace, but the plugin skeleton wants one for ADD.
+    let r = exec("ADD", &conf_reserve(), &id, "/proc/self/ns/net", "eth0")?;
+    let ip0 = &r["ips"][0];
+    let cidr = ip0["address"].as_str().unwrap_or_default().to_string();
+    let ip = cidr.split('/').next().unwrap_or_default().to_string();
+    if ip.is_empty() {
+        let _ = exec("DEL", &conf_reserve(), &id, "", "eth0");
+        return Err(Error::invalid(
+            "CNI host-local ADD",
+            format!("no IP in result {r}"),
+        ));
+    }
+    Ok(Reserved {
+        id,
+        ip,
+        cidr,
+        gateway: ip0["gateway"].as_str().map(str::to_string),
+    })
+}
+
+pub fn unreserve(r: &Reserved) -> Result<()> {
+    exec("DEL", &conf_reserve(), &r.id, "", "eth0").map(|_| ())
 }
 
 fn conf_portmap(publish: &[Publish], prev: &Value) -> Value {
@@ -175,7 +226,13 @@ fn unpin(p: &Path) {
 }
 
 /// The ADD chain for container `id` in `netns`; on failure, what was added is removed.
-pub fn add(dir: &Path, id: &str, netns: &str, publish: &[Publish]) -> Result<Attached> {
+pub fn add(
+    dir: &Path,
+    id: &str,
+    netns: &str,
+    publish: &[Publish],
+    rsv: &Reserved,
+) -> Result<Attached> {
     check_plugins()?;
     for p in publish {
         claim_port(dir, p)?;
@@ -188,7 +245,7 @@ pub fn add(dir: &Path, id: &str, netns: &str, publish: &[Publish]) -> Result<Att
         }
     };
     let netns = &pinned.display().to_string();
-    let res = add_chain(id, netns, publish);
+    let res = add_chain(id, netns, publish, rsv);
     let res = res.and_then(|a| {
         let att = attached(id, netns, publish, a)?;
         write_state(dir, &att)?;
@@ -202,16 +259,16 @@ pub fn add(dir: &Path, id: &str, netns: &str, publish: &[Publish]) -> Result<Att
             netns,
             "eth0",
         );
-        let _ = exec("DEL", &conf_bridge(), id, netns, "eth0");
+        let _ = exec("DEL", &conf_bridge(rsv), id, netns, "eth0");
         release_ports(dir, publish);
         unpin(&pinned);
     }
     res
 }
 
-fn add_chain(id: &str, netns: &str, publish: &[Publish]) -> Result<Value> {
+fn add_chain(id: &str, netns: &str, publish: &[Publish], rsv: &Reserved) -> Result<Value> {
     exec("ADD", &conf_loopback(), id, netns, "lo")?;
-    let r = exec("ADD", &conf_bridge(), id, netns, "eth0")?;
+    let r = exec("ADD", &conf_bridge(rsv), id, netns, "eth0")?;
     if !publish.is_empty() {
         exec("ADD", &conf_portmap(publish, &r), id, netns, "eth0")?;
     }
@@ -279,7 +336,7 @@ pub fn state(dir: &Path) -> Option<Attached> {
 
 /// The DEL chain, from DIR/network.json; releases the IP, the port rules and the
 /// port claims. Nothing to do when nothing is attached.
-pub fn del(dir: &Path) -> Result<()> {
+pub fn del(dir: &Path, rsv: &Reserved) -> Result<()> {
     let Some(a) = state(dir) else {
         return Ok(());
     };
@@ -296,7 +353,7 @@ pub fn del(dir: &Path) -> Result<()> {
             first_err.get_or_insert(e);
         }
     }
-    let mut c = conf_bridge();
+    let mut c = conf_bridge(rsv);
     c["prevResult"] = a.result.clone();
     if let Err(e) = exec("DEL", &c, &a.container_id, netns, "eth0") {
         first_err.get_or_insert(e);
@@ -320,6 +377,12 @@ pub fn hook(cmd: &str, dir: &Path, state_json: &[u8]) -> Result<()> {
     let st: Value = serde_json::from_slice(state_json)
         .map_err(|e| Error::invalid("network hook: container state on stdin", e.to_string()))?;
     let meta = crate::bundle::Meta::load(dir)?;
+    let rsv = meta.network.address.as_ref().ok_or_else(|| {
+        Error::invalid(
+            dir.display().to_string(),
+            "the bundle has no reserved address",
+        )
+    })?;
     match cmd {
         "add" => {
             let id = st["id"].as_str().unwrap_or_default();
@@ -328,9 +391,9 @@ pub fn hook(cmd: &str, dir: &Path, state_json: &[u8]) -> Result<()> {
                 return Err(Error::invalid("network hook", "state has no id or pid"));
             }
             let netns = format!("/proc/{pid}/ns/net");
-            add(dir, id, &netns, &meta.network.publish).map(|_| ())
+            add(dir, id, &netns, &meta.network.publish, rsv).map(|_| ())
         }
-        "del" => del(dir),
+        "del" => del(dir, rsv),
         "prune" => prune(),
         other => Err(Error::invalid(
             format!("network-hook {other}"),

@@ -78,19 +78,25 @@ pub struct NetworkMeta {
     pub mode: Mode,
     #[serde(default)]
     pub publish: Vec<Publish>,
+    /// Bridge: the address reserved for the bundle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<cni::Reserved>,
 }
 
-/// Check the request (plugins present, ports free) before the bundle is made.
-pub fn prepare(_dir: &Path, o: &NetworkOptions) -> Result<NetworkMeta> {
+/// Check the request (plugins present, ports free) and reserve the bundle's address.
+pub fn prepare(dir: &Path, o: &NetworkOptions) -> Result<NetworkMeta> {
+    let mut address = None;
     if o.mode == Mode::Bridge {
         cni::check_plugins()?;
         for p in &o.publish {
             cni::check_port_free(p)?;
         }
+        address = Some(cni::reserve(dir)?);
     }
     Ok(NetworkMeta {
         mode: o.mode,
         publish: o.publish.clone(),
+        address,
     })
 }
 
@@ -114,10 +120,12 @@ pub fn hooks(dir: &Path, n: &NetworkMeta) -> Result<Option<serde_json::Value>> {
     })))
 }
 
-/// Undo what the hooks set up, if it is still set up (bundle --rm after a crash).
+/// Undo what the hooks set up, if it is still set up (bundle --rm after a crash), and
+/// release the reserved address.
 pub fn release(dir: &Path, n: &NetworkMeta) -> Result<()> {
-    if n.mode != Mode::Bridge {
+    let Some(r) = &n.address else {
         return Ok(());
-    }
-    cni::del(dir)
+    };
+    cni::del(dir, r)?;
+    cni::unreserve(r)
 }
