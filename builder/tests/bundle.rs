@@ -302,3 +302,35 @@ fn commit_running_container() {
         .fails(&["commit", e.path("nope").to_str().unwrap(), "x:y"])
         .contains("not a berth-build bundle"));
 }
+
+#[test]
+fn prune_keeps_a_bundles_layers() {
+    let e = Env::with_busybox();
+    e.ok(&["tag", "busybox", "tmp:1"]);
+    let dir = e.path("p1");
+    e.ok(&[
+        "bundle",
+        "tmp:1",
+        dir.to_str().unwrap(),
+        "echo",
+        "still-here",
+    ]);
+    e.ok(&["rmi", "tmp:1", "busybox"]);
+    e.ok(&["prune"]);
+    let snaps = std::fs::read_dir(e.store().join("berth/snapshots"))
+        .unwrap()
+        .count();
+    assert_eq!(snaps, 1, "the bundle's snapshot survives prune");
+    let (ok, out) = run_bundle(&berth(), &dir, &cid("prune"));
+    assert!(ok && out.contains("still-here"), "{out}");
+    e.ok(&["commit", dir.to_str().unwrap(), "kept:v1"]);
+    e.ok(&["bundle", "--rm", dir.to_str().unwrap()]);
+    e.ok(&["prune"]);
+    assert_eq!(
+        e.inspect("kept:v1")["RootFS"]["Layers"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+}

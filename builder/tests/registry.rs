@@ -357,14 +357,7 @@ impl TokenFront {
             reply(&mut s, "401 Unauthorized", &ch, "");
             return;
         }
-        let head = head.replace("Connection: keep-alive", "Connection: close");
-        let head = head.replacen("\r\n", "\r\nConnection: close\r\n", 1);
-        let mut up = std::net::TcpStream::connect(("127.0.0.1", reg)).unwrap();
-        up.write_all(head.as_bytes()).unwrap();
-        up.write_all(&body).unwrap();
-        let mut resp = vec![];
-        let _ = up.read_to_end(&mut resp);
-        let _ = s.write_all(&resp);
+        relay(s, &head, &body, reg);
     }
 }
 
@@ -478,4 +471,55 @@ fn containerd_pulls_pushed_image() {
     let ls = c.ctr(&["images", "ls"]);
     let digest = e.inspect("app:v1")["Digest"].as_str().unwrap().to_string();
     assert!(ls.contains(&r) && ls.contains(&digest), "{ls}");
+}
+
+/// Send one request on to the registry and its answer back.
+fn relay(mut s: std::net::TcpStream, head: &str, body: &[u8], reg: u16) {
+    use std::io::{Read, Write};
+    let head = head.replace("Connection: keep-alive", "Connection: close");
+    let head = head.replacen("\r\n", "\r\nConnection: close\r\n", 1);
+    let mut up = std::net::TcpStream::connect(("127.0.0.1", reg)).unwrap();
+    up.write_all(head.as_bytes()).unwrap();
+    up.write_all(body).unwrap();
+    let mut resp = vec![];
+    let _ = up.read_to_end(&mut resp);
+    let _ = s.write_all(&resp);
+}
+
+/// A front that answers every other request with 503 Service Unavailable: pushes
+/// and pulls through it only work by retrying.
+fn flaky_front(reg: u16) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::io::Write;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let n = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let failed = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let f = failed.clone();
+    std::thread::spawn(move || {
+        for mut s in l.incoming().flatten() {
+            let Some((head, body)) = read_head(&mut s) else {
+                continue;
+            };
+            if n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 2 == 0 {
+                f.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let _ = write!(s, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                continue;
+            }
+            relay(s, &head, &body, reg);
+        }
+    });
+    (port, failed)
+}
+
+#[test]
+fn retries_transient_errors() {
+    let e = Env::with_busybox();
+    let reg = Registry::start(e.dir.path(), None);
+    let (port, failed) = flaky_front(reg.port);
+    let r = format!("127.0.0.1:{port}/flaky/bb:v1");
+    e.ok(&["push", "busybox", &r]);
+    let f = Env::empty();
+    f.ok(&["pull", &r]);
+    assert_eq!(f.inspect(&r)["Digest"], e.inspect("busybox")["Digest"]);
+    assert!(failed.load(std::sync::atomic::Ordering::SeqCst) >= 5);
 }
