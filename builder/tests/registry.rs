@@ -317,7 +317,7 @@ impl TokenFront {
         reg: u16,
         scopes: &std::sync::Mutex<Vec<String>>,
     ) {
-        use std::io::{Read, Write};
+        use std::io::Write;
         let Some((head, body)) = read_head(&mut s) else {
             return;
         };
@@ -500,7 +500,9 @@ fn flaky_front(reg: u16) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>
             let Some((head, body)) = read_head(&mut s) else {
                 continue;
             };
-            if n.fetch_add(1, std::sync::atomic::Ordering::SeqCst) % 2 == 0 {
+            if n.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+                .is_multiple_of(2)
+            {
                 f.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let _ = write!(s, "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
                 continue;
