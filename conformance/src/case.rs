@@ -113,6 +113,11 @@ impl Outcome {
         }
     }
 
+    /// Did the runtime itself refuse `create` (a non-zero exit, not our timeout kill)?
+    pub fn create_refused(&self) -> bool {
+        matches!(self.create.code, Some(c) if c != 0)
+    }
+
     pub fn note(&self, key: &str) -> &str {
         self.notes.get(key).map(String::as_str).unwrap_or("")
     }

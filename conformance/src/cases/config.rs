@@ -320,7 +320,7 @@ fn mount_cases_4() -> Vec<Case> {
             },
             |o| {
                 ensure(
-                    !o.create.ok() || o.start.as_ref().is_some_and(|s| !s.ok()),
+                    o.create_refused() || o.start.as_ref().is_some_and(|s| !s.ok()),
                     "a bind mount of a missing source did not fail",
                 )
             },
@@ -511,7 +511,7 @@ fn process_cases() -> Vec<Case> {
                 Ok(())
             },
             |o| {
-                let failed = !o.create.ok() || o.start.as_ref().is_some_and(|s| !s.ok());
+                let failed = o.create_refused() || o.start.as_ref().is_some_and(|s| !s.ok());
                 ensure(
                     failed,
                     "create and start both succeeded for a missing executable",

@@ -115,7 +115,7 @@ fn failure_case(kind: &'static str, must_fail: bool) -> Case {
             let start_failed = o.start.as_ref().is_some_and(|s| !s.ok());
             if must_fail {
                 ensure(
-                    !o.create.ok() || start_failed,
+                    o.create_refused() || start_failed,
                     format!("a failing {kind} hook did not make the operation fail"),
                 )?;
                 ensure(
@@ -263,7 +263,7 @@ fn misc_cases() -> Vec<Case> {
             },
             |o| {
                 ensure(
-                    !o.create.ok(),
+                    o.create_refused(),
                     "a createRuntime hook exceeding its timeout did not fail create",
                 )
             },

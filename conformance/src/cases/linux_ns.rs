@@ -208,7 +208,12 @@ fn error_cases() -> Vec<Case> {
                 super::push(c, "/linux/namespaces", json!({"type": "network"}));
                 Ok(())
             },
-            |o| ensure(!o.create.ok(), "a namespace type listed twice was accepted"),
+            |o| {
+                ensure(
+                    o.create_refused(),
+                    "a namespace type listed twice was accepted",
+                )
+            },
         ),
         Case::probe(
             "ns.path.wrong-type.error",
@@ -220,7 +225,7 @@ fn error_cases() -> Vec<Case> {
             },
             |o| {
                 ensure(
-                    !o.create.ok(),
+                    o.create_refused(),
                     "an ipc namespace path was accepted for type network",
                 )
             },
@@ -232,7 +237,12 @@ fn error_cases() -> Vec<Case> {
                 add_ns(c, "network", Some("/proc/self/ns/berth-no-such-ns"));
                 Ok(())
             },
-            |o| ensure(!o.create.ok(), "a nonexistent namespace path was accepted"),
+            |o| {
+                ensure(
+                    o.create_refused(),
+                    "a nonexistent namespace path was accepted",
+                )
+            },
         ),
         Case::probe(
             "ns.pid.new.is-pid-1",

@@ -284,7 +284,7 @@ fn rlimit_cases() -> Vec<Case> {
         },
         |o| {
             ensure(
-                !o.create.ok(),
+                o.create_refused(),
                 "an rlimit type that maps to no kernel resource was accepted",
             )
         },
