@@ -525,3 +525,59 @@ fn retries_transient_errors() {
     assert_eq!(f.inspect(&r)["Digest"], e.inspect("busybox")["Digest"]);
     assert!(failed.load(std::sync::atomic::Ordering::SeqCst) >= 5);
 }
+
+#[test]
+fn push_index_and_pull_platform() {
+    let e = Env::with_busybox();
+    let reg = Registry::start(e.dir.path(), None);
+    let bb = e.inspect("busybox");
+    let (digest, arch) = (
+        bb["Digest"].as_str().unwrap().to_string(),
+        bb["Architecture"].as_str().unwrap().to_string(),
+    );
+    let size = std::fs::metadata(
+        e.store()
+            .join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:")),
+    )
+    .unwrap()
+    .len();
+    let index = serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": [{"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": size,
+                       "platform": {"architecture": arch, "os": "linux"}}]
+    });
+    let bytes = serde_json::to_vec(&index).unwrap();
+    let tmp = e.path("index.json");
+    std::fs::write(&tmp, &bytes).unwrap();
+    let sum = Command::new("sha256sum").arg(&tmp).output().unwrap();
+    let hex = String::from_utf8_lossy(&sum.stdout)
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string();
+    std::fs::write(e.store().join("blobs/sha256").join(&hex), &bytes).unwrap();
+    let mut idx = e.index();
+    idx["manifests"].as_array_mut().unwrap().push(serde_json::json!({
+        "mediaType": "application/vnd.oci.image.index.v1+json", "digest": format!("sha256:{hex}"),
+        "size": bytes.len(), "annotations": {"org.opencontainers.image.ref.name": "multi:v1"}
+    }));
+    std::fs::write(
+        e.store().join("index.json"),
+        serde_json::to_vec(&idx).unwrap(),
+    )
+    .unwrap();
+    let r = format!("{}/multi/bb:v1", reg.host());
+    let out = e.ok(&["push", "multi:v1", &r]);
+    assert!(out.contains(&format!("v1: digest: sha256:{hex}")), "{out}");
+    let raw = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{r}"))
+        .output()
+        .unwrap();
+    let raw: serde_json::Value = serde_json::from_slice(&raw.stdout).unwrap();
+    assert_eq!(raw["mediaType"], "application/vnd.oci.image.index.v1+json");
+    let f = Env::empty();
+    f.ok(&["pull", &r]);
+    assert_eq!(f.inspect(&r)["Digest"], digest.as_str());
+}

@@ -6,7 +6,9 @@
 use super::client::{Body, Client};
 use super::{RegistryOptions, RemoteRef};
 use crate::error::{Error, Result};
-use crate::store::types::Descriptor;
+use crate::store::types::{Descriptor, Index, MT_INDEX};
+
+const MT_DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 use crate::store::Store;
 use std::collections::BTreeMap;
 
@@ -129,8 +131,9 @@ pub fn push_blob(
     Ok(Pushed::Uploaded)
 }
 
-/// Push the local image `local` as `target`; progress lines go to `out`.
-/// Returns (manifest digest, size).
+/// Push the local image `local` as `target`; progress lines go to `out`. A name
+/// that points at an image index pushes each platform's manifest (by digest), then
+/// the index. Returns (manifest digest, size).
 pub fn push(
     store: &Store,
     local: &str,
@@ -138,7 +141,20 @@ pub fn push(
     o: &RegistryOptions,
     out: &mut dyn FnMut(&str),
 ) -> Result<(String, u64)> {
+    if let Some(idx) = local_index(store, local)? {
+        return push_index(store, &idx, target, o, out);
+    }
     let img = store.resolve(local)?;
+    push_image(store, &img, target, o, out)
+}
+
+fn push_image(
+    store: &Store,
+    img: &crate::store::Image,
+    target: &RemoteRef,
+    o: &RegistryOptions,
+    out: &mut dyn FnMut(&str),
+) -> Result<(String, u64)> {
     let mt = img
         .manifest
         .media_type
@@ -151,6 +167,54 @@ pub fn push(
         media_type: &mt,
     };
     push_parts(store, &parts, target, o, out)
+}
+
+/// The index descriptor `name` points at, if it points at an index.
+fn local_index(store: &Store, name: &str) -> Result<Option<Descriptor>> {
+    let Ok(n) = crate::store::reference::normalize(name) else {
+        return Ok(None);
+    };
+    Ok(store.index()?.manifests.into_iter().find(|d| {
+        crate::store::image::ref_name(d) == Some(n.as_str())
+            && (d.media_type == MT_INDEX || d.media_type == MT_DOCKER_LIST)
+    }))
+}
+
+fn push_index(
+    store: &Store,
+    idx: &Descriptor,
+    target: &RemoteRef,
+    o: &RegistryOptions,
+    out: &mut dyn FnMut(&str),
+) -> Result<(String, u64)> {
+    let bytes = store.read_blob(&idx.digest)?;
+    let index: Index = serde_json::from_slice(&bytes).map_err(|source| Error::Json {
+        path: store.blob_path(&idx.digest).unwrap_or_default(),
+        source,
+    })?;
+    for m in &index.manifests {
+        let mut d = m.clone();
+        d.annotations = None;
+        d.platform = None;
+        let img = store.load_manifest(&d)?;
+        let mut by_digest = target.clone();
+        by_digest.reference = m.digest.clone();
+        push_image(store, &img, &by_digest, o, out)?;
+    }
+    let mut c = Client::new(target, o)?;
+    let path = format!("/v2/{}/manifests/{}", target.repo, target.reference);
+    let h = [("Content-Type", idx.media_type.as_str())];
+    let r = c.send("PUT", &path, &h, Body::Bytes(&bytes))?;
+    if r.status() != 201 {
+        return Err(c.status_error(&format!("push index {}", target.reference), r));
+    }
+    out(&format!(
+        "{}: digest: {} size: {}",
+        target.reference,
+        idx.digest,
+        bytes.len()
+    ));
+    Ok((idx.digest.clone(), bytes.len() as u64))
 }
 
 /// A manifest and the blobs it names, all in the store.
