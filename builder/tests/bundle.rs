@@ -257,7 +257,14 @@ fn commit_running_container() {
         "ENV MODE=committed",
         "--message",
         "add test.txt",
+        "--pause",
+        &id,
+        "--runtime",
+        &berth(),
     ]);
+    let st = Command::new(berth()).args(["state", &id]).output().unwrap();
+    let st: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(st["status"], "running", "resumed after commit");
     let _ = Command::new(berth()).args(["delete", "-f", &id]).status();
     let (v1, v2) = (e.inspect("busybox"), e.inspect("busybox:v2"));
     let (l1, l2) = (
@@ -297,6 +304,25 @@ fn commit_running_container() {
     e.ok(&["bundle", "busybox:v2", d2.to_str().unwrap()]);
     let (ok, out) = run_bundle(&berth(), &d2, &cid("commit2"));
     assert!(ok && out.trim() == "hi", "{out}");
+    let before = e.index()["manifests"].as_array().unwrap().len();
+    let err = e.fails(&[
+        "commit",
+        d2.to_str().unwrap(),
+        "x:y",
+        "--pause",
+        "berth-build-test-nosuch",
+        "--runtime",
+        &berth(),
+    ]);
+    assert!(
+        err.contains("pause container berth-build-test-nosuch"),
+        "{err}"
+    );
+    assert_eq!(
+        e.index()["manifests"].as_array().unwrap().len(),
+        before,
+        "no image after a failed commit"
+    );
     e.ok(&["bundle", "--rm", d2.to_str().unwrap()]);
     assert!(e
         .fails(&["commit", e.path("nope").to_str().unwrap(), "x:y"])

@@ -20,6 +20,42 @@ pub struct CommitOptions {
     pub message: Option<String>,
     pub author: Option<String>,
     pub compression: Compression,
+    /// Pause this container (with `runtime`) while its upper dir is read, as
+    /// `docker commit` does by default.
+    pub pause: Option<String>,
+    pub runtime: Option<PathBuf>,
+}
+
+/// Keeps a container paused; resumes it on drop, whatever happened.
+struct Paused<'a> {
+    runtime: &'a Path,
+    id: &'a str,
+}
+
+impl<'a> Paused<'a> {
+    fn new(runtime: &'a Path, id: &'a str) -> Result<Paused<'a>> {
+        let o = std::process::Command::new(runtime)
+            .args(["pause", id])
+            .output()
+            .map_err(|e| {
+                Error::invalid(format!("OCI runtime {}", runtime.display()), e.to_string())
+            })?;
+        if !o.status.success() {
+            return Err(Error::invalid(
+                format!("pause container {id}"),
+                String::from_utf8_lossy(&o.stderr).trim().to_string(),
+            ));
+        }
+        Ok(Paused { runtime, id })
+    }
+}
+
+impl Drop for Paused<'_> {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(self.runtime)
+            .args(["resume", self.id])
+            .output();
+    }
 }
 
 /// The image the bundle was made from (by manifest digest: it need not be tagged).
@@ -93,7 +129,16 @@ pub fn commit(store: &Store, dir: &Path, name: Option<&str>, o: &CommitOptions) 
             "the bundle's upper dir is missing",
         ));
     }
+    let runtime = o
+        .runtime
+        .clone()
+        .unwrap_or_else(crate::exec::runtime::default_runtime);
+    let paused = match &o.pause {
+        Some(id) => Some(Paused::new(&runtime, id)?),
+        None => None,
+    };
     let layer = pack_dir_skipping(store, &meta.upperdir, opts, &skip)?;
+    drop(paused);
     let created = timefmt::rfc3339(timefmt::now_unix());
     config.created = Some(created.clone());
     config.author = o.author.clone().or(config.author);

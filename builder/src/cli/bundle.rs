@@ -150,6 +150,12 @@ pub struct CommitArgs {
     /// gzip, zstd or uncompressed
     #[arg(long, default_value = "gzip")]
     pub compression: String,
+    /// Pause the container with this ID while committing (as docker commit does)
+    #[arg(long, value_name = "ID")]
+    pub pause: Option<String>,
+    /// OCI runtime for --pause (default: $BERTH_RUNTIME, else berth next to berth-build)
+    #[arg(long)]
+    pub runtime: Option<PathBuf>,
 }
 
 pub fn commit(store: &Store, a: CommitArgs) -> Result<i32> {
@@ -160,6 +166,8 @@ pub fn commit(store: &Store, a: CommitArgs) -> Result<i32> {
         message: a.message,
         author: a.author,
         compression,
+        pause: a.pause,
+        runtime: a.runtime,
     };
     let img = commit_bundle(store, &a.bundle, a.reference.as_deref(), &o)?;
     println!("{}", img.id());
