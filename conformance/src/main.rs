@@ -155,6 +155,14 @@ fn run(cli: Cli) -> Result<()> {
             probe.display()
         );
     }
+    for rt in std::iter::once(&target).chain(reference.as_ref()) {
+        if !rt.exists() {
+            bail!(
+                "runtime binary {} does not exist (build it, or pass --runtime PATH)",
+                rt.display()
+            );
+        }
+    }
     let work = cli.work.unwrap_or_else(|| {
         std::env::temp_dir().join(format!("berth-conformance-{}", std::process::id()))
     });
@@ -171,10 +179,19 @@ fn run(cli: Cli) -> Result<()> {
     } else {
         "runc".to_string()
     };
-    let tdrv = make_driver(&target, &tlabel, &host, &template, &work, &probe)?;
-    let rdrv = match &reference {
-        Some(r) => Some(make_driver(r, &rlabel, &host, &template, &work, &probe)?),
-        None => None,
+    let drivers = make_driver(&target, &tlabel, &host, &template, &work, &probe).and_then(|t| {
+        let r = match &reference {
+            Some(r) => Some(make_driver(r, &rlabel, &host, &template, &work, &probe)?),
+            None => None,
+        };
+        Ok((t, r))
+    });
+    let (tdrv, rdrv) = match drivers {
+        Ok(d) => d,
+        Err(e) => {
+            let _ = std::fs::remove_dir_all(&work);
+            return Err(e);
+        }
     };
     let rows = run_all(&selected, &tdrv, rdrv.as_ref());
     finish(
