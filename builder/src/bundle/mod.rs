@@ -207,7 +207,11 @@ pub fn remove(store: &Store, dir: &Path) -> Result<()> {
     let dir = absolute(dir)?;
     let meta = Meta::load(&dir)?;
     // The registration is in the store the bundle was made from.
-    let store = Store::open(&meta.store).unwrap_or_else(|_| store.clone());
+    let store = if meta.store.join("index.json").is_file() {
+        Store::open(&meta.store).unwrap_or_else(|_| store.clone())
+    } else {
+        store.clone()
+    };
     teardown(&store, &dir)
 }
 
