@@ -66,7 +66,7 @@ impl Host {
                 None
             } else {
                 Some(format!(
-                    "host kernel has no {controller}/{file} (feature not built in)"
+                    "host kernel offers no {controller}/{file} (not built in, or no I/O scheduler with weights such as BFQ)"
                 ))
             }
         } else if self.cgroup_v2.is_some() {

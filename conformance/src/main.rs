@@ -107,6 +107,40 @@ fn make_driver(
     ))
 }
 
+/// The runtime under test, the reference runtime and the probe, all checked to exist.
+fn resolve_binaries(cli: &Cli) -> Result<(PathBuf, Option<PathBuf>, PathBuf)> {
+    let target = match cli.runtime.clone() {
+        Some(p) => p,
+        None => beside_exe("berth")?,
+    };
+    let reference = if cli.no_reference {
+        None
+    } else {
+        cli.reference
+            .clone()
+            .or_else(|| Some(PathBuf::from("/usr/sbin/runc")).filter(|p| p.exists()))
+    };
+    let probe = match cli.probe.clone() {
+        Some(p) => p,
+        None => beside_exe("berth-probe")?,
+    };
+    if !probe.exists() {
+        bail!(
+            "probe {} does not exist: build berth-conformance first",
+            probe.display()
+        );
+    }
+    for rt in std::iter::once(&target).chain(reference.as_ref()) {
+        if !rt.exists() {
+            bail!(
+                "runtime binary {} does not exist (build it, or pass --runtime PATH)",
+                rt.display()
+            );
+        }
+    }
+    Ok((target, reference, probe))
+}
+
 fn main() {
     let cli = Cli::parse();
     if let Err(e) = run(cli) {
@@ -135,35 +169,8 @@ fn run(cli: Cli) -> Result<()> {
         println!("{} cases", selected.len());
         return Ok(());
     }
-    let target = match cli.runtime {
-        Some(p) => p,
-        None => beside_exe("berth")?,
-    };
-    let reference = if cli.no_reference {
-        None
-    } else {
-        cli.reference
-            .or_else(|| Some(PathBuf::from("/usr/sbin/runc")).filter(|p| p.exists()))
-    };
-    let probe = match cli.probe {
-        Some(p) => p,
-        None => beside_exe("berth-probe")?,
-    };
-    if !probe.exists() {
-        bail!(
-            "probe {} does not exist: build berth-conformance first",
-            probe.display()
-        );
-    }
-    for rt in std::iter::once(&target).chain(reference.as_ref()) {
-        if !rt.exists() {
-            bail!(
-                "runtime binary {} does not exist (build it, or pass --runtime PATH)",
-                rt.display()
-            );
-        }
-    }
-    let work = cli.work.unwrap_or_else(|| {
+    let (target, reference, probe) = resolve_binaries(&cli)?;
+    let work = cli.work.clone().unwrap_or_else(|| {
         std::env::temp_dir().join(format!("berth-conformance-{}", std::process::id()))
     });
     std::fs::create_dir_all(&work).with_context(|| format!("creating {}", work.display()))?;
