@@ -2,6 +2,7 @@
 //! hierarchy (each v1 controller, named hierarchies, and the unified tree), the init joins
 //! it, and delete removes it. v1 and v2 differ only in the per-controller files (v1.rs, v2.rs).
 
+pub mod resources;
 pub mod v1;
 pub mod v2;
 

@@ -89,6 +89,9 @@ fn create_in(o: &CreateOpts, bundle: Bundle, undo: &mut Undo) -> Result<Created>
     let paths = cgroups::container_paths(&hierarchies, cg_path, &o.id)?;
     undo.cgroups = paths.clone();
     cgroups::create(&hierarchies, &paths)?;
+    if let Some(r) = linux.and_then(|l| l.resources().as_ref()) {
+        cgroups::resources::apply(&paths, cgroups::is_v2_only(&hierarchies), r)?;
+    }
     let fifo = undo.dir.as_ref().expect("dir is set").fifo();
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
         .ctx(|| fifo.display().to_string())?;

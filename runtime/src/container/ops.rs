@@ -35,6 +35,7 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         .open(&fifo)
         .ctx(|| fifo.display().to_string())?;
     let mut buf = [0u8; 1];
+    let mut got = false;
     loop {
         let mut pfd = [nix::poll::PollFd::new(
             f.as_fd(),
@@ -42,11 +43,14 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
         )];
         let n = nix::poll::poll(&mut pfd, nix::poll::PollTimeout::from(100u16)).unwrap_or(0);
         if n > 0 {
+            // One byte: the startContainer hooks passed. Then EOF: the init exec'd.
             match f.read(&mut buf) {
-                Ok(1) => break,
+                Ok(1) => got = true,
+                Ok(0) if got => break,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-                _ => return Err(Error::state(id, "container init exited before start")),
+                _ => return Err(Error::state(id, "container init failed before its program ran (see its stderr; a startContainer hook may have failed)")),
             }
+            continue;
         }
         if !st.alive() {
             return Err(Error::state(id, "container init exited before start"));

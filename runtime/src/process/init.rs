@@ -170,9 +170,13 @@ fn init_inner(ctx: &InitCtx) -> Result<setup::Exec> {
     crate::utils::cloexec_from(3 + ctx.preserve_fds);
     ctx.chan.send(&ToParent::Ready)?;
     ctx.ready_sent.set(true);
-    wait_for_start(&fifo)?;
+    let mut started = wait_for_start(&fifo)?;
     crate::hooks::run(spec.hooks().as_ref(), "startContainer", &state)?;
     setup::load_seccomp(&seccomp, false)?;
+    // The byte tells `start` the startContainer hooks passed; the fifo (CLOEXEC) then closes
+    // at execve, which is when `start` returns and poststart hooks may run.
+    started.write_all(b"0").ctx(|| "write exec fifo".into())?;
+    std::mem::forget(started);
     super::exec::reset_signals();
     Ok(exec)
 }
@@ -243,13 +247,12 @@ fn write_sysctls(spec: &oci_spec::runtime::Spec) -> Result<()> {
     Ok(())
 }
 
-/// Blocks until `start` opens the other end of exec.fifo, then signals it with one byte.
-fn wait_for_start(fifo: &OwnedFd) -> Result<()> {
+/// Blocks until `start` opens the other end of exec.fifo.
+fn wait_for_start(fifo: &OwnedFd) -> Result<std::fs::File> {
     let p = format!("/proc/self/fd/{}", fifo.as_raw_fd());
-    let mut f = std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .write(true)
         .custom_flags(libc::O_CLOEXEC)
         .open(&p)
-        .ctx(|| "open exec fifo".into())?;
-    f.write_all(b"0").ctx(|| "write exec fifo".into())
+        .ctx(|| "open exec fifo".into())
 }
