@@ -15,7 +15,7 @@ mkdir -p "$work/bundle/rootfs/bin"
 cp /bin/busybox "$work/bundle/rootfs/bin/"
 chroot "$work/bundle/rootfs" /bin/busybox --install -s /bin
 "$B" spec --bundle "$work/bundle"
-jq '.process.terminal=false | .process.args=["/bin/true"]' "$work/bundle/config.json" > "$work/c" && mv "$work/c" "$work/bundle/config.json"
+jq '.ociVersion="1.0.2-dev" | .process.terminal=false | .process.args=["/bin/true"]' "$work/bundle/config.json" > "$work/c" && mv "$work/c" "$work/bundle/config.json"
 mkdir -p bench/results
 cat > "$work/cycle.sh" <<EOS
 #!/bin/sh

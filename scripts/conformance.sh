@@ -4,4 +4,4 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p target/reports
-exec target/release/berth-conformance --runtime "$PWD/target/release/berth" --report target/reports/conformance.md "$@"
+exec target/release/berth-conformance --runtime "$PWD/target/release/berth" --report target/reports/conformance.md --fail-on regression "$@"
