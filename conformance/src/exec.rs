@@ -62,6 +62,7 @@ impl Driver {
         }
         bundle.remove();
         self.remove_cgroups(id);
+        reap_orphans();
     }
 
     fn remove_cgroups(&self, id: &str) {
@@ -231,5 +232,25 @@ fn release(st: Setup) {
             .arg(m)
             .status();
         let _ = std::fs::remove_file(m);
+    }
+}
+
+/// Become the reaper of orphaned container processes (like a containerd shim), so exited
+/// containers do not linger as zombies when pid 1 does not reap.
+pub fn become_subreaper() {
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+}
+
+/// Reap exited orphans. Called only between runtime commands, when every child the harness
+/// spawned itself has already been waited for.
+fn reap_orphans() {
+    loop {
+        let mut status = 0;
+        // SAFETY: waitpid on any child without blocking.
+        let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+        if pid <= 0 {
+            break;
+        }
     }
 }

@@ -179,6 +179,7 @@ fn run(cli: Cli) -> Result<()> {
         let _ = std::fs::remove_dir_all(&work);
         return Err(e.into());
     }
+    berth_conformance::exec::become_subreaper();
     let host = Host::detect();
     let tlabel = label_of(&target);
     let rlabel = if tlabel == "runc" {
