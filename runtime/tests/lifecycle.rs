@@ -239,6 +239,10 @@ fn concurrent_creates_of_one_id_yield_exactly_one_container() {
         .filter(|s| *s)
         .count();
     assert_eq!(ok, 1, "{ok} concurrent creates of one id succeeded");
+    if !is_berth() {
+        // runc 1.1: a losing concurrent create cleans up by id and removes the winner's state.
+        return;
+    }
     assert_eq!(b.status(), "created");
     // Concurrent operations on it serialise: several deletes, one container gone, no error left.
     let dels: Vec<_> = (0..4)
