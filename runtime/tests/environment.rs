@@ -289,6 +289,12 @@ fn cgroup_placement_from_cgroups_path() {
         "cgroup left after run: {:?}",
         cgroup_dirs(&b.id)
     );
+    for c in [
+        "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids", "systemd",
+        "unified",
+    ] {
+        let _ = std::fs::remove_dir(format!("/sys/fs/cgroup/{c}/berth-test"));
+    }
 }
 
 #[test]

@@ -222,8 +222,15 @@ fn write_one(dirs: &[PathBuf], (field, file, value): &Write) -> Result<()> {
     })
 }
 
-/// Applies linux.resources to the container's cgroup directories.
-pub fn apply(dirs: &[PathBuf], v2_only: bool, r: &LinuxResources) -> Result<()> {
+/// Applies linux.resources to the container's cgroup directories. `devices` is Some at create
+/// (the device cgroup is always set up, with these extra allow rules for linux.devices); at
+/// update the device rules are rewritten only when the update names some.
+pub fn apply(
+    dirs: &[PathBuf],
+    v2_only: bool,
+    r: &LinuxResources,
+    devices: Option<&[String]>,
+) -> Result<()> {
     let writes = if v2_only { v2_writes(r) } else { v1_writes(r) };
     for wr in &writes {
         write_one(dirs, wr)?;
@@ -241,9 +248,14 @@ pub fn apply(dirs: &[PathBuf], v2_only: bool, r: &LinuxResources) -> Result<()> 
         let f: &'static str = Box::leak(k.clone().into_boxed_str());
         write_one(dirs, &(field, f, v.clone()))?;
     }
-    if !v2_only {
+    let extra = match devices {
+        Some(extra) => Some(extra),
+        None if r.devices().is_some() => Some(&[][..]),
+        None => None,
+    };
+    if let (false, Some(extra)) = (v2_only, extra) {
         if let Some(d) = dirs.iter().find(|d| d.join("devices.allow").exists()) {
-            devices_v1(d, r.devices().as_deref().unwrap_or(&[]))?;
+            devices_v1(d, r.devices().as_deref().unwrap_or(&[]), extra)?;
         }
     }
     Ok(())
@@ -287,7 +299,7 @@ fn device_rule(d: &LinuxDeviceCgroup) -> String {
 }
 
 /// v1 devices cgroup: deny everything, then the config's rules in order, then the defaults.
-fn devices_v1(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
+fn devices_v1(dir: &Path, rules: &[LinuxDeviceCgroup], extra: &[String]) -> Result<()> {
     let put = |file: &str, rule: &str, field: &str| {
         std::fs::write(dir.join(file), rule)
             .map_err(|e| Error::Other(format!("{field}: {file} {rule:?}: {e}")))
@@ -306,6 +318,9 @@ fn devices_v1(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
     }
     for r in DEFAULT_ALLOW {
         put("devices.allow", r, "linux.resources.devices (defaults)")?;
+    }
+    for r in extra {
+        put("devices.allow", r, "linux.devices")?;
     }
     Ok(())
 }
@@ -337,7 +352,7 @@ mod tests {
             "unified": {"io.weight": "default 200"}
         }))
         .unwrap();
-        apply(&[t.path().to_path_buf()], true, &r).unwrap();
+        apply(&[t.path().to_path_buf()], true, &r, None).unwrap();
         let rd = |f: &str| std::fs::read_to_string(t.path().join(f)).unwrap();
         assert_eq!(rd("memory.max"), "1048576");
         assert_eq!(rd("memory.low"), "524288");
@@ -353,7 +368,7 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let r: LinuxResources =
             serde_json::from_value(serde_json::json!({"pids": {"limit": 10}})).unwrap();
-        let e = apply(&[t.path().to_path_buf()], true, &r)
+        let e = apply(&[t.path().to_path_buf()], true, &r, None)
             .unwrap_err()
             .to_string();
         assert!(e.contains("linux.resources.pids.limit"), "{e}");

@@ -4,6 +4,7 @@
 pub mod exec;
 pub mod info;
 pub mod lifecycle;
+pub mod update;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -58,6 +59,8 @@ pub enum Cmd {
     Pause { id: String },
     /// Resume a paused container
     Resume { id: String },
+    /// Update a container's resource limits
+    Update(update::UpdateArgs),
     /// Create a new config.json
     Spec(info::SpecArgs),
     /// Show the runtime-spec features this runtime supports
@@ -81,6 +84,7 @@ pub fn run(cli: Cli) -> berth::Result<i32> {
         Cmd::Ps(a) => info::ps(root, a),
         Cmd::Pause { id } => berth::container::ops::pause(root, &id).map(|_| 0),
         Cmd::Resume { id } => berth::container::ops::resume(root, &id).map(|_| 0),
+        Cmd::Update(a) => update::update(root, a),
         Cmd::Spec(a) => info::spec(a),
         Cmd::Features => info::features(),
     }

@@ -161,6 +161,16 @@ pub fn wait_gone(pid: i32, limit: Duration) {
     }
 }
 
+/// Applies new linux.resources to a live container's cgroups.
+pub fn update(root: &Path, id: &str, r: &oci_spec::runtime::LinuxResources) -> Result<()> {
+    let (_d, st, status) = open(root, id)?;
+    if matches!(status, Status::Stopped) {
+        return Err(Error::state(id, "cannot update a stopped container"));
+    }
+    let v2_only = crate::cgroups::is_v2_only(&crate::cgroups::hierarchies());
+    cgroups::resources::apply(&st.cgroup_paths, v2_only, r, None)
+}
+
 pub fn pause(root: &Path, id: &str) -> Result<()> {
     let (_d, st, status) = open(root, id)?;
     if status != Status::Running {

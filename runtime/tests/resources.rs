@@ -1,0 +1,123 @@
+//! linux.resources applied to real cgroups, the default device rules, and `update`.
+mod common;
+use common::*;
+use serde_json::json;
+
+fn cg_file(b: &Bundle, controller: &str, file: &str) -> String {
+    let pid = b.pid();
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let rel = cg
+        .lines()
+        .find(|l| l.split(':').nth(1) == Some(controller))
+        .unwrap()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_string();
+    std::fs::read_to_string(format!("/sys/fs/cgroup/{controller}{rel}/{file}"))
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn limits_are_written_and_update_changes_them() {
+    let mut b = bundle(&["sleep", "100"]);
+    b.config["linux"]["resources"]["memory"] = json!({"limit": 67108864});
+    b.config["linux"]["resources"]["pids"] = json!({"limit": 50});
+    b.config["linux"]["resources"]["cpu"] =
+        json!({"shares": 512, "period": 100000, "quota": 50000});
+    b.create_ok();
+    assert_eq!(cg_file(&b, "memory", "memory.limit_in_bytes"), "67108864");
+    assert_eq!(cg_file(&b, "pids", "pids.max"), "50");
+    assert_eq!(cg_file(&b, "cpu", "cpu.shares"), "512");
+    assert_eq!(cg_file(&b, "cpu", "cpu.cfs_quota_us"), "50000");
+    b.ok(&["start", &b.id]);
+    b.ok(&["update", "--memory", "128m", "--pids-limit", "60", &b.id]);
+    assert_eq!(cg_file(&b, "memory", "memory.limit_in_bytes"), "134217728");
+    assert_eq!(cg_file(&b, "pids", "pids.max"), "60");
+    let mut c = b.cmd(&["update", "--resources", "-", &b.id]);
+    c.stdin(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(br#"{"cpu": {"shares": 256}}"#)
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(cg_file(&b, "cpu", "cpu.shares"), "256");
+    // The update did not touch the device rules.
+    assert!(cg_file(&b, "devices", "devices.list").contains("c 1:3 rwm"));
+}
+
+#[test]
+fn fork_bomb_stops_at_pids_limit() {
+    let mut b = bundle(&["sleep", "100"]);
+    b.config["linux"]["resources"]["pids"] = json!({"limit": 10});
+    b.create_ok();
+    b.ok(&["start", &b.id]);
+    // The bomb runs beside the init: busybox sh gives up at the first refused fork.
+    let _ = b.detached(&[
+        "exec",
+        &b.id,
+        "sh",
+        "-c",
+        "while true; do sleep 30 & done 2>/dev/null",
+    ]);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    // busybox sh exits when a fork fails, so read the cgroup itself, not through the init.
+    let dir = cgroup_dirs(&b.id)
+        .into_iter()
+        .find(|d| d.starts_with("/sys/fs/cgroup/pids"))
+        .unwrap();
+    let rd = |f: &str| {
+        std::fs::read_to_string(dir.join(f))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    let n: i32 = rd("pids.current").parse().unwrap();
+    assert!((8..=10).contains(&n), "{n} processes with pids.limit 10");
+    let refused: i64 = rd("pids.events")
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(refused > 0, "no fork was refused");
+}
+
+#[test]
+fn device_outside_the_allow_list_cannot_be_opened() {
+    // /dev/kmsg (c 1:11) is made in the container but not allowed by the device cgroup.
+    let mut b = bundle(&["sh", "-c", "mknod /dev/mem2 c 1:1 2>/dev/null; mknod /tmp/kmsg c 1 11 && (head -c1 /tmp/kmsg >/dev/null 2>&1 && echo opened || echo denied); head -c1 /dev/zero | wc -c"]);
+    b.config["linux"]["resources"]["devices"] = json!([{"allow": false, "access": "rwm"}]);
+    b.config["process"]["capabilities"]["bounding"] = json!(["CAP_MKNOD"]);
+    b.config["process"]["capabilities"]["effective"] = json!(["CAP_MKNOD"]);
+    b.config["process"]["capabilities"]["permitted"] = json!(["CAP_MKNOD"]);
+    let out = b.run_ok();
+    assert!(out.contains("denied"), "{out}");
+    assert!(
+        out.trim().ends_with('1'),
+        "default device /dev/zero not usable: {out}"
+    );
+}
+
+#[test]
+fn update_of_stopped_container_and_bad_values_fail() {
+    let b = bundle(&["true"]);
+    b.create_ok();
+    b.ok(&["kill", &b.id, "KILL"]);
+    b.wait_status("stopped");
+    let o = b.rt(&["update", "--pids-limit", "5", &b.id]);
+    assert!(!o.status.success());
+    let b = bundle(&["sleep", "100"]);
+    b.create_ok();
+    let o = b.rt(&["update", "--cpuset-cpus", "99", &b.id]);
+    assert!(!o.status.success(), "a cpuset the host lacks was accepted");
+    if is_berth() {
+        assert!(String::from_utf8_lossy(&o.stderr).contains("linux.resources.cpu.cpus"));
+    }
+}
