@@ -89,24 +89,12 @@ fn create_in(o: &CreateOpts, bundle: Bundle, undo: &mut Undo) -> Result<Created>
     let paths = cgroups::container_paths(&hierarchies, cg_path, &o.id)?;
     undo.cgroups = paths.clone();
     cgroups::create(&hierarchies, &paths)?;
-    // Every container gets a device cgroup: deny all but the defaults, the config's rules and
-    // its own linux.devices.
-    let devs: Vec<String> = linux
-        .and_then(|l| l.devices().as_ref())
-        .into_iter()
-        .flatten()
-        .map(|d| {
-            let t = if d.typ() == oci_spec::runtime::LinuxDeviceType::B {
-                "b"
-            } else {
-                "c"
-            };
-            format!("{t} {}:{} rwm", d.major(), d.minor())
-        })
-        .collect();
+    // Every container gets a device cgroup: deny all but runc's defaults and the config's
+    // rules. linux.devices are created, not allowed: access comes from resources.devices alone,
+    // as with runc.
     let empty = oci_spec::runtime::LinuxResources::default();
     let r = linux.and_then(|l| l.resources().as_ref()).unwrap_or(&empty);
-    cgroups::resources::apply(&paths, cgroups::is_v2_only(&hierarchies), r, Some(&devs))?;
+    cgroups::resources::apply(&paths, cgroups::is_v2_only(&hierarchies), r, Some(&[]))?;
     let fifo = undo.dir.as_ref().expect("dir is set").fifo();
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
         .ctx(|| fifo.display().to_string())?;
