@@ -57,25 +57,8 @@ pub fn v1_writes(r: &LinuxResources) -> Vec<Write> {
             .map(|v| out.push(w(&format!("{f}.realtimePeriod"), "cpu.rt_period_us", v)));
         c.realtime_runtime()
             .map(|v| out.push(w(&format!("{f}.realtimeRuntime"), "cpu.rt_runtime_us", v)));
-        c.idle()
-            .map(|v| out.push(w(&format!("{f}.idle"), "cpu.idle", v)));
-        c.cpus()
-            .as_ref()
-            .filter(|s| !s.is_empty())
-            .map(|v| out.push(w(&format!("{f}.cpus"), "cpuset.cpus", v)));
-        c.mems()
-            .as_ref()
-            .filter(|s| !s.is_empty())
-            .map(|v| out.push(w(&format!("{f}.mems"), "cpuset.mems", v)));
     }
-    if let Some(p) = r.pids() {
-        let v = if p.limit() > 0 {
-            p.limit().to_string()
-        } else {
-            "max".into()
-        };
-        out.push(w("linux.resources.pids.limit", "pids.max", v));
-    }
+    shared_writes(r, &mut out);
     if let Some(b) = r.block_io() {
         let f = "linux.resources.blockIO";
         b.weight()
@@ -185,16 +168,26 @@ pub fn v2_writes(r: &LinuxResources) -> Vec<Write> {
                 format!("{q} {}", c.period().unwrap_or(100_000)),
             ));
         }
+    }
+    shared_writes(r, &mut out);
+    out
+}
+
+/// Settings whose files are named alike in v1 and v2: cpu.idle, cpuset.cpus/mems, pids.max.
+fn shared_writes(r: &LinuxResources, out: &mut Vec<Write>) {
+    if let Some(c) = r.cpu() {
+        let f = "linux.resources.cpu";
         c.idle()
             .map(|v| out.push(w(&format!("{f}.idle"), "cpu.idle", v)));
-        c.cpus()
-            .as_ref()
-            .filter(|s| !s.is_empty())
-            .map(|v| out.push(w(&format!("{f}.cpus"), "cpuset.cpus", v)));
-        c.mems()
-            .as_ref()
-            .filter(|s| !s.is_empty())
-            .map(|v| out.push(w(&format!("{f}.mems"), "cpuset.mems", v)));
+        let sets = [
+            (c.cpus(), "cpus", "cpuset.cpus"),
+            (c.mems(), "mems", "cpuset.mems"),
+        ];
+        for (v, name, file) in sets {
+            if let Some(v) = v.as_ref().filter(|s| !s.is_empty()) {
+                out.push(w(&format!("{f}.{name}"), file, v));
+            }
+        }
     }
     if let Some(p) = r.pids() {
         let v = if p.limit() > 0 {
@@ -204,7 +197,6 @@ pub fn v2_writes(r: &LinuxResources) -> Vec<Write> {
         };
         out.push(w("linux.resources.pids.limit", "pids.max", v));
     }
-    out
 }
 
 /// Writes one setting into the first of `dirs` that has the file.
