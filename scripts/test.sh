@@ -14,6 +14,9 @@ step env RUNTIME=/usr/sbin/runc cargo test --release -p berth-runtime --test lif
 if [ -d builder ]; then
   step cargo test --release -p berth-builder
 fi
+# The seed scenario end to end (the README's main job), with its own store so a user's
+# /var/lib/berth is not touched; the Debian base rootfs is cached in /var/cache/berth.
+step env SEED_SKIP_SETUP=1 BERTH_STORE=/var/lib/berth-seed-test bash scripts/seed.sh
 if [ -d conformance ]; then
   step bash scripts/conformance.sh
 fi
