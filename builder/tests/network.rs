@@ -170,11 +170,30 @@ fn published_port_reaches(runtime: &str) {
     );
     assert!(!dir.join("network.json").exists());
     assert!(curl_once(&format!("http://127.0.0.1:{port}/")).is_none());
-    // The bundle keeps its address (as a docker container does until rm) ...
+    // ... and its address: another bundle could take it now.
     let ip_file = Path::new("/run/berth-build/cni/berth").join(&ip);
+    assert!(!ip_file.exists(), "IP still allocated after delete");
+    // The bundle runs again with the same address (config.json names it).
+    let st = Command::new(runtime)
+        .args(["run", "-d", "--bundle"])
+        .arg(&dir)
+        .arg(&id)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert!(ip_file.exists(), "the address is held again while it runs");
+    assert_eq!(
+        curl(&format!("http://127.0.0.1:{port}/")).as_deref(),
+        Some("hello from web\n")
+    );
+    let st = Command::new(runtime)
+        .args(["delete", "-f", &id])
+        .status()
+        .unwrap();
+    assert!(st.success());
     assert!(
-        ip_file.exists(),
-        "the bundle's address is reserved until --rm"
+        !ip_file.exists(),
+        "IP still allocated after the second delete"
     );
     e.ok(&["bundle", "--rm", dir.to_str().unwrap()]);
     assert!(!ip_file.exists(), "IP still allocated after bundle --rm");

@@ -144,6 +144,30 @@ pub fn unreserve(r: &Reserved) -> Result<()> {
     exec("DEL", &conf_reserve(), &r.id, "", "eth0").map(|_| ())
 }
 
+/// Hold the bundle's address again for a new run of it: poststop released it (delete
+/// releases the IP, as the container's end does for docker), but config.json already
+/// names it, so ask host-local for that one address. A bundle made and not yet run
+/// still holds it, and host-local refuses a second ADD for one id: DEL first.
+pub fn rereserve(r: &Reserved) -> Result<()> {
+    let _ = unreserve(r);
+    let args = format!("IgnoreUnknown=1;IP={}", r.ip);
+    exec_with(
+        "ADD",
+        &conf_reserve(),
+        &r.id,
+        "/proc/self/ns/net",
+        "eth0",
+        &args,
+    )
+    .map(|_| ())
+    .map_err(|e| {
+        Error::invalid(
+            format!("the bundle's address {}", r.ip),
+            format!("cannot be taken again (another bundle holds it?): {e}"),
+        )
+    })
+}
+
 fn conf_portmap(publish: &[Publish], prev: &Value) -> Value {
     let maps: Vec<Value> = publish
         .iter()
@@ -163,6 +187,18 @@ fn conf_loopback() -> Value {
 
 /// Run one plugin; its stdout (the result) on success.
 fn exec(cmd: &str, conf: &Value, id: &str, netns: &str, ifname: &str) -> Result<Value> {
+    exec_with(cmd, conf, id, netns, ifname, "")
+}
+
+/// Run one plugin with CNI_ARGS (`K=V;K=V`).
+fn exec_with(
+    cmd: &str,
+    conf: &Value,
+    id: &str,
+    netns: &str,
+    ifname: &str,
+    cni_args: &str,
+) -> Result<Value> {
     let ty = conf["type"].as_str().unwrap_or_default().to_string();
     let plugin = cni_path().join(&ty);
     let mut child = Command::new(&plugin)
@@ -171,6 +207,7 @@ fn exec(cmd: &str, conf: &Value, id: &str, netns: &str, ifname: &str) -> Result<
         .env("CNI_CONTAINERID", id)
         .env("CNI_NETNS", netns)
         .env("CNI_IFNAME", ifname)
+        .env("CNI_ARGS", cni_args)
         .env("CNI_PATH", cni_path())
         .env("PATH", "/usr/sbin:/usr/bin:/sbin:/bin")
         .stdin(Stdio::piped())
@@ -391,9 +428,15 @@ pub fn hook(cmd: &str, dir: &Path, state_json: &[u8]) -> Result<()> {
                 return Err(Error::invalid("network hook", "state has no id or pid"));
             }
             let netns = format!("/proc/{pid}/ns/net");
-            add(dir, id, &netns, &meta.network.publish, rsv).map(|_| ())
+            rereserve(rsv)?;
+            add(dir, id, &netns, &meta.network.publish, rsv)
+                .map(|_| ())
+                .inspect_err(|_| {
+                    let _ = unreserve(rsv);
+                })
         }
-        "del" => del(dir, rsv),
+        // Delete (poststop) releases the port rules and the address.
+        "del" => del(dir, rsv).and_then(|_| unreserve(rsv)),
         "prune" => prune(),
         other => Err(Error::invalid(
             format!("network-hook {other}"),
