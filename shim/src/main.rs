@@ -1,1 +1,21 @@
-fn main() {}
+//! containerd-shim-berth-v2: containerd's runtime v2 shim (ttrpc Task API) for berth.
+//!
+//! Synchronous on purpose: a handful of threads and no async runtime keep one shim per
+//! container small. Container processes are started by spawning `berth`, never by forking
+//! this multithreaded process.
+
+mod container;
+mod error;
+mod events;
+mod io;
+mod metrics;
+mod options;
+mod process;
+mod rootfs;
+mod runtime;
+mod service;
+mod task;
+
+fn main() {
+    containerd_shim::run::<service::Service>("io.containerd.berth.v2", None);
+}
