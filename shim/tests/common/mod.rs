@@ -1,0 +1,278 @@
+//! A real containerd per test: its own config, root, state and socket under a temp dir, the
+//! shim (and berth next to it) on its PATH, and a busybox image built by berth-build and
+//! imported with `ctr image import`. Everything is torn down on drop.
+//!
+//! containerd 1.6 always puts shim sockets in /run/containerd/s and FIFOs in
+//! /run/containerd/fifo; the socket names hash our own containerd address, so runs never
+//! collide with another containerd.
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const NS: &str = "berth-test";
+pub const IMAGE: &str = "berth-test/busybox:latest";
+pub const RUNTIME: &str = "io.containerd.berth.v2";
+
+pub fn shim_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_containerd-shim-berth-v2"))
+}
+
+/// A workspace binary: `$ENV`, else next to the shim binary (the same target dir).
+pub fn sibling(name: &str, env: &str) -> PathBuf {
+    if let Ok(p) = std::env::var(env) {
+        return PathBuf::from(p);
+    }
+    let p = shim_bin().parent().unwrap().join(name);
+    assert!(
+        p.is_file(),
+        "{} not found: build the workspace (`cargo build --release --workspace --bins`) or set {env}",
+        p.display()
+    );
+    p
+}
+
+pub struct Containerd {
+    pub dir: PathBuf,
+    pub sock: PathBuf,
+    child: Child,
+}
+
+fn image_archive(dir: &Path) -> PathBuf {
+    let rootfs = dir.join("image-rootfs");
+    fs::create_dir_all(rootfs.join("bin")).unwrap();
+    fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("busybox-static is installed");
+    let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
+    for applet in String::from_utf8_lossy(&list.stdout).lines() {
+        if applet != "busybox" {
+            let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet));
+        }
+    }
+    let build = sibling("berth-build", "BERTH_BUILD");
+    let store = dir.join("store");
+    let tar = dir.join("busybox.tar");
+    let import = Command::new(&build)
+        .arg("--store")
+        .arg(&store)
+        .arg("import")
+        .arg(&rootfs)
+        .args([IMAGE, "-c", "CMD [\"sh\"]"])
+        .output()
+        .unwrap();
+    assert!(import.status.success(), "berth-build import: {import:?}");
+    let save = Command::new(&build)
+        .arg("--store")
+        .arg(&store)
+        .args(["save", "-o"])
+        .arg(&tar)
+        .arg(IMAGE)
+        .output()
+        .unwrap();
+    assert!(save.status.success(), "berth-build save: {save:?}");
+    tar
+}
+
+impl Containerd {
+    pub fn start(name: &str) -> Containerd {
+        let dir = std::env::temp_dir().join(format!("berth-shim-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("bin")).unwrap();
+        std::os::unix::fs::symlink(shim_bin(), dir.join("bin/containerd-shim-berth-v2")).unwrap();
+        let berth = sibling("berth", "BERTH_RUNTIME");
+        let sock = dir.join("containerd.sock");
+        let config = format!(
+            "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n\
+             disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+             [grpc]\n  address = \"{s}\"\n[debug]\n  level = \"debug\"\n",
+            d = dir.display(),
+            s = sock.display()
+        );
+        fs::write(dir.join("config.toml"), config).unwrap();
+        let log = fs::File::create(dir.join("containerd.log")).unwrap();
+        let path = format!(
+            "{}:{}",
+            dir.join("bin").display(),
+            std::env::var("PATH").unwrap()
+        );
+        let child = Command::new("containerd")
+            .arg("--config")
+            .arg(dir.join("config.toml"))
+            .env("PATH", path)
+            .env("BERTH_RUNTIME", &berth)
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("containerd is installed (apt-get install containerd)");
+        let c = Containerd { dir, sock, child };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while c.ctr(&["version"]).status.code() != Some(0) {
+            assert!(
+                Instant::now() < deadline,
+                "containerd did not come up: {}",
+                c.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let tar = image_archive(&c.dir);
+        c.ok(&["image", "import", tar.to_str().unwrap()]);
+        c
+    }
+
+    pub fn ctr_cmd(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("ctr");
+        cmd.arg("--address")
+            .arg(&self.sock)
+            .args(["-n", NS])
+            .args(args);
+        cmd.stdin(Stdio::null());
+        cmd
+    }
+
+    /// Runs ctr with a 60 s limit (a hang fails the test instead of stalling the suite).
+    pub fn ctr(&self, args: &[&str]) -> Output {
+        let mut cmd = Command::new("timeout");
+        cmd.args(["60", "ctr", "--address"])
+            .arg(&self.sock)
+            .args(["-n", NS])
+            .args(args)
+            .stdin(Stdio::null());
+        cmd.output().unwrap()
+    }
+
+    /// Runs ctr and asserts success; returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.ctr(args);
+        assert!(
+            out.status.success(),
+            "ctr {args:?} failed: {}\nstderr: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `ctr run -d` with the berth runtime.
+    pub fn run_detached(&self, id: &str, extra: &[&str], cmd: &[&str]) {
+        let mut args = vec!["run", "-d", "--runtime", RUNTIME];
+        args.extend(extra);
+        args.extend([IMAGE, id]);
+        args.extend(cmd);
+        self.ok(&args);
+    }
+
+    /// The STATUS column of `ctr task ls` for `id`.
+    pub fn status(&self, id: &str) -> String {
+        let out = self.ok(&["task", "ls"]);
+        out.lines()
+            .find(|l| l.split_whitespace().next() == Some(id))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .unwrap_or("")
+            .to_string()
+    }
+
+    pub fn pid(&self, id: &str) -> u32 {
+        let out = self.ok(&["task", "ls"]);
+        out.lines()
+            .find(|l| l.split_whitespace().next() == Some(id))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            .unwrap_or(0)
+    }
+
+    pub fn wait_status(&self, id: &str, want: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.status(id) != want {
+            assert!(
+                Instant::now() < deadline,
+                "{id} never became {want}: {}",
+                self.status(id)
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Kill -9, delete task and container (end of a test's container).
+    pub fn remove(&self, id: &str) {
+        let _ = self.ctr(&["task", "kill", "-s", "KILL", id]);
+        let _ = self.ctr(&["task", "rm", "-f", id]);
+        let _ = self.ctr(&["container", "rm", id]);
+    }
+
+    pub fn log(&self) -> String {
+        fs::read_to_string(self.dir.join("containerd.log")).unwrap_or_default()
+    }
+
+    /// Pids of the shims this containerd started (their -address names our socket).
+    pub fn shim_pids(&self) -> Vec<i32> {
+        let sock = self.sock.to_string_lossy().into_owned();
+        let mut pids = vec![];
+        for e in fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let Ok(cmd) = fs::read(e.path().join("cmdline")) else {
+                continue;
+            };
+            let args: Vec<String> = cmd
+                .split(|b| *b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            let is_shim = args.first().is_some_and(|a| a.contains("containerd-shim"));
+            if is_shim && args.iter().any(|a| *a == sock) {
+                pids.push(pid);
+            }
+        }
+        pids
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        let tasks = self.ctr(&["task", "ls", "-q"]);
+        for id in String::from_utf8_lossy(&tasks.stdout).lines() {
+            self.remove(id.trim());
+        }
+        let cs = self.ctr(&["container", "ls", "-q"]);
+        for id in String::from_utf8_lossy(&cs.stdout).lines() {
+            let _ = self.ctr(&["container", "rm", id.trim()]);
+        }
+        for pid in self.shim_pids() {
+            // SAFETY: plain kill(2) of a shim our containerd started.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        // SAFETY: plain kill(2) of our containerd child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+        let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let mut ours: Vec<&str> = mounts
+            .lines()
+            .filter_map(|l| l.split(' ').nth(4))
+            .filter(|m| m.starts_with(self.dir.to_str().unwrap()))
+            .collect();
+        ours.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in ours {
+            let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
+        }
+        if std::env::var_os("KEEP_TEST_DIR").is_none() {
+            let _ = fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// Runs `cmd` under a pseudo-terminal (ctr -t needs one): `script -qec`.
+pub fn in_pty(c: &Containerd, ctr_args: &str) -> Output {
+    let line = format!(
+        "stty cols 100 rows 30; timeout 60 ctr --address {} -n {NS} {ctr_args}",
+        c.sock.display()
+    );
+    Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("script (bsdutils) is installed")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}

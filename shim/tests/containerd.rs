@@ -1,0 +1,324 @@
+//! containerd-shim-berth-v2 under a real containerd 1.6, driven with `ctr` (as root).
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{in_pty, stdout, Containerd, IMAGE, RUNTIME};
+
+#[test]
+fn run_rm_prints_output_and_passes_exit_codes() {
+    let c = Containerd::start("run");
+    let out = c.ctr(&[
+        "run",
+        "--rm",
+        "--runtime",
+        RUNTIME,
+        IMAGE,
+        "r1",
+        "echo",
+        "hi",
+    ]);
+    assert_eq!(stdout(&out), "hi\n", "{out:?}");
+    assert_eq!(out.status.code(), Some(0));
+
+    let out = c.ctr(&[
+        "run",
+        "--rm",
+        "--runtime",
+        RUNTIME,
+        IMAGE,
+        "r2",
+        "sh",
+        "-c",
+        "echo err >&2; exit 3",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("err"));
+
+    // stdin reaches the container and its EOF ends it.
+    let mut child = c
+        .ctr_cmd(&["run", "--rm", "--runtime", RUNTIME, IMAGE, "r3", "wc", "-c"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"12345").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(stdout(&out).trim(), "5", "{out:?}");
+
+    // berth's own error message reaches ctr's user.
+    let out = c.ctr(&[
+        "run",
+        "--rm",
+        "--runtime",
+        RUNTIME,
+        IMAGE,
+        "r4",
+        "/nonexistent",
+    ]);
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("berth create failed") && err.contains("/nonexistent"),
+        "{err}"
+    );
+    assert!(c.ok(&["task", "ls", "-q"]).trim().is_empty());
+    let _ = c.ctr(&["container", "rm", "r4"]);
+}
+
+#[test]
+fn detached_exec_ps_pause_metrics_kill_delete() {
+    let c = Containerd::start("life");
+    c.run_detached(
+        "d1",
+        &[],
+        &[
+            "sh",
+            "-c",
+            "trap 'exit 7' TERM; while true; do sleep 0.1; done",
+        ],
+    );
+    assert_eq!(c.status("d1"), "RUNNING");
+    let pid = c.pid("d1");
+    assert!(pid > 0);
+
+    // exec without a terminal: output and exit code
+    let out = c.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "e1",
+        "d1",
+        "sh",
+        "-c",
+        "echo from-exec; exit 5",
+    ]);
+    assert_eq!(stdout(&out), "from-exec\n");
+    assert_eq!(out.status.code(), Some(5));
+
+    // exec with a terminal: a tty, resized to the client's size
+    let out = in_pty(
+        &c,
+        "task exec -t --exec-id e2 d1 sh -c 'tty; sleep 0.5; stty size; exit 4'",
+    );
+    let text = stdout(&out);
+    assert!(text.contains("/dev/pts/"), "{text:?}");
+    assert!(text.contains("30 100"), "{text:?}");
+    assert_eq!(out.status.code(), Some(4));
+
+    // ps lists the init
+    let ps = c.ok(&["task", "ps", "d1"]);
+    assert!(
+        ps.lines()
+            .any(|l| l.split_whitespace().next() == Some(&pid.to_string())),
+        "{ps}"
+    );
+
+    c.ok(&["task", "pause", "d1"]);
+    assert_eq!(c.status("d1"), "PAUSED");
+    c.ok(&["task", "resume", "d1"]);
+    assert_eq!(c.status("d1"), "RUNNING");
+
+    let m = c.ok(&["task", "metrics", "d1"]);
+    assert!(
+        m.contains("memory.usage_in_bytes") && m.contains("pids.current"),
+        "{m}"
+    );
+
+    // TERM runs the trap; the exit status is the container's
+    c.ok(&["task", "kill", "-s", "TERM", "d1"]);
+    c.wait_status("d1", "STOPPED");
+    let rm = c.ctr(&["task", "rm", "d1"]);
+    assert!(rm.status.success(), "{rm:?}");
+    assert!(
+        String::from_utf8_lossy(&rm.stderr).contains("exit code 7"),
+        "{rm:?}"
+    );
+    c.ok(&["container", "rm", "d1"]);
+
+    // KILL of a process that ignores TERM
+    c.run_detached(
+        "d2",
+        &[],
+        &["sh", "-c", "trap '' TERM; while true; do sleep 0.1; done"],
+    );
+    c.ok(&["task", "kill", "-s", "TERM", "d2"]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(c.status("d2"), "RUNNING");
+    c.ok(&["task", "kill", "-s", "KILL", "d2"]);
+    c.wait_status("d2", "STOPPED");
+    c.ok(&["task", "rm", "d2"]);
+    c.ok(&["container", "rm", "d2"]);
+    // nothing left behind: no berth state, no rootfs mounts
+    let left = std::fs::read_dir("/run/containerd/berth/berth-test")
+        .map(|d| {
+            d.flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with('d'))
+                .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(left, 0);
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!mounts.contains(&format!("{}/state", c.dir.display())));
+}
+
+#[test]
+fn events_stream_shows_the_task_lifecycle() {
+    let c = Containerd::start("events");
+    let mut ev = c
+        .ctr_cmd(&["events"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    c.run_detached("v1", &[], &["sleep", "1000"]);
+    c.ok(&["task", "exec", "--exec-id", "x1", "v1", "true"]);
+    c.ok(&["task", "pause", "v1"]);
+    c.ok(&["task", "resume", "v1"]);
+    c.ok(&["task", "kill", "-s", "KILL", "v1"]);
+    c.wait_status("v1", "STOPPED");
+    c.ok(&["task", "rm", "v1"]);
+    std::thread::sleep(Duration::from_millis(500));
+    // SAFETY: plain kill(2) of our ctr child.
+    unsafe { libc::kill(ev.id() as i32, libc::SIGTERM) };
+    let out = ev.wait_with_output().unwrap();
+    let text = stdout(&out);
+    let topics = [
+        "/tasks/create",
+        "/tasks/start",
+        "/tasks/exec-added",
+        "/tasks/exec-started",
+        "/tasks/paused",
+        "/tasks/resumed",
+        "/tasks/exit",
+        "/tasks/delete",
+    ];
+    let mut last = 0;
+    // rfind: the exec's exit comes first, the init's last
+    for t in topics {
+        let pos = text
+            .rfind(&format!(" {t} "))
+            .unwrap_or_else(|| panic!("no {t} in:\n{text}"));
+        if t != "/tasks/exec-started" && t != "/tasks/exec-added" {
+            assert!(pos >= last, "{t} out of order in:\n{text}");
+            last = pos;
+        }
+    }
+    c.ok(&["container", "rm", "v1"]);
+}
+
+#[test]
+fn shim_sigkill_lets_containerd_clean_up() {
+    let c = Containerd::start("sigkill");
+    c.run_detached("k1", &[], &["sleep", "1000"]);
+    let pid = c.pid("k1");
+    let shims = c.shim_pids();
+    assert_eq!(shims.len(), 1, "{shims:?}");
+    // SAFETY: plain kill(2) of the shim our containerd started.
+    unsafe { libc::kill(shims[0], libc::SIGKILL) };
+    let mut gone = false;
+    for _ in 0..100 {
+        std::thread::sleep(Duration::from_millis(100));
+        let tasks = c.ok(&["task", "ls", "-q"]);
+        if tasks.trim().is_empty() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            gone = true;
+            break;
+        }
+    }
+    assert!(
+        gone,
+        "task or container process left after the shim died:\n{}",
+        c.log()
+    );
+    assert!(!std::path::Path::new("/run/containerd/berth/berth-test/k1").exists());
+    c.ok(&["container", "rm", "k1"]);
+}
+
+#[test]
+fn berth_through_containerds_runc_shim() {
+    let c = Containerd::start("runcshim");
+    let berth = common::sibling("berth", "BERTH_RUNTIME");
+    let berth = berth.to_str().unwrap();
+    let out = c.ctr(&[
+        "run",
+        "--rm",
+        "--runc-binary",
+        berth,
+        IMAGE,
+        "b1",
+        "sh",
+        "-c",
+        "echo via-runc-shim; exit 2",
+    ]);
+    assert_eq!(stdout(&out), "via-runc-shim\n", "{out:?}");
+    assert_eq!(out.status.code(), Some(2));
+    c.ok(&[
+        "run",
+        "-d",
+        "--runc-binary",
+        berth,
+        IMAGE,
+        "b2",
+        "sleep",
+        "1000",
+    ]);
+    let out = c.ctr(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "x",
+        "b2",
+        "sh",
+        "-c",
+        "echo in; exit 6",
+    ]);
+    assert_eq!(
+        (stdout(&out).as_str(), out.status.code()),
+        ("in\n", Some(6))
+    );
+    c.ok(&["task", "kill", "-s", "KILL", "b2"]);
+    c.wait_status("b2", "STOPPED");
+    c.ok(&["task", "rm", "b2"]);
+    c.ok(&["container", "rm", "b2"]);
+}
+
+#[test]
+fn long_running_with_host_network() {
+    let c = Containerd::start("nethost");
+    let addr = format!("127.0.0.1:{}", 20000 + std::process::id() % 20000);
+    c.run_detached(
+        "n1",
+        &["--net-host"],
+        &["httpd", "-f", "-p", &addr, "-h", "/etc"],
+    );
+    // the container's server answers on the host's loopback
+    let mut ok = false;
+    for _ in 0..50 {
+        let r = Command::new("busybox")
+            .args([
+                "wget",
+                "-q",
+                "-O",
+                "/dev/null",
+                &format!("http://{addr}/hosts"),
+            ])
+            .output()
+            .unwrap();
+        if r.status.success() {
+            ok = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        ok,
+        "httpd in the container did not answer on the host network"
+    );
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let out = c.ok(&["task", "exec", "--exec-id", "h", "n1", "hostname"]);
+    assert_eq!(out.trim(), host.trim());
+    c.remove("n1");
+}
