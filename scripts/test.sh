@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set-up, then every test suite, as root: unit and integration tests of the runtime
 # (real containers; the same tests again against runc to check their expectations), the
-# builder's tests, and the OCI conformance suite (berth, differential against runc).
+# builder's tests, the containerd shim's tests (with a real containerd), and the OCI
+# conformance suite (berth, differential against runc).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit 1
@@ -13,6 +14,9 @@ step cargo test --release -p berth-runtime
 step env RUNTIME=/usr/sbin/runc cargo test --release -p berth-runtime --test lifecycle --test environment --test process --test hooks --test exec --test errors --test security --test seccomp --test resources
 if [ -d builder ]; then
   step cargo test --release -p berth-builder
+fi
+if [ -d shim ]; then
+  step cargo test --release -p containerd-shim-berth-v2
 fi
 # The seed scenario end to end (the README's main job), with its own store so a user's
 # /var/lib/berth is not touched; the Debian base rootfs is cached in /var/cache/berth.
