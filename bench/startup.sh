@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${1:-200}
-B="$PWD/target/release/berth"
+B="${BERTH:-$PWD/target/release/berth}"
 [ -x "$B" ] || cargo build --release -p berth-runtime
 work=$(mktemp -d /tmp/berth-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
@@ -32,18 +32,20 @@ umount /sys/fs/cgroup/unified 2>/dev/null || true
 hyperfine -N --warmup 10 --runs $RUNS --export-json $work/h.json \
   -n crun "$work/cycle.sh /usr/bin/crun" -n runc "$work/cycle.sh /usr/sbin/runc" -n berth "$work/cycle.sh $B"
 python3 - "$work" "$B" <<'PY'
-import os, subprocess, sys
+import subprocess, sys
 work, berth = sys.argv[1], sys.argv[2]
+# Peak RSS through GNU time: a child's ru_maxrss includes what its parent held before
+# exec, so the runtime must be forked by a small process (time), not by python.
 def peak(rt):
     worst = 0
     for step in (["create", "--bundle", work + "/bundle", "rss"], ["start", "rss"], ["delete", "--force", "rss"]):
-        p = subprocess.Popen([rt, "--root", work + "/rss-state", *step], stdout=subprocess.DEVNULL)
-        _, _, ru = os.wait4(p.pid, 0)
-        worst = max(worst, ru.ru_maxrss)
+        p = subprocess.run(["/usr/bin/time", "-f", "%M", rt, "--root", work + "/rss-state", *step],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        worst = max(worst, int(p.stderr.strip().splitlines()[-1]))
     return worst
 for rt in ("/usr/bin/crun", "/usr/sbin/runc", berth):
     peak(rt)  # warm
-    print(f"peak RSS {os.path.basename(rt):6s} {peak(rt):6d} KiB")
+    print(f"peak RSS {rt.rsplit('/', 1)[-1]:6s} {peak(rt):6d} KiB")
 PY
 EOS
 unshare -m bash "$work/inner.sh" | tee "$work/out.txt"
