@@ -8,6 +8,7 @@ mod container;
 mod error;
 mod events;
 mod io;
+mod logger;
 mod metrics;
 mod options;
 mod process;

@@ -23,6 +23,7 @@ pub struct Service {
     namespace: String,
     id: String,
     bundle: String,
+    debug: bool,
     exit: Arc<ExitSignal>,
 }
 
@@ -41,11 +42,14 @@ fn grouping(id: &str) -> String {
 impl Shim for Service {
     type T = TaskService;
 
-    fn new(_runtime_id: &str, args: &Flags, _config: &mut Config) -> Self {
+    fn new(_runtime_id: &str, args: &Flags, config: &mut Config) -> Self {
+        // Our own logger (logger.rs), set up when serving.
+        config.no_setup_logger = true;
         Service {
             namespace: args.namespace.clone(),
             id: args.id.clone(),
             bundle: args.bundle.clone(),
+            debug: args.debug,
             exit: Arc::default(),
         }
     }
@@ -85,6 +89,7 @@ impl Shim for Service {
     }
 
     fn create_task_service(&self, publisher: RemotePublisher) -> TaskService {
+        crate::logger::init(self.debug);
         let events = Events::start(publisher, self.namespace.clone());
         TaskService::new(self.namespace.clone(), events, self.exit.clone())
     }

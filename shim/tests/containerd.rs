@@ -322,3 +322,28 @@ fn long_running_with_host_network() {
     assert_eq!(out.trim(), host.trim());
     c.remove("n1");
 }
+
+#[test]
+fn pod_containers_share_one_shim() {
+    let c = Containerd::start("pod");
+    let pod = ["--annotation", "io.kubernetes.cri.sandbox-id=pod1"];
+    c.run_detached("p1", &pod, &["sleep", "1000"]);
+    c.run_detached("p2", &pod, &["sleep", "1000"]);
+    c.run_detached("solo", &[], &["sleep", "1000"]);
+    assert_eq!(
+        c.shim_pids().len(),
+        2,
+        "p1 and p2 share a shim, solo has its own"
+    );
+    // the pod's shim outlives its first container and still serves the second
+    c.remove("p1");
+    let out = c.ok(&["task", "exec", "--exec-id", "x", "p2", "echo", "in-p2"]);
+    assert_eq!(out, "in-p2\n");
+    c.ok(&["task", "kill", "-s", "KILL", "p2"]);
+    c.wait_status("p2", "STOPPED");
+    c.ok(&["task", "rm", "p2"]);
+    c.ok(&["container", "rm", "p2"]);
+    c.remove("solo");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(c.shim_pids().is_empty(), "shims left: {:?}", c.shim_pids());
+}
