@@ -7,12 +7,16 @@ use containerd_shim::protos::events::task::{
     TaskCreate, TaskDelete, TaskExecAdded, TaskExecStarted, TaskExit, TaskOOM, TaskPaused,
     TaskResumed, TaskStart,
 };
-use containerd_shim::protos::protobuf::MessageDyn;
+use containerd_shim::protos::protobuf::well_known_types::any::Any;
+use containerd_shim::protos::protobuf::Message;
+use containerd_shim::protos::shim::event::Envelope;
+use containerd_shim::protos::shim::events::ForwardRequest;
 use containerd_shim::protos::topics::*;
-use containerd_shim::protos::ttrpc::context::Context;
-use containerd_shim::publisher::RemotePublisher;
+use containerd_shim::protos::ttrpc::{context::Context, Client};
+use containerd_shim::protos::EventsClient;
 
-type Event = (&'static str, Box<dyn MessageDyn + Send>);
+/// (topic, type URL, encoded event)
+type Event = (&'static str, &'static str, Vec<u8>);
 
 #[derive(Clone)]
 pub struct Events {
@@ -20,13 +24,41 @@ pub struct Events {
 }
 
 impl Events {
-    pub fn start(publisher: RemotePublisher, namespace: String) -> Events {
+    /// Connects to containerd's ttrpc address (`$TTRPC_ADDRESS`). Events are encoded with
+    /// explicit type URLs: containerd-shim's publisher asks protobuf reflection for the
+    /// name, which builds every descriptor and costs the idle shim ~0.4 MB of heap.
+    pub fn start(namespace: String) -> Events {
         let (tx, rx) = channel::<Event>();
+        let client = std::env::var("TTRPC_ADDRESS")
+            .ok()
+            .and_then(|a| containerd_shim::util::connect(a).ok())
+            .and_then(|fd| Client::new(fd).ok())
+            .map(EventsClient::new);
         std::thread::Builder::new()
             .name("events".into())
             .spawn(move || {
-                for (topic, ev) in rx {
-                    if let Err(e) = publisher.publish(Context::default(), topic, &namespace, ev) {
+                let Some(client) = client else {
+                    log::warn!("no connection to containerd: events are dropped");
+                    return rx.iter().for_each(drop);
+                };
+                for (topic, type_url, value) in rx {
+                    let req = ForwardRequest {
+                        envelope: Some(Envelope {
+                            timestamp: Some(crate::process::now()).into(),
+                            namespace: namespace.clone(),
+                            topic: topic.into(),
+                            event: Some(Any {
+                                type_url: type_url.into(),
+                                value,
+                                ..Default::default()
+                            })
+                            .into(),
+                            ..Default::default()
+                        })
+                        .into(),
+                        ..Default::default()
+                    };
+                    if let Err(e) = client.forward(Context::default(), &req) {
                         log::warn!("publishing {topic}: {e}");
                     }
                 }
@@ -34,22 +66,25 @@ impl Events {
             .expect("spawn events thread");
         Events { tx }
     }
-
-    pub fn send(&self, topic: &'static str, ev: Box<dyn MessageDyn + Send>) {
-        let _ = self.tx.send((topic, ev));
-    }
 }
 
 /// Topic of each event type the shim publishes.
-pub trait Topic: MessageDyn + Send + Sized + 'static {
+pub trait Topic: Message {
     const TOPIC: &'static str;
+    const TYPE_URL: &'static str;
     fn publish(self, events: &Events) {
-        events.send(Self::TOPIC, Box::new(self));
+        let value = self.write_to_bytes().unwrap_or_default();
+        let _ = events.tx.send((Self::TOPIC, Self::TYPE_URL, value));
     }
 }
 
 macro_rules! topics {
-    ($($t:ty => $c:ident),* $(,)?) => { $(impl Topic for $t { const TOPIC: &'static str = $c; })* };
+    ($($t:ident => $c:ident),* $(,)?) => {
+        $(impl Topic for $t {
+            const TOPIC: &'static str = $c;
+            const TYPE_URL: &'static str = concat!("containerd.events.", stringify!($t));
+        })*
+    };
 }
 
 topics! {

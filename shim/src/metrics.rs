@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use containerd_shim::cgroup::{collect_metrics, get_cgroup};
 use containerd_shim::protos::events::task::TaskOOM;
 use containerd_shim::protos::protobuf::well_known_types::any::Any;
-use containerd_shim::util::convert_to_any;
+use containerd_shim::protos::protobuf::Message;
 
 use crate::error::{Error, Result};
 use crate::events::{Events, Topic};
@@ -26,7 +26,14 @@ fn stats_err(pid: u32) -> impl Fn(containerd_shim::Error) -> Error {
 pub fn stats(pid: u32) -> Result<Any> {
     let cg = get_cgroup(pid).map_err(stats_err(pid))?;
     let metrics = collect_metrics(&cg).map_err(stats_err(pid))?;
-    convert_to_any(Box::new(metrics)).map_err(stats_err(pid))
+    Ok(Any {
+        // named explicitly: asking reflection would build every descriptor (events.rs)
+        type_url: "io.containerd.cgroups.v1.Metrics".into(),
+        value: metrics
+            .write_to_bytes()
+            .map_err(|e| stats_err(pid)(e.into()))?,
+        ..Default::default()
+    })
 }
 
 /// The v1 memory cgroup directory of `pid`, from /proc/PID/cgroup.

@@ -90,7 +90,8 @@ impl Shim for Service {
 
     fn create_task_service(&self, publisher: RemotePublisher) -> TaskService {
         crate::logger::init(self.debug);
-        let events = Events::start(publisher, self.namespace.clone());
+        drop(publisher); // events.rs keeps its own, reflection-free connection
+        let events = Events::start(self.namespace.clone());
         TaskService::new(self.namespace.clone(), events, self.exit.clone())
     }
 }
