@@ -73,8 +73,12 @@ impl Shim for Service {
             b => PathBuf::from(b),
         };
         let berth = RuntimeOptions::load(&bundle).berth(&self.namespace, &bundle);
-        if let Err(e) = berth.simple("delete", &["--force", &self.id]) {
-            log::warn!("cleaning up {}: {e}", self.id);
+        // containerd runs this after every shim exit, also after a clean Delete: only call
+        // berth if the container is still there.
+        if berth.root.join(&self.id).exists() {
+            if let Err(e) = berth.simple("delete", &["--force", &self.id]) {
+                log::warn!("cleaning up {}: {e}", self.id);
+            }
         }
         rootfs::unmount(&bundle.join("rootfs"));
         Ok(DeleteResponse {
