@@ -39,9 +39,10 @@ work, berth = sys.argv[1], sys.argv[2]
 def peak(rt):
     worst = 0
     for step in (["create", "--bundle", work + "/bundle", "rss"], ["start", "rss"], ["delete", "--force", "rss"]):
-        p = subprocess.run(["/usr/bin/time", "-f", "%M", rt, "--root", work + "/rss-state", *step],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        worst = max(worst, int(p.stderr.strip().splitlines()[-1]))
+        # -o: the container's init inherits stdio, so no pipe may wait for its EOF.
+        subprocess.run(["/usr/bin/time", "-o", work + "/rss", "-f", "%M", rt, "--root", work + "/rss-state", *step],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        worst = max(worst, int(open(work + "/rss").read().split()[-1]))
     return worst
 for rt in ("/usr/bin/crun", "/usr/sbin/runc", berth):
     peak(rt)  # warm
