@@ -347,3 +347,35 @@ fn pod_containers_share_one_shim() {
     std::thread::sleep(Duration::from_millis(500));
     assert!(c.shim_pids().is_empty(), "shims left: {:?}", c.shim_pids());
 }
+
+#[test]
+fn oom_kill_is_reported() {
+    let c = Containerd::start("oom");
+    let mut ev = c
+        .ctr_cmd(&["events"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let limit = (32u64 << 20).to_string();
+    let hog = "sleep 0.3; x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo ${#x}";
+    let out = c.ctr(&[
+        "run",
+        "--rm",
+        "--runtime",
+        RUNTIME,
+        "--memory-limit",
+        &limit,
+        IMAGE,
+        "o1",
+        "sh",
+        "-c",
+        hog,
+    ]);
+    assert_eq!(out.status.code(), Some(137), "{out:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    // SAFETY: plain kill(2) of our ctr child.
+    unsafe { libc::kill(ev.id() as i32, libc::SIGTERM) };
+    let text = stdout(&ev.wait_with_output().unwrap());
+    assert!(text.contains(" /tasks/oom "), "no /tasks/oom in:\n{text}");
+}
