@@ -379,3 +379,48 @@ fn oom_kill_is_reported() {
     let text = stdout(&ev.wait_with_output().unwrap());
     assert!(text.contains(" /tasks/oom "), "no /tasks/oom in:\n{text}");
 }
+
+/// Update and Checkpoint have no `ctr` 1.6 command: call the shim's ttrpc Task API directly.
+#[test]
+fn update_and_checkpoint_over_ttrpc() {
+    use containerd_shim_protos::api::{CheckpointTaskRequest, UpdateTaskRequest};
+    use containerd_shim_protos::protobuf::well_known_types::any::Any;
+    use containerd_shim_protos::ttrpc::{context, Client};
+    use containerd_shim_protos::TaskClient;
+
+    let c = Containerd::start("update");
+    c.run_detached("u1", &[], &["sleep", "1000"]);
+    let bundle = c
+        .dir
+        .join("state/io.containerd.runtime.v2.task/berth-test/u1");
+    let address = std::fs::read_to_string(bundle.join("address")).unwrap();
+    let task = TaskClient::new(Client::connect(address.trim()).unwrap());
+    let req = UpdateTaskRequest {
+        id: "u1".into(),
+        // containerd sends linux.resources as JSON in the Any
+        resources: Some(Any {
+            type_url: "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources".into(),
+            value: br#"{"memory":{"limit":50331648},"pids":{"limit":64}}"#.to_vec(),
+            ..Default::default()
+        })
+        .into(),
+        ..Default::default()
+    };
+    task.update(context::with_timeout(0), &req).unwrap();
+    let pid = c.pid("u1");
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    let mem = cg
+        .lines()
+        .find_map(|l| l.split_once(":memory:").map(|(_, p)| p));
+    if let Some(path) = mem {
+        let f = format!("/sys/fs/cgroup/memory{path}/memory.limit_in_bytes");
+        assert_eq!(std::fs::read_to_string(f).unwrap().trim(), "50331648");
+    }
+    let ck = CheckpointTaskRequest {
+        id: "u1".into(),
+        ..Default::default()
+    };
+    let err = task.checkpoint(context::with_timeout(0), &ck).unwrap_err();
+    assert!(format!("{err:?}").contains("not supported"), "{err:?}");
+    c.remove("u1");
+}
