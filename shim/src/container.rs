@@ -202,7 +202,9 @@ impl Container {
                 "exec {exec_id} is still running"
             )));
         }
-        execs.remove(exec_id);
+        if let Some(e) = execs.remove(exec_id) {
+            e.process.close_stdin();
+        }
         Ok(st)
     }
 
@@ -223,6 +225,10 @@ impl Container {
         }
         if self.rootfs_mounted {
             rootfs::unmount(&self.bundle.join("rootfs"));
+        }
+        self.init.close_stdin();
+        for e in self.execs.lock().unwrap().values() {
+            e.process.close_stdin();
         }
         let _ = std::fs::remove_file(self.bundle.join("init.pid"));
         Ok(self.init.state())

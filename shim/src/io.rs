@@ -10,6 +10,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{IoSliceMut, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixListener;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -70,6 +71,18 @@ fn spawn_stdin_copy(fifo: String, dst: StdinWriter) {
             }
             dst.lock().unwrap().take();
         });
+}
+
+/// Ends a stdin copy thread still waiting in `open` for a client that never came (e.g. `ctr run
+/// -d`): opening the write side once lets that open return, and the read then sees EOF.
+pub fn release_stdin_fifo(path: &str) {
+    if path.is_empty() {
+        return;
+    }
+    let _ = OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path);
 }
 
 /// Stdio for a process without a terminal; returns the child's fds and the stdin writer.

@@ -104,6 +104,7 @@ impl Process {
     pub fn close_stdin(&self) {
         if let Some(w) = self.stdin.lock().unwrap().take() {
             w.lock().unwrap().take();
+            crate::io::release_stdin_fifo(&self.stdio.stdin);
         }
     }
 }
