@@ -61,6 +61,9 @@ pub fn parse_bytes(data: &[u8], path: &Path) -> Result<Spec> {
         }
     };
     drop_unknown_capabilities(&mut doc);
+    if let Some(p) = doc.get_mut("process") {
+        spell_scheduler_flags(p);
+    }
     serde_path_to_error::deserialize(doc).map_err(|e| {
         let field = e.path().to_string();
         let field = if field == "." {
@@ -70,6 +73,19 @@ pub fn parse_bytes(data: &[u8], path: &Path) -> Result<Spec> {
         };
         cfg_err(path, &field, &e.into_inner().to_string())
     })
+}
+
+/// A `process` object on its own (`exec --process FILE`), checked like config.json's.
+pub fn parse_process(data: &[u8], path: &Path) -> Result<oci_spec::runtime::Process> {
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(data).map_err(|e| cfg_err(path, "(document)", &e.to_string()))?;
+    spell_scheduler_flags(&mut doc);
+    let p: oci_spec::runtime::Process = serde_path_to_error::deserialize(doc).map_err(|e| {
+        let field = e.path().to_string();
+        cfg_err(path, &field, &e.into_inner().to_string())
+    })?;
+    validate_process_sched(&p, path)?;
+    Ok(p)
 }
 
 fn path_error(data: &[u8], path: &Path) -> Option<Error> {
@@ -109,6 +125,24 @@ fn drop_unknown_capabilities(doc: &mut serde_json::Value) {
     }
 }
 
+/// oci-spec 0.10 spells two scheduler flags differently from runtime-spec
+/// (SCHED_RESET_ON_FORK, SCHED_FLAG_D_L_OVERRUN): map the spec's names onto its names.
+fn spell_scheduler_flags(process: &mut serde_json::Value) {
+    let Some(flags) = process
+        .pointer_mut("/scheduler/flags")
+        .and_then(|f| f.as_array_mut())
+    else {
+        return;
+    };
+    for f in flags {
+        match f.as_str() {
+            Some("SCHED_FLAG_RESET_ON_FORK") => *f = "SCHED_RESET_ON_FORK".into(),
+            Some("SCHED_FLAG_DL_OVERRUN") => *f = "SCHED_FLAG_D_L_OVERRUN".into(),
+            _ => {}
+        }
+    }
+}
+
 fn cfg_err(file: &Path, field: &str, msg: &str) -> Error {
     Error::Config {
         file: file.to_path_buf(),
@@ -145,8 +179,30 @@ pub fn validate(spec: &Spec, file: &Path) -> Result<()> {
             );
         }
     }
+    validate_process_sched(process, file)?;
     validate_linux(spec, file)?;
     validate_hooks(spec, file)
+}
+
+/// Scheduling values checked before anything is set up, so bad input leaves nothing behind.
+pub fn validate_process_sched(p: &oci_spec::runtime::Process, file: &Path) -> Result<()> {
+    use crate::process::sched;
+    if let Some(s) = p.scheduler() {
+        sched::check_scheduler(s).map_err(|(f, m)| cfg_err(file, f, &m))?;
+    }
+    if let Some(io) = p.io_priority() {
+        sched::check_io_priority(io)
+            .map_err(|m| cfg_err(file, "process.ioPriority.priority", &m))?;
+    }
+    if let Some(a) = p.exec_cpu_affinity() {
+        for (name, list) in [("initial", a.initial()), ("final", a.cpu_affinity_final())] {
+            if let Some(l) = list.as_deref().filter(|l| !l.is_empty()) {
+                sched::check_cpus(l)
+                    .map_err(|m| cfg_err(file, &format!("process.execCPUAffinity.{name}"), &m))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn validate_linux(spec: &Spec, file: &Path) -> Result<()> {
@@ -196,6 +252,7 @@ fn validate_linux(spec: &Spec, file: &Path) -> Result<()> {
     if linux.time_offsets().is_some() && !new_ns(LinuxNamespaceType::Time) {
         return err("linux.timeOffsets", "needs a new time namespace");
     }
+    validate_linux_attrs(linux, file)?;
     for key in linux.sysctl().iter().flat_map(|m| m.keys()) {
         let needs = if key.starts_with("net.") {
             Some(LinuxNamespaceType::Network)
@@ -225,6 +282,40 @@ fn validate_linux(spec: &Spec, file: &Path) -> Result<()> {
             }
             _ => {}
         }
+    }
+    Ok(())
+}
+
+/// linux.personality, linux.memoryPolicy and linux.intelRdt, checked before create starts.
+fn validate_linux_attrs(linux: &oci_spec::runtime::Linux, file: &Path) -> Result<()> {
+    use crate::process::persona;
+    if let Some(p) = linux.personality() {
+        persona::personality_value(p).map_err(|m| cfg_err(file, "linux.personality", &m))?;
+    }
+    if let Some(m) = linux.memory_policy() {
+        persona::check_memory_policy(m).map_err(|(f, m)| cfg_err(file, f, &m))?;
+    }
+    for (h, dev) in linux.net_devices().iter().flatten() {
+        let has_net = linux
+            .namespaces()
+            .iter()
+            .flatten()
+            .any(|n| n.typ() == LinuxNamespaceType::Network);
+        if !has_net {
+            let m = "needs a network namespace of the container's own";
+            return Err(cfg_err(file, &format!("linux.netDevices.{h}"), m));
+        }
+        crate::netdev::check(h, dev)
+            .map_err(|m| cfg_err(file, &format!("linux.netDevices.{h}"), &m))?;
+    }
+    if linux.intel_rdt().is_some() {
+        let why = if Path::new("/sys/fs/resctrl/schemata").exists() {
+            "berth does not implement Intel RDT (resctrl) yet; remove the field"
+        } else {
+            "Intel RDT needs the resctrl filesystem, which this host does not have \
+             (no /sys/fs/resctrl); remove the field"
+        };
+        return Err(cfg_err(file, "linux.intelRdt", why));
     }
     Ok(())
 }

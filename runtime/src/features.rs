@@ -75,6 +75,14 @@ fn make_rootless(spec: &mut Value) {
     }
 }
 
+/// Whether the running kernel knows a syscall (ENOSYS otherwise). Called with invalid
+/// arguments, so a syscall that exists fails with EBADF/EINVAL and changes nothing.
+fn kernel_has_syscall(nr: libc::c_long) -> bool {
+    // SAFETY: fd -1 and null pointers: the kernel rejects the call before acting.
+    let r = unsafe { libc::syscall(nr, -1, std::ptr::null::<u8>(), 0, std::ptr::null::<u8>(), 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ENOSYS)
+}
+
 pub fn features() -> Value {
     let hooks = [
         "prestart",
@@ -103,11 +111,23 @@ pub fn features() -> Value {
             },
             "apparmor": {"enabled": false},
             "selinux": {"enabled": false},
-            "intelRdt": {"enabled": false},
-            "mountExtensions": {"idmap": {"enabled": false}}
+            // No resctrl support: a config with linux.intelRdt is refused at create.
+            "intelRdt": {"enabled": false, "schemata": false, "monitoring": false},
+            "mountExtensions": {"idmap": {"enabled": kernel_has_syscall(libc::SYS_mount_setattr)}},
+            "netDevices": {"enabled": true},
+            "memoryPolicy": {
+                "modes": ["MPOL_DEFAULT", "MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE", "MPOL_PREFERRED", "MPOL_PREFERRED_MANY", "MPOL_LOCAL"],
+                "flags": ["MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES", "MPOL_F_STATIC_NODES"]
+            }
         },
         "annotations": {
             "org.opencontainers.runtime-spec.features.version": crate::OCI_VERSION,
+            // runtime-spec's features document has no fields for these process settings yet.
+            "io.github.berth.process.scheduler": "SCHED_OTHER,SCHED_FIFO,SCHED_RR,SCHED_BATCH,SCHED_IDLE,SCHED_DEADLINE",
+            "io.github.berth.process.ioPriority": "IOPRIO_CLASS_RT,IOPRIO_CLASS_BE,IOPRIO_CLASS_IDLE",
+            "io.github.berth.process.execCPUAffinity": "true",
+            "io.github.berth.linux.personality": format!("LINUX,LINUX32;flags={}", crate::process::persona::personality_flag_names().join(",")),
+            "io.github.berth.linux.timeOffsets": "monotonic,boottime",
             "io.github.berth.version": env!("CARGO_PKG_VERSION")
         }
     })

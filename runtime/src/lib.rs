@@ -11,6 +11,8 @@ pub mod features;
 pub mod hooks;
 pub mod logger;
 pub mod namespaces;
+pub mod netdev;
+pub mod netlink;
 pub mod process;
 pub mod rootfs;
 pub mod security;

@@ -53,7 +53,9 @@ fn runtime_binary_is_not_reachable_through_proc_exe() {
         // joins a container, from its binary seen through a detached read-only overlayfs
         // (another device than the binary on disk), or else from a sealed memfd.
         use std::os::unix::fs::MetadataExt;
-        let dev = std::fs::metadata(format!("/proc/{}/exe", child.id())).unwrap().dev();
+        let dev = std::fs::metadata(format!("/proc/{}/exe", child.id()))
+            .unwrap()
+            .dev();
         let disk = std::fs::metadata(runtime()).unwrap().dev();
         assert!(
             s.contains("memfd") || dev != disk,

@@ -53,12 +53,7 @@ pub struct ExecArgs {
 fn build_process(root: &Path, a: &ExecArgs) -> berth::Result<Process> {
     if let Some(f) = &a.process {
         let data = std::fs::read(f).map_err(|e| Error::io(f, e))?;
-        let de = &mut serde_json::Deserializer::from_slice(&data);
-        return serde_path_to_error::deserialize(de).map_err(|err| Error::Config {
-            file: f.clone(),
-            field: err.path().to_string(),
-            msg: err.into_inner().to_string(),
-        });
+        return berth::config::parse_process(&data, f);
     }
     if a.args.is_empty() {
         return Err(Error::Other(

@@ -70,6 +70,7 @@ impl Undo {
             crate::hooks::run_warn(b.spec.hooks().as_ref(), "poststop", &st);
         }
         if let Some(d) = self.dir.take() {
+            crate::netdev::restore(&d.path);
             let _ = d.remove();
         }
     }
@@ -119,6 +120,7 @@ fn create_in(o: &CreateOpts, bundle: Bundle, undo: &mut Undo) -> Result<Created>
     let need_hooks = ["prestart", "createRuntime"]
         .iter()
         .any(|s| !crate::hooks::hooks_of(hooks, s).is_empty());
+    let idmapped = crate::rootfs::idmap::prepare(&bundle.spec, &bundle.dir)?;
     let (parent, child) = channel::pair()?;
     let mut st = State {
         id: o.id.clone(),
@@ -149,6 +151,7 @@ fn create_in(o: &CreateOpts, bundle: Bundle, undo: &mut Undo) -> Result<Created>
         no_pivot: o.no_pivot,
         preserve_fds: o.preserve_fds,
         need_hooks,
+        idmapped,
         ready_sent: Default::default(),
     };
     // SAFETY: berth is single-threaded here, so the child may allocate freely.
@@ -197,6 +200,15 @@ fn drive(
                 undo.pid = Some(pid);
                 st.pid = pid;
                 st.start_time = crate::utils::proc_start_time(pid).unwrap_or(0);
+                if let Some(devs) = b
+                    .spec
+                    .linux()
+                    .as_ref()
+                    .and_then(|l| l.net_devices().as_ref())
+                {
+                    let dir = &undo.dir.as_ref().expect("dir is set").path;
+                    crate::netdev::move_in(devs, pid, dir)?;
+                }
                 let doc = st.to_oci(super::state::Status::Creating);
                 undo.bundle = Some((b.clone(), doc.clone()));
                 chan.send(&ToChild::State(doc.to_string()))?;

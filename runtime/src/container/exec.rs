@@ -51,10 +51,8 @@ pub fn exec(o: &ExecOpts) -> Result<i32> {
     };
     let (parent, child) = channel::pair()?;
     let spec = crate::config::parse_file(&st.bundle.join("config.json")).ok();
-    let seccomp = spec
-        .as_ref()
-        .and_then(|s| s.linux().as_ref())
-        .and_then(|l| l.seccomp().clone());
+    let linux = spec.as_ref().and_then(|s| s.linux().as_ref());
+    let seccomp = linux.and_then(|l| l.seccomp().clone());
     let ctx = ExecCtx {
         chan: child,
         pid: st.pid,
@@ -62,6 +60,8 @@ pub fn exec(o: &ExecOpts) -> Result<i32> {
         console,
         preserve_fds: o.preserve_fds,
         seccomp,
+        personality: linux.and_then(|l| l.personality().clone()),
+        memory_policy: linux.and_then(|l| l.memory_policy().clone()),
     };
     // SAFETY: berth is single-threaded here.
     let stage1 = match unsafe { fork() }.map_err(|e| Error::sys("fork", e))? {

@@ -132,6 +132,7 @@ fn destroy(dir: ContainerDir, st: &State) -> Result<()> {
         let _ = send(Pid::from_raw(pid), Signal::SIGKILL);
     }
     cgroups::remove(&st.cgroup_paths)?;
+    crate::netdev::restore(&dir.path);
     crate::hooks::run_warn(st.hooks.as_ref(), "poststop", &st.to_oci(Status::Stopped));
     dir.remove()
 }

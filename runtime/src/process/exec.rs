@@ -4,7 +4,8 @@
 //! failure is sent as an Error message first.
 
 use super::channel::{Channel, ToChild, ToParent};
-use super::{exit_child, set_name, setup};
+use super::sched::{self, Affinity};
+use super::{exit_child, persona, set_name, setup};
 use crate::error::{Error, Result};
 use nix::unistd::{fork, ForkResult};
 use oci_spec::runtime::Process;
@@ -18,17 +19,23 @@ pub struct ExecCtx {
     pub preserve_fds: u32,
     /// The container's linux.seccomp: exec'd processes get the same filter.
     pub seccomp: Option<oci_spec::runtime::LinuxSeccomp>,
+    /// The container's linux.personality and linux.memoryPolicy, which exec'd processes share.
+    pub personality: Option<oci_spec::runtime::LinuxPersonality>,
+    pub memory_policy: Option<oci_spec::runtime::LinuxMemoryPolicy>,
 }
 
 pub fn stage1(ctx: ExecCtx) -> ! {
     set_name("berth:exec1");
     let r = (|| -> Result<()> {
+        sched::apply_affinity(&ctx.process, Affinity::Initial)?;
         crate::namespaces::join_process(ctx.pid, &crate::namespaces::all_types())?;
         ctx.chan.send(&ToParent::Stage1Ready)?;
         match ctx.chan.recv::<ToChild>()? {
-            Some(ToChild::Go) => Ok(()),
-            _ => Err(Error::Child("runtime went away".into())),
+            Some(ToChild::Go) => {}
+            _ => return Err(Error::Child("runtime went away".into())),
         }
+        // In the container's cgroups now; the process forked next inherits this set.
+        sched::apply_affinity(&ctx.process, Affinity::Final)
     })();
     if let Err(e) = r {
         let _ = ctx.chan.send(&ToParent::Error(e.to_string()));
@@ -67,6 +74,10 @@ fn process(ctx: ExecCtx) -> ! {
         }
         setup::apply_oom_score_adj(p)?;
         setup::apply_rlimits(p)?;
+        sched::apply_scheduler(p)?;
+        sched::apply_io_priority(p)?;
+        persona::apply_personality(ctx.personality.as_ref())?;
+        persona::apply_memory_policy(ctx.memory_policy.as_ref())?;
         setup::enter_cwd(p)?;
         let seccomp = setup::prepare_seccomp(ctx.seccomp.as_ref(), p)?;
         setup::load_seccomp(&seccomp, true)?;

@@ -3,7 +3,8 @@
 //! Both run single-threaded, forked from the single-threaded berth process.
 
 use super::channel::{Channel, ToChild, ToParent};
-use super::{exit_child, set_name, setup};
+use super::sched::{self, Affinity};
+use super::{exit_child, persona, set_name, setup};
 use crate::cgroups::Hierarchy;
 use crate::config::Bundle;
 use crate::error::{Context, Error, Result};
@@ -27,6 +28,8 @@ pub struct InitCtx<'a> {
     pub no_pivot: bool,
     pub preserve_fds: u32,
     pub need_hooks: bool,
+    /// Idmapped mount trees the parent prepared on the host (moved into place by the init).
+    pub idmapped: Vec<rootfs::idmap::Tree>,
     pub ready_sent: std::cell::Cell<bool>,
 }
 
@@ -52,6 +55,10 @@ pub fn stage1(ctx: InitCtx) -> ! {
 }
 
 fn stage1_inner(ctx: &InitCtx) -> Result<()> {
+    let process = ctx.bundle.spec.process().as_ref();
+    if let Some(p) = process {
+        sched::apply_affinity(p, Affinity::Initial)?;
+    }
     crate::namespaces::join(&ctx.plan.join)?;
     if ctx.plan.is_new(T::User) {
         nix::sched::unshare(CloneFlags::CLONE_NEWUSER).ctx(|| "unshare user namespace".into())?;
@@ -60,6 +67,10 @@ fn stage1_inner(ctx: &InitCtx) -> Result<()> {
     match ctx.chan.recv::<ToChild>()? {
         Some(ToChild::Go) => {}
         _ => return Err(Error::Child("runtime went away".into())),
+    }
+    // Now in the container's cgroups: the init forked from here inherits the final set.
+    if let Some(p) = process {
+        sched::apply_affinity(p, Affinity::Final)?;
     }
     if ctx.plan.has(T::User) {
         let (u, g) = (Uid::from_raw(0), Gid::from_raw(0));
@@ -159,6 +170,7 @@ fn init_inner(ctx: &InitCtx) -> Result<setup::Exec> {
     rootfs::finalize(spec)?;
     setup::apply_oom_score_adj(process)?;
     setup::apply_rlimits(process)?;
+    apply_kernel_attrs(spec, process)?;
     setup::enter_cwd(process)?;
     let seccomp = setup::prepare_seccomp(
         spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()),
@@ -181,6 +193,19 @@ fn init_inner(ctx: &InitCtx) -> Result<setup::Exec> {
     Ok(exec)
 }
 
+/// Scheduling, I/O priority, personality and memory policy: kept across execve, and set
+/// while the init still has CAP_SYS_NICE.
+fn apply_kernel_attrs(
+    spec: &oci_spec::runtime::Spec,
+    p: &oci_spec::runtime::Process,
+) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    sched::apply_scheduler(p)?;
+    sched::apply_io_priority(p)?;
+    persona::apply_personality(linux.and_then(|l| l.personality().as_ref()))?;
+    persona::apply_memory_policy(linux.and_then(|l| l.memory_policy().as_ref()))
+}
+
 /// Mounts, devices, the runtime's hooks, pivot_root. Returns the exec.fifo descriptor,
 /// opened while the host path is still reachable.
 fn build_rootfs(ctx: &InitCtx) -> Result<(OwnedFd, serde_json::Value)> {
@@ -199,6 +224,7 @@ fn build_rootfs(ctx: &InitCtx) -> Result<(OwnedFd, serde_json::Value)> {
         cgroup_paths: &ctx.cgroup_paths,
         new_cgroupns: ctx.plan.is_new(T::Cgroup),
         userns,
+        idmapped: &ctx.idmapped,
     };
     let mounts = spec.mounts().clone().unwrap_or_default();
     mounts::mount_all(&mctx, &mounts)?;

@@ -2,6 +2,8 @@
 pub mod channel;
 pub mod exec;
 pub mod init;
+pub mod persona;
+pub mod sched;
 pub mod setup;
 
 /// Names the current (forked) stage, visible in ps, to tell runtime stages apart.

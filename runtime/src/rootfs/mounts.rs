@@ -18,21 +18,26 @@ pub struct MountCtx<'a> {
     pub cgroup_paths: &'a [PathBuf],
     pub new_cgroupns: bool,
     pub userns: bool,
+    /// Idmapped trees prepared on the host (rootfs/idmap.rs), by mount index.
+    pub idmapped: &'a [super::idmap::Tree],
 }
 
 pub fn mount_all(ctx: &MountCtx, mounts: &[Mount]) -> Result<()> {
     for (i, m) in mounts.iter().enumerate() {
-        mount_one(ctx, m).map_err(|e| {
+        mount_one(ctx, i, m).map_err(|e| {
             Error::Other(format!("mounts[{i}] ({}): {e}", m.destination().display()))
         })?;
     }
     Ok(())
 }
 
-fn mount_one(ctx: &MountCtx, m: &Mount) -> Result<()> {
+fn mount_one(ctx: &MountCtx, index: usize, m: &Mount) -> Result<()> {
     let opts = options::parse(m.options().as_deref().unwrap_or(&[]));
     let typ = m.typ().as_deref().unwrap_or("");
     let dest = m.destination();
+    if let Some(t) = ctx.idmapped.iter().find(|t| t.index == index) {
+        return idmapped(ctx, m, &opts, t);
+    }
     if typ == "bind" || opts.bind() {
         return bind(ctx, m, &opts);
     }
@@ -139,6 +144,25 @@ fn bind(ctx: &MountCtx, m: &Mount, opts: &Options) -> Result<()> {
 }
 
 use std::os::unix::fs::OpenOptionsExt;
+
+/// An idmapped bind: the tree prepared on the host is moved onto the destination.
+fn idmapped(ctx: &MountCtx, m: &Mount, opts: &Options, t: &super::idmap::Tree) -> Result<()> {
+    let dest = m.destination();
+    let dir = nix::sys::stat::fstat(&t.fd)
+        .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+        .unwrap_or(true);
+    let target = ctx
+        .root
+        .ensure(dest, if dir { Kind::Dir } else { Kind::File })?;
+    super::idmap::attach(&t.fd, &target)
+        .ctx(|| format!("move idmapped mount onto {}", dest.display()))?;
+    let extra = opts.remount_flags();
+    if !extra.is_empty() {
+        let top = ctx.root.resolve(dest).map_err(|e| Error::io(dest, e))?;
+        remount(&top, extra)?;
+    }
+    finish(ctx, dest, opts)
+}
 
 /// Bind remount with new flags, keeping the flags the kernel locks on the source mount
 /// (a user namespace may not clear nosuid/nodev/noexec/ro it inherited).

@@ -238,3 +238,31 @@ pub fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
         .map(PathBuf::from)
         .collect()
 }
+
+/// Compiles tests/common/probe.c (static) once per test binary and copies it into the
+/// bundle as /bin/probe: it prints the process's scheduling, I/O priority, CPU affinity,
+/// personality and memory policy as key=value lines, read with the syscalls that report them.
+pub fn install_probe(b: &Bundle) {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let bin = BIN.get_or_init(|| {
+        let out = std::env::temp_dir().join(format!("berth-probe-{}", std::process::id()));
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/probe.c");
+        let st = Command::new("gcc")
+            .args(["-static", "-O2", "-o"])
+            .arg(&out)
+            .arg(&src)
+            .status()
+            .expect("gcc is required for the probe (apt-get install gcc libc6-dev)");
+        assert!(st.success(), "compiling {} failed", src.display());
+        out
+    });
+    std::fs::copy(bin, b.rootfs().join("bin/probe")).unwrap();
+}
+
+/// key=value lines of the probe's output.
+pub fn probe_values(out: &str) -> std::collections::HashMap<String, String> {
+    out.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+        .collect()
+}

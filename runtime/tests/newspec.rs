@@ -1,0 +1,293 @@
+//! The runtime-spec 1.2/1.3 features runc 1.1 lacks: process.scheduler, process.ioPriority,
+//! process.execCPUAffinity, linux.personality, linux.memoryPolicy, timeOffsets for exec,
+//! linux.intelRdt's error. Each test reads the effect back inside a real container with
+//! tests/common/probe.c (sched_getattr, ioprio_get, sched_getaffinity, personality,
+//! get_mempolicy), and bad input must fail with one line naming the field, leaving no state.
+//!
+//! runc 1.1 (RUNTIME=/usr/sbin/runc) silently ignores all of these fields, so the effect tests
+//! are berth-only: they return early under runc, with nothing to compare against.
+mod common;
+use common::*;
+use serde_json::{json, Value};
+
+/// A bundle running the probe, with `edit` applied to its config; returns the probe's values.
+fn probe_run(edit: impl FnOnce(&mut Value)) -> std::collections::HashMap<String, String> {
+    let mut b = bundle(&["/bin/probe"]);
+    install_probe(&b);
+    edit(&mut b.config);
+    probe_values(&b.run_ok())
+}
+
+/// `create` must fail naming `field`, and leave no container behind.
+fn create_fails_naming(edit: impl FnOnce(&mut Value), field: &str) {
+    let mut b = bundle(&["true"]);
+    edit(&mut b.config);
+    let o = b.create();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success(),
+        "create succeeded; expected an error on {field}"
+    );
+    assert!(err.contains(field), "error does not name {field}: {err}");
+    assert_eq!(err.trim().lines().count(), 1, "not one line: {err}");
+    assert_eq!(b.status(), "gone", "a failed create left state behind");
+}
+
+fn running(args: &[&str], edit: impl FnOnce(&mut Value)) -> Bundle {
+    let mut b = bundle(args);
+    install_probe(&b);
+    edit(&mut b.config);
+    b.create_ok();
+    b.ok(&["start", &b.id]);
+    b
+}
+
+/// `exec --process FILE` of the probe with `edit` applied to the container's process.
+fn exec_probe(
+    b: &Bundle,
+    edit: impl FnOnce(&mut Value),
+) -> std::collections::HashMap<String, String> {
+    let mut p = b.config["process"].clone();
+    p["args"] = json!(["/bin/probe"]);
+    edit(&mut p);
+    let f = b.path().join("process.json");
+    std::fs::write(&f, p.to_string()).unwrap();
+    probe_values(&b.ok(&["exec", "--process", f.to_str().unwrap(), &b.id]))
+}
+
+#[test]
+fn scheduler_batch_with_nice_and_reset_on_fork() {
+    if !is_berth() {
+        return; // runc 1.1 ignores process.scheduler (added in runc 1.2)
+    }
+    let v = probe_run(|c| {
+        // The spec's flag name (oci-spec 0.10 spells it SCHED_RESET_ON_FORK): both accepted.
+        c["process"]["scheduler"] =
+            json!({"policy": "SCHED_BATCH", "nice": 5, "flags": ["SCHED_FLAG_RESET_ON_FORK"]});
+    });
+    assert_eq!(v["sched.policy"], "3", "{v:?}"); // SCHED_BATCH
+    assert_eq!(v["sched.nice"], "5", "{v:?}");
+    assert_eq!(v["sched.flags"].parse::<u64>().unwrap() & 1, 1, "{v:?}");
+}
+
+#[test]
+fn scheduler_fifo_priority_and_idle() {
+    if !is_berth() {
+        return; // runc 1.1 ignores process.scheduler
+    }
+    let v = probe_run(|c| {
+        c["process"]["scheduler"] = json!({"policy": "SCHED_FIFO", "priority": 10});
+        rt_budget(c);
+    });
+    assert_eq!(
+        (v["sched.policy"].as_str(), v["sched.priority"].as_str()),
+        ("1", "10"),
+        "{v:?}"
+    );
+    let v = probe_run(|c| c["process"]["scheduler"] = json!({"policy": "SCHED_IDLE"}));
+    assert_eq!(v["sched.policy"], "5", "{v:?}");
+}
+
+/// On a cgroup v1 host with RT group scheduling (this one) a new cpu cgroup has no realtime
+/// budget and sched_setattr(SCHED_FIFO) fails with EPERM, under runc as well: give the
+/// container a top-level cgroup (the root has budget to share) and a realtimeRuntime.
+fn rt_budget(c: &mut Value) {
+    if std::path::Path::new("/sys/fs/cgroup/cpu/cpu.rt_runtime_us").exists() {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        c["linux"]["cgroupsPath"] = json!(format!("/berth-rt{}-{n}", std::process::id()));
+        c["linux"]["resources"]["cpu"] =
+            json!({"realtimeRuntime": 10000, "realtimePeriod": 1000000});
+    }
+}
+
+#[test]
+fn scheduler_fifo_without_rt_budget_explains() {
+    if !is_berth() || !std::path::Path::new("/sys/fs/cgroup/cpu/cpu.rt_runtime_us").exists() {
+        return; // runc 1.1 ignores process.scheduler; hosts without RT group scheduling allow it
+    }
+    let mut b = bundle(&["true"]);
+    b.config["process"]["scheduler"] = json!({"policy": "SCHED_RR", "priority": 3});
+    let (code, _, err) = b.run();
+    assert_ne!(code, 0);
+    assert!(
+        err.contains("process.scheduler") && err.contains("realtimeRuntime"),
+        "{err}"
+    );
+}
+
+#[test]
+fn scheduler_bad_input_names_the_field() {
+    if !is_berth() {
+        return; // runc 1.1 ignores process.scheduler, so it accepts any value
+    }
+    create_fails_naming(
+        |c| c["process"]["scheduler"] = json!({"policy": "SCHED_NOPE"}),
+        "process.scheduler.policy",
+    );
+    create_fails_naming(
+        |c| c["process"]["scheduler"] = json!({"policy": "SCHED_RR"}),
+        "process.scheduler.priority",
+    );
+    create_fails_naming(
+        |c| c["process"]["scheduler"] = json!({"policy": "SCHED_OTHER", "nice": 40}),
+        "process.scheduler.nice",
+    );
+}
+
+#[test]
+fn io_priority_classes_for_create_and_exec() {
+    if !is_berth() {
+        return; // runc 1.1 ignores process.ioPriority (added in runc 1.2)
+    }
+    let v = probe_run(|c| {
+        c["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_RT", "priority": 3})
+    });
+    assert_eq!(
+        (v["ioprio.class"].as_str(), v["ioprio.level"].as_str()),
+        ("1", "3"),
+        "{v:?}"
+    );
+    let b = running(&["sleep", "100"], |c| {
+        c["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 6})
+    });
+    let v = exec_probe(&b, |_| {});
+    assert_eq!(
+        (v["ioprio.class"].as_str(), v["ioprio.level"].as_str()),
+        ("2", "6"),
+        "{v:?}"
+    );
+    let v = exec_probe(&b, |p| {
+        p["ioPriority"] = json!({"class": "IOPRIO_CLASS_IDLE", "priority": 0})
+    });
+    assert_eq!(v["ioprio.class"], "3", "{v:?}");
+    create_fails_naming(
+        |c| c["process"]["ioPriority"] = json!({"class": "IOPRIO_CLASS_BE", "priority": 9}),
+        "process.ioPriority.priority",
+    );
+}
+
+#[test]
+fn personality_linux32_with_flag_in_init_and_exec() {
+    if !is_berth() {
+        return; // runc 1.1 ignores linux.personality (added in runc 1.2)
+    }
+    let pers = json!({"domain": "LINUX32", "flags": ["ADDR_NO_RANDOMIZE"]});
+    let v = probe_run(|c| c["linux"]["personality"] = pers.clone());
+    // PER_LINUX32 (0x8) | ADDR_NO_RANDOMIZE (0x40000)
+    assert_eq!(v["personality"], (0x8 | 0x40000).to_string(), "{v:?}");
+    let b = running(&["sleep", "100"], |c| c["linux"]["personality"] = pers);
+    assert_eq!(b.ok(&["exec", &b.id, "uname", "-m"]).trim(), "i686");
+    create_fails_naming(
+        |c| c["linux"]["personality"] = json!({"domain": "LINUX", "flags": ["NO_SUCH_FLAG"]}),
+        "linux.personality",
+    );
+    create_fails_naming(
+        |c| c["linux"]["personality"] = json!({"domain": "LINUX64"}),
+        "linux.personality.domain",
+    );
+}
+
+#[test]
+fn exec_cpu_affinity_initial_and_final() {
+    if !is_berth() {
+        return; // runc 1.1 ignores process.execCPUAffinity (added in runc 1.2)
+    }
+    let cpus = std::fs::read_to_string("/sys/devices/system/cpu/online").unwrap();
+    if cpus.trim() == "0" {
+        eprintln!("one CPU only: an affinity cannot differ from the default");
+        return;
+    }
+    let v = probe_run(|c| c["process"]["execCPUAffinity"] = json!({"initial": "0", "final": "1"}));
+    assert_eq!(v["affinity"], "1", "{v:?}");
+    // Without final, the initial set (requested before the cgroup move) is kept.
+    let v = probe_run(|c| c["process"]["execCPUAffinity"] = json!({"initial": "1"}));
+    assert_eq!(v["affinity"], "1", "{v:?}");
+    let b = running(&["sleep", "100"], |_| {});
+    let v = exec_probe(&b, |p| {
+        p["execCPUAffinity"] = json!({"initial": "1", "final": "0"})
+    });
+    assert_eq!(v["affinity"], "0", "{v:?}");
+    create_fails_naming(
+        |c| c["process"]["execCPUAffinity"] = json!({"final": "4095"}),
+        "process.execCPUAffinity.final",
+    );
+}
+
+#[test]
+fn memory_policy_bind_and_interleave() {
+    if !is_berth() {
+        return; // runc 1.1 ignores linux.memoryPolicy (added in runc 1.3)
+    }
+    let v = probe_run(|c| c["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND", "nodes": "0"}));
+    assert_eq!(
+        (v["mempolicy.mode"].as_str(), v["mempolicy.nodes"].as_str()),
+        ("2", "1"),
+        "{v:?}"
+    );
+    let v = probe_run(|c| {
+        c["linux"]["memoryPolicy"] =
+            json!({"mode": "MPOL_INTERLEAVE", "nodes": "0", "flags": ["MPOL_F_STATIC_NODES"]})
+    });
+    // MPOL_INTERLEAVE (3) | MPOL_F_STATIC_NODES (1 << 15)
+    assert_eq!(v["mempolicy.mode"], (3 | 1 << 15).to_string(), "{v:?}");
+    create_fails_naming(
+        |c| c["linux"]["memoryPolicy"] = json!({"mode": "MPOL_SOMETIMES", "nodes": "0"}),
+        "linux.memoryPolicy.mode",
+    );
+    create_fails_naming(
+        |c| c["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND", "nodes": "63"}),
+        "linux.memoryPolicy.nodes",
+    );
+}
+
+#[test]
+fn time_offsets_apply_to_exec_too() {
+    if !is_berth() {
+        return; // runc 1.1 has no time namespace
+    }
+    let b = running(&["sleep", "100"], |c| {
+        c["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"type": "time"}));
+        c["linux"]["timeOffsets"] = json!({"boottime": {"secs": 864000, "nanosecs": 0}});
+    });
+    let out = b.ok(&[
+        "exec",
+        &b.id,
+        "sh",
+        "-c",
+        "readlink /proc/self/ns/time; cat /proc/self/timens_offsets /proc/uptime",
+    ]);
+    let ns = std::fs::read_link(format!("/proc/{}/ns/time", b.pid())).unwrap();
+    assert_eq!(out.lines().next().unwrap(), ns.to_str().unwrap(), "{out}");
+    assert!(out.contains("boottime") && out.contains("864000"), "{out}");
+    // Ten days of extra boot time: /proc/uptime is read through the offset.
+    let up: f64 = out
+        .lines()
+        .last()
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(up >= 864000.0, "{out}");
+}
+
+#[test]
+fn intel_rdt_without_resctrl_is_a_clear_error() {
+    if std::path::Path::new("/sys/fs/resctrl/schemata").exists() {
+        eprintln!("this host has resctrl; the error path cannot be shown");
+        return;
+    }
+    // runc 1.1 refuses too ("intelRdt is specified in config, but Intel RDT is not supported").
+    let mut b = bundle(&["true"]);
+    b.config["linux"]["intelRdt"] = json!({"closID": "c1", "l3CacheSchema": "L3:0=f"});
+    let o = b.create();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("intelRdt"), "{err}");
+    assert_eq!(b.status(), "gone");
+}

@@ -1,0 +1,284 @@
+//! runtime-spec 1.2/1.3 mounts and network devices: recursive mount attributes
+//! (mount_setattr), idmapped mounts, and linux.netDevices (a veth end moved in, renamed,
+//! with its address; restored on delete). Effects are read inside a real container
+//! (/proc/self/mountinfo, stat, ip) and on the host.
+mod common;
+use common::*;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A host directory with a tmpfs mounted on its `sub` directory, unmounted on drop.
+struct Tree {
+    dir: tempfile::TempDir,
+}
+
+impl Tree {
+    fn new() -> Tree {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-mnt-")
+            .tempdir()
+            .unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("f"), "top").unwrap();
+        sh(&format!(
+            "mount -t tmpfs tmpfs {}/sub",
+            dir.path().display()
+        ));
+        Tree { dir }
+    }
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Tree {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.path().join("sub")).status();
+    }
+}
+
+fn sh(cmd: &str) {
+    let st = Command::new("sh").args(["-c", cmd]).status().unwrap();
+    assert!(st.success(), "{cmd} failed");
+}
+
+/// The per-mount options (6th field) of the mountinfo line for `mnt`.
+fn mount_opts(mountinfo: &str, mnt: &str) -> String {
+    mountinfo
+        .lines()
+        .map(|l| l.split(' ').collect::<Vec<_>>())
+        .filter(|f| f.len() > 5 && f[4] == mnt)
+        .map(|f| f[5].to_string())
+        .last()
+        .unwrap_or_else(|| panic!("{mnt} not in mountinfo:\n{mountinfo}"))
+}
+
+#[test]
+fn recursive_mount_attributes_reach_submounts() {
+    // runc 1.1 implements these options too (mount_setattr, runc 1.1.0): runs against runc.
+    let t = Tree::new();
+    let mut b = bundle(&["cat", "/proc/self/mountinfo"]);
+    let opts = ["rbind", "rro", "rnosuid", "rnodev", "rnoexec", "rnoatime"];
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/mnt", "type": "bind", "source": t.path(), "options": opts}));
+    let out = b.run_ok();
+    for m in ["/mnt", "/mnt/sub"] {
+        let o = mount_opts(&out, m);
+        for want in ["ro", "nosuid", "nodev", "noexec", "noatime"] {
+            assert!(
+                o.split(',').any(|x| x == want),
+                "{m}: {want} missing in {o}"
+            );
+        }
+    }
+}
+
+#[test]
+fn recursive_nosymfollow_and_clearing_attributes() {
+    if !is_berth() {
+        return; // runc 1.1 does not know rnosymfollow/rsymfollow (runc 1.2)
+    }
+    let t = Tree::new();
+    sh(&format!(
+        "mount -o remount,nosuid {}/sub",
+        t.path().display()
+    ));
+    let mut b = bundle(&["cat", "/proc/self/mountinfo"]);
+    let opts = ["rbind", "rnosymfollow", "rsuid"];
+    b.config["mounts"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"destination": "/mnt", "type": "bind", "source": t.path(), "options": opts}));
+    let out = b.run_ok();
+    let sub = mount_opts(&out, "/mnt/sub");
+    assert!(sub.contains("nosymfollow"), "{sub}");
+    // rsuid cleared the nosuid the host's submount had.
+    assert!(!sub.split(',').any(|x| x == "nosuid"), "{sub}");
+}
+
+#[test]
+fn mount_option_the_kernel_refuses_names_the_mount() {
+    if !is_berth() {
+        return; // runc's message differs; the effect tests above cover runc
+    }
+    let mut b = bundle(&["true"]);
+    b.config["mounts"].as_array_mut().unwrap().push(
+        json!({"destination": "/mnt", "type": "tmpfs", "source": "tmpfs", "options": ["size=notanumber"]}),
+    );
+    let o = b.create();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("mounts[") && err.contains("/mnt"), "{err}");
+    assert_eq!(b.status(), "gone");
+}
+
+fn idmapped_bundle(src: &Path, args: &[&str], mount: serde_json::Value) -> Bundle {
+    let mut b = bundle(args);
+    let mut m = json!({"destination": "/mnt", "type": "bind", "source": src});
+    for (k, v) in mount.as_object().unwrap() {
+        m[k] = v.clone();
+    }
+    b.config["mounts"].as_array_mut().unwrap().push(m);
+    b
+}
+
+#[test]
+fn idmapped_mount_with_its_own_mappings() {
+    if !is_berth() {
+        return; // runc 1.1 has no idmapped mounts (runc 1.2)
+    }
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("f"), "x").unwrap(); // owned by root:root on disk
+    let b = idmapped_bundle(
+        src.path(),
+        &[
+            "sh",
+            "-c",
+            "stat -c %u:%g /mnt/f; grep ' /mnt ' /proc/self/mountinfo",
+        ],
+        json!({"options": ["bind", "idmap"],
+               "uidMappings": [{"containerID": 0, "hostID": 1234, "size": 1}],
+               "gidMappings": [{"containerID": 0, "hostID": 4321, "size": 1}]}),
+    );
+    let out = b.run_ok();
+    assert_eq!(out.lines().next(), Some("1234:4321"), "{out}");
+    assert!(out.contains("idmapped"), "{out}");
+    // The host's view is unchanged.
+    let md = std::fs::metadata(src.path().join("f")).unwrap();
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&md), 0);
+}
+
+#[test]
+fn idmap_option_uses_the_container_user_namespace() {
+    if !is_berth() {
+        return; // runc 1.1 has no idmapped mounts
+    }
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(src.path().join("f"), "x").unwrap();
+    let mut b = idmapped_bundle(
+        src.path(),
+        &["stat", "-c", "%u:%g", "/mnt/f"],
+        json!({"options": ["rbind", "ridmap"]}),
+    );
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "user"}));
+    b.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    // The rootfs must be owned by the container's root for the user namespace to use it.
+    sh(&format!("chown -R 100000:100000 {}", b.rootfs().display()));
+    // Root-owned on disk, root inside: without the idmap it would show as nobody (65534).
+    assert_eq!(b.run_ok().trim(), "0:0");
+}
+
+#[test]
+fn idmap_bad_input_names_the_mount() {
+    if !is_berth() {
+        return; // runc 1.1 ignores mount mappings
+    }
+    let src = tempfile::tempdir().unwrap();
+    // Only uidMappings: the spec wants both.
+    let b = idmapped_bundle(
+        src.path(),
+        &["true"],
+        json!({"options": ["bind", "idmap"], "uidMappings": [{"containerID": 0, "hostID": 1, "size": 1}]}),
+    );
+    let o = b.create();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("mounts[") && err.contains("gidMappings"),
+        "{err}"
+    );
+    assert_eq!(b.status(), "gone");
+}
+
+/// A veth pair on the host, deleted on drop (this kernel has no `dummy` link type).
+struct Veth {
+    a: String,
+}
+
+impl Veth {
+    fn new(addr: &str) -> Veth {
+        let n = std::process::id() % 100000;
+        let seq = SEQ_VETH.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let a = format!("bv{n}x{seq}");
+        sh(&format!("ip link add {a} type veth peer name {a}p && ip addr add {addr} dev {a} && ip link set {a} up"));
+        Veth { a }
+    }
+    fn on_host(&self) -> bool {
+        PathBuf::from("/sys/class/net").join(&self.a).exists()
+    }
+}
+
+static SEQ_VETH: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl Drop for Veth {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["link", "del", &self.a]).status();
+    }
+}
+
+#[test]
+fn net_device_moves_in_renamed_with_address_and_returns_on_delete() {
+    if !is_berth() {
+        return; // runc 1.1 has no linux.netDevices (runc 1.3)
+    }
+    let v = Veth::new("10.213.7.1/24");
+    let mut b = bundle(&["sleep", "100"]);
+    b.config["linux"]["netDevices"] = json!({v.a.clone(): {"name": "ctr7"}});
+    b.create_ok();
+    assert!(!v.on_host(), "{} still on the host", v.a);
+    let out = b.ok(&[
+        "exec",
+        &b.id,
+        "sh",
+        "-c",
+        "ip -o addr show dev ctr7; ip -o link show dev ctr7",
+    ]);
+    assert!(out.contains("10.213.7.1/24"), "address not kept: {out}");
+    assert!(out.contains("UP"), "up state not kept: {out}");
+    b.ok(&["delete", "--force", &b.id]);
+    assert!(v.on_host(), "{} not restored to the host", v.a);
+    let host = Command::new("ip")
+        .args(["-o", "addr", "show", "dev", &v.a])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&host.stdout).contains("10.213.7.1/24"));
+}
+
+#[test]
+fn net_device_that_does_not_exist_names_the_field() {
+    if !is_berth() {
+        return; // runc 1.1 ignores linux.netDevices
+    }
+    let mut b = bundle(&["true"]);
+    b.config["linux"]["netDevices"] = json!({"nosuchdev0": {}});
+    let o = b.create();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("linux.netDevices.nosuchdev0"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert_eq!(b.status(), "gone");
+}
+
+#[test]
+fn net_device_returns_after_the_container_exited() {
+    if !is_berth() {
+        return; // runc 1.1 has no linux.netDevices
+    }
+    // A veth dies with its namespace unless the runtime keeps the namespace for delete.
+    let v = Veth::new("10.213.8.1/24");
+    let mut b = bundle(&["true"]);
+    b.config["linux"]["netDevices"] = json!({v.a.clone(): {}});
+    b.create_ok();
+    assert!(!v.on_host(), "{} was not moved into the container", v.a);
+    b.ok(&["start", &b.id]);
+    b.wait_status("stopped");
+    b.ok(&["delete", &b.id]);
+    assert!(v.on_host(), "{} lost when the container exited", v.a);
+}
