@@ -5,7 +5,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{in_pty, stdout, Containerd, IMAGE, RUNTIME};
+use common::{in_pty, stdout, Containerd, EventStream, IMAGE, RUNTIME};
 
 #[test]
 fn run_rm_prints_output_and_passes_exit_codes() {
@@ -168,12 +168,7 @@ fn detached_exec_ps_pause_metrics_kill_delete() {
 #[test]
 fn events_stream_shows_the_task_lifecycle() {
     let c = Containerd::start("events");
-    let mut ev = c
-        .ctr_cmd(&["events"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    let ev = EventStream::start(&c);
     c.run_detached("v1", &[], &["sleep", "1000"]);
     c.ok(&["task", "exec", "--exec-id", "x1", "v1", "true"]);
     c.ok(&["task", "pause", "v1"]);
@@ -181,11 +176,6 @@ fn events_stream_shows_the_task_lifecycle() {
     c.ok(&["task", "kill", "-s", "KILL", "v1"]);
     c.wait_status("v1", "STOPPED");
     c.ok(&["task", "rm", "v1"]);
-    std::thread::sleep(Duration::from_millis(500));
-    // SAFETY: plain kill(2) of our ctr child.
-    unsafe { libc::kill(ev.id() as i32, libc::SIGTERM) };
-    let out = ev.wait_with_output().unwrap();
-    let text = stdout(&out);
     let topics = [
         "/tasks/create",
         "/tasks/start",
@@ -196,6 +186,7 @@ fn events_stream_shows_the_task_lifecycle() {
         "/tasks/exit",
         "/tasks/delete",
     ];
+    let text = ev.wait_for(&topics);
     let mut last = 0;
     // rfind: the exec's exit comes first, the init's last
     for t in topics {
@@ -351,12 +342,7 @@ fn pod_containers_share_one_shim() {
 #[test]
 fn oom_kill_is_reported() {
     let c = Containerd::start("oom");
-    let mut ev = c
-        .ctr_cmd(&["events"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    let ev = EventStream::start(&c);
     let limit = (32u64 << 20).to_string();
     let hog = "sleep 0.3; x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo ${#x}";
     let out = c.ctr(&[
@@ -373,10 +359,7 @@ fn oom_kill_is_reported() {
         hog,
     ]);
     assert_eq!(out.status.code(), Some(137), "{out:?}");
-    std::thread::sleep(Duration::from_millis(300));
-    // SAFETY: plain kill(2) of our ctr child.
-    unsafe { libc::kill(ev.id() as i32, libc::SIGTERM) };
-    let text = stdout(&ev.wait_with_output().unwrap());
+    let text = ev.wait_for(&["/tasks/oom"]);
     assert!(text.contains(" /tasks/oom "), "no /tasks/oom in:\n{text}");
 }
 

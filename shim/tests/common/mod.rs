@@ -276,3 +276,54 @@ pub fn in_pty(c: &Containerd, ctr_args: &str) -> Output {
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
+
+/// `ctr events` into a file, known to be subscribed before the test goes on.
+pub struct EventStream {
+    child: Child,
+    file: PathBuf,
+}
+
+impl EventStream {
+    pub fn start(c: &Containerd) -> EventStream {
+        let file = c.dir.join("events.txt");
+        let out = fs::File::create(&file).unwrap();
+        let child = c.ctr_cmd(&["events"]).stdout(out).spawn().unwrap();
+        let s = EventStream { child, file };
+        // the subscription is live once an event we cause shows up
+        for i in 0.. {
+            assert!(i < 100, "ctr events never showed an event");
+            let id = format!("events-probe-{i}");
+            c.ok(&["container", "create", IMAGE, &id]);
+            c.ok(&["container", "rm", &id]);
+            std::thread::sleep(Duration::from_millis(100));
+            if s.text().contains(&id) {
+                break;
+            }
+        }
+        s
+    }
+
+    pub fn text(&self) -> String {
+        fs::read_to_string(&self.file).unwrap_or_default()
+    }
+
+    /// Waits (up to 10 s) until every topic in `topics` has been seen; returns the stream.
+    pub fn wait_for(&self, topics: &[&str]) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = self.text();
+            let all = topics.iter().all(|t| text.contains(&format!(" {t} ")));
+            if all || Instant::now() > deadline {
+                return text;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for EventStream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
