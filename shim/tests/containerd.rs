@@ -49,6 +49,15 @@ fn run_rm_prints_output_and_passes_exit_codes() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(stdout(&out).trim(), "5", "{out:?}");
 
+    // init with a terminal and an environment
+    let out = in_pty(&c, &format!("run --rm -t --env FOO=bar --runtime {RUNTIME} {IMAGE} r5 sh -c 'tty; echo $FOO; exit 9'"));
+    let text = stdout(&out);
+    assert!(
+        text.contains("/dev/pts/0") && text.contains("bar"),
+        "{text:?}"
+    );
+    assert_eq!(out.status.code(), Some(9));
+
     // berth's own error message reaches ctr's user.
     let out = c.ctr(&[
         "run",
@@ -98,6 +107,23 @@ fn detached_exec_ps_pause_metrics_kill_delete() {
     ]);
     assert_eq!(stdout(&out), "from-exec\n");
     assert_eq!(out.status.code(), Some(5));
+
+    // the exec process spec's user and working directory
+    let out = c.ok(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "e3",
+        "--user",
+        "1234",
+        "--cwd",
+        "/tmp",
+        "d1",
+        "sh",
+        "-c",
+        "id -u; pwd",
+    ]);
+    assert_eq!(out, "1234\n/tmp\n");
 
     // exec with a terminal: a tty, resized to the client's size
     let out = in_pty(
