@@ -4,6 +4,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use containerd_shim::monitor::{monitor_subscribe, Subject, Topic as MonitorTopic};
 use containerd_shim::protos::events::task::TaskExit;
@@ -110,13 +111,16 @@ impl Process {
 }
 
 const EARLY_EXITS: usize = 256;
+/// An early exit older than this is no process we are about to register, but a pid reused
+/// since (most early exits are berth CLI children, waited for through their own subscription).
+const EARLY_EXIT_TTL: Duration = Duration::from_secs(30);
 
 /// Pids the shim supervises, and exits reaped before their pid was known (a process that
 /// ends before `berth exec --detach` returned its pid file).
 #[derive(Default)]
 struct Table {
     running: HashMap<i32, Arc<Process>>,
-    early: VecDeque<(i32, i32)>,
+    early: VecDeque<(i32, i32, Instant)>,
 }
 
 #[derive(Clone)]
@@ -157,10 +161,14 @@ impl Reaper {
             }
             None => {
                 // Most are runtime CLI children, waited for by their own subscription.
-                if t.early.len() == EARLY_EXITS {
+                while t.early.len() >= EARLY_EXITS
+                    || t.early
+                        .front()
+                        .is_some_and(|e| e.2.elapsed() > EARLY_EXIT_TTL)
+                {
                     t.early.pop_front();
                 }
-                t.early.push_back((pid, code));
+                t.early.push_back((pid, code, Instant::now()));
             }
         }
     }
@@ -169,8 +177,9 @@ impl Reaper {
     pub fn register(&self, pid: u32, p: &Arc<Process>) {
         let pid = pid as i32;
         let mut t = self.table.lock().unwrap();
-        if let Some(i) = t.early.iter().position(|(e, _)| *e == pid) {
-            let (_, code) = t.early.remove(i).unwrap();
+        let early = |e: &(i32, i32, Instant)| e.0 == pid && e.2.elapsed() <= EARLY_EXIT_TTL;
+        if let Some(i) = t.early.iter().position(early) {
+            let (_, code, _) = t.early.remove(i).unwrap();
             drop(t);
             p.set_exited(code, &self.events);
             return;

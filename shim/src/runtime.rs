@@ -175,6 +175,7 @@ impl Berth {
             });
             c.stdout(Stdio::piped()).stderr(Stdio::piped());
         }
+        let started = std::time::Instant::now();
         let log_start = std::fs::metadata(&self.log).map(|m| m.len()).unwrap_or(0);
         let sub_monitor = monitor_subscribe(Topic::Pid).map_err(|e| Error::Runtime {
             cmd: sub.into(),
@@ -196,6 +197,7 @@ impl Berth {
             let _ = e.read_to_end(&mut err);
         }
         let code = wait_pid(child.id() as i32, sub_monitor);
+        log::debug!("berth {sub}: exit {code} after {:?}", started.elapsed());
         if code == 0 {
             return Ok(out);
         }

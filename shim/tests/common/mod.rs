@@ -219,7 +219,7 @@ impl Containerd {
                 .map(|a| String::from_utf8_lossy(a).into_owned())
                 .collect();
             let is_shim = args.first().is_some_and(|a| a.contains("containerd-shim"));
-            if is_shim && args.iter().any(|a| *a == sock) {
+            if is_shim && args.contains(&sock) {
                 pids.push(pid);
             }
         }
