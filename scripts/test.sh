@@ -11,7 +11,7 @@ fail=0
 step() { echo; echo "== $*"; "$@" || { echo "!! FAILED: $*"; fail=1; }; }
 
 step cargo test --release -p berth-runtime
-step env RUNTIME=/usr/sbin/runc cargo test --release -p berth-runtime --test lifecycle --test environment --test process --test hooks --test exec --test errors --test security --test seccomp --test resources --test newspec --test newspec_mounts
+step env RUNTIME=/usr/sbin/runc cargo test --release -p berth-runtime --test lifecycle --test environment --test process --test hooks --test exec --test errors --test security --test seccomp --test resources --test newspec --test newspec_mounts --test events
 if [ -d builder ]; then
   step cargo test --release -p berth-builder
 fi

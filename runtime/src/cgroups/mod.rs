@@ -3,6 +3,7 @@
 //! it, and delete removes it. v1 and v2 differ only in the per-controller files (v1.rs, v2.rs).
 
 pub mod resources;
+pub mod stats;
 pub mod v1;
 pub mod v2;
 

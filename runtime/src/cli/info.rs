@@ -39,6 +39,55 @@ pub struct SpecArgs {
     pub bundle: PathBuf,
 }
 
+#[derive(Args, Debug)]
+pub struct EventsArgs {
+    /// Print one stats event and exit
+    #[arg(long)]
+    pub stats: bool,
+    /// Time between stats events: 5s, 500ms, 1m (a bare number is seconds)
+    #[arg(long, default_value = "5s")]
+    pub interval: String,
+    pub id: String,
+}
+
+fn parse_interval(s: &str) -> berth::Result<std::time::Duration> {
+    let bad = || {
+        berth::Error::Other(format!(
+            "--interval {s:?}: expected a duration like 5s, 500ms or 1m"
+        ))
+    };
+    let (n, unit) = match s.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: f64 = n.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => return Err(bad()),
+    };
+    if !(secs > 0.0 && secs.is_finite()) {
+        return Err(bad());
+    }
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+pub fn events(root: &Path, a: EventsArgs) -> berth::Result<i32> {
+    let interval = if a.stats {
+        None
+    } else {
+        Some(parse_interval(&a.interval)?)
+    };
+    let mut out = std::io::stdout();
+    berth::container::events::events(root, &a.id, interval, &mut |e| {
+        use std::io::Write;
+        let _ = writeln!(out, "{e}");
+        let _ = out.flush();
+    })?;
+    Ok(0)
+}
+
 fn print_json(v: &serde_json::Value) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }

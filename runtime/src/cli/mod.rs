@@ -65,6 +65,8 @@ pub enum Cmd {
     Spec(info::SpecArgs),
     /// Show the runtime-spec features this runtime supports
     Features,
+    /// Show the container's resource usage (--stats once, else every --interval) and OOM events
+    Events(info::EventsArgs),
 }
 
 pub fn run(cli: Cli) -> berth::Result<i32> {
@@ -87,5 +89,6 @@ pub fn run(cli: Cli) -> berth::Result<i32> {
         Cmd::Update(a) => update::update(root, a),
         Cmd::Spec(a) => info::spec(a),
         Cmd::Features => info::features(),
+        Cmd::Events(a) => info::events(root, a),
     }
 }

@@ -1,5 +1,6 @@
 //! Container lifecycle: state on disk, create, exec, and the other operations.
 pub mod create;
+pub mod events;
 pub mod exec;
 pub mod ops;
 pub mod state;
