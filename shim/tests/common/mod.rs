@@ -307,9 +307,9 @@ impl EventStream {
         fs::read_to_string(&self.file).unwrap_or_default()
     }
 
-    /// Waits (up to 10 s) until every topic in `topics` has been seen; returns the stream.
+    /// Waits (up to 30 s, for loaded CI machines) until every topic in `topics` has been seen; returns the stream.
     pub fn wait_for(&self, topics: &[&str]) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let text = self.text();
             let all = topics.iter().all(|t| text.contains(&format!(" {t} ")));
