@@ -30,12 +30,8 @@ impl Log for FifoLogger {
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
         let msg = r.args().to_string().replace('"', "\\\"");
-        let line = format!(
-            "time=\"{}.{:09}\" level={} msg=\"{msg}\"\n",
-            t.as_secs(),
-            t.subsec_nanos(),
-            r.level().as_str().to_lowercase()
-        );
+        let level = r.level().as_str().to_lowercase();
+        let line = format!("time=\"{}\" level={level} msg=\"{msg}\"\n", rfc3339(t));
         let _ = self.file.lock().unwrap().write_all(line.as_bytes());
     }
 
