@@ -27,6 +27,10 @@ pub const KNOWN: &[(&str, &str)] = &[
     ("scheduler.SCHED_RR.priority", "runc 1.1 does not implement process.scheduler (added in runc 1.2; runtime-spec 1.2)"),
     ("scheduler.nice", "runc 1.1 does not implement process.scheduler (added in runc 1.2; runtime-spec 1.2)"),
     ("scheduler.flags.reset-on-fork", "runc 1.1 does not implement process.scheduler (added in runc 1.2; runtime-spec 1.2)"),
+    ("memoryPolicy.MPOL_BIND", "runc 1.1 does not implement linux.memoryPolicy (runtime-spec 1.3, runc 1.3): the policy stays MPOL_DEFAULT"),
+    ("memoryPolicy.MPOL_INTERLEAVE.static", "runc 1.1 does not implement linux.memoryPolicy (runtime-spec 1.3, runc 1.3): the policy stays MPOL_DEFAULT"),
+    ("memoryPolicy.MPOL_LOCAL", "runc 1.1 does not implement linux.memoryPolicy (runtime-spec 1.3, runc 1.3): the policy stays MPOL_DEFAULT"),
+    ("mounts.idmap", "runc 1.1 has no idmapped mounts (mount uidMappings/gidMappings and the idmap option arrived in runc 1.2)"),
 ];
 
 pub fn explain(case: &str) -> Option<&'static str> {

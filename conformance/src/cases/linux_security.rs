@@ -469,12 +469,32 @@ fn ioprio(name: &str, class: &'static str, prio: i64, want_class: i64) -> Case {
     )
 }
 
+/// On a cgroup v1 host with RT group scheduling (CONFIG_RT_GROUP_SCHED) a new cpu cgroup has
+/// no realtime budget, so SCHED_FIFO/SCHED_RR fail with EPERM in any runtime. As a user must,
+/// give the cases' parent cgroup room and the container a linux.resources.cpu.realtimeRuntime.
+fn rt_budget(c: &mut Value, s: &Setup) {
+    let Some(cpu) = s.host.cgroup_v1.get("cpu") else {
+        return;
+    };
+    if !cpu.join("cpu.rt_runtime_us").exists() {
+        return;
+    }
+    let parent = cpu.join("berth-conformance");
+    let _ = std::fs::create_dir_all(&parent);
+    let _ = std::fs::write(parent.join("cpu.rt_runtime_us"), "100000");
+    set(c, "/linux/resources/cpu/realtimeRuntime", json!(10000));
+}
+
 fn sched(name: &str, sched: Value, check: fn(&Value, i64) -> Result<(), String>) -> Case {
     Case::probe(
         name,
         SCHED,
-        move |c, _| {
+        move |c, s| {
+            let rt = matches!(sched["policy"].as_str(), Some("SCHED_FIFO" | "SCHED_RR"));
             set(c, "/process/scheduler", sched.clone());
+            if rt {
+                rt_budget(c, s);
+            }
             Ok(())
         },
         move |o| check(o.get("/scheduler")?, o.get("/nice")?.as_i64().unwrap_or(99)),

@@ -6,6 +6,7 @@ pub mod linux_cgroups;
 pub mod linux_devices;
 pub mod linux_ns;
 pub mod linux_security;
+pub mod newer;
 pub mod process;
 pub mod runtime;
 pub mod schema;
@@ -31,6 +32,7 @@ pub fn all(ctx: &Ctx) -> Vec<Case> {
     v.extend(linux_devices::cases());
     v.extend(linux_cgroups::cases());
     v.extend(linux_security::cases());
+    v.extend(newer::cases());
     v
 }
 

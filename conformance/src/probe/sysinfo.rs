@@ -155,6 +155,28 @@ pub fn scheduling(out: &mut Map<String, Value>) {
         *libc::__errno_location() = 0;
         let nice = libc::getpriority(libc::PRIO_PROCESS, 0);
         out.insert("nice".into(), json!(nice));
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set) == 0 {
+            let cpus: Vec<usize> = (0..libc::CPU_SETSIZE as usize)
+                .filter(|c| libc::CPU_ISSET(*c, &set))
+                .collect();
+            out.insert("cpu_affinity".into(), json!(cpus));
+        }
+        let (mut mode, mut mask) = (-1i32, [0u64; 16]);
+        let r = libc::syscall(
+            libc::SYS_get_mempolicy,
+            &mut mode,
+            mask.as_mut_ptr(),
+            1024u64,
+            0u64,
+            0u64,
+        );
+        if r == 0 {
+            out.insert(
+                "mempolicy".into(),
+                json!({ "mode": mode, "nodes": mask[0] }),
+            );
+        }
     }
 }
 
