@@ -15,8 +15,12 @@ use containerd_shim::protos::topics::*;
 use containerd_shim::protos::ttrpc::{context::Context, Client};
 use containerd_shim::protos::EventsClient;
 
-/// (topic, type URL, encoded event)
-type Event = (&'static str, &'static str, Vec<u8>);
+enum Event {
+    /// topic, type URL, encoded event
+    Publish(&'static str, &'static str, Vec<u8>),
+    /// acknowledged once everything queued before it was sent
+    Flush(Sender<()>),
+}
 
 #[derive(Clone)]
 pub struct Events {
@@ -41,7 +45,14 @@ impl Events {
                     log::warn!("no connection to containerd: events are dropped");
                     return rx.iter().for_each(drop);
                 };
-                for (topic, type_url, value) in rx {
+                for ev in rx {
+                    let (topic, type_url, value) = match ev {
+                        Event::Publish(t, u, v) => (t, u, v),
+                        Event::Flush(ack) => {
+                            let _ = ack.send(());
+                            continue;
+                        }
+                    };
                     let req = ForwardRequest {
                         envelope: Some(Envelope {
                             timestamp: Some(crate::process::now()).into(),
@@ -66,6 +77,15 @@ impl Events {
             .expect("spawn events thread");
         Events { tx }
     }
+
+    /// Waits (at most 2 s) until the queued events reached containerd: the shim may exit next,
+    /// and a TaskDelete still queued would be lost.
+    pub fn flush(&self) {
+        let (ack, done) = channel();
+        if self.tx.send(Event::Flush(ack)).is_ok() {
+            let _ = done.recv_timeout(std::time::Duration::from_secs(2));
+        }
+    }
 }
 
 /// Topic of each event type the shim publishes.
@@ -74,7 +94,9 @@ pub trait Topic: Message {
     const TYPE_URL: &'static str;
     fn publish(self, events: &Events) {
         let value = self.write_to_bytes().unwrap_or_default();
-        let _ = events.tx.send((Self::TOPIC, Self::TYPE_URL, value));
+        let _ = events
+            .tx
+            .send(Event::Publish(Self::TOPIC, Self::TYPE_URL, value));
     }
 }
 

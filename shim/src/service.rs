@@ -39,6 +39,23 @@ fn grouping(id: &str) -> String {
         .to_string()
 }
 
+/// Removes the socket of a shim that died (SIGKILL leaves it behind); a pod's shim that still
+/// serves other containers answers, and keeps its socket.
+fn remove_dead_socket(bundle: &std::path::Path) {
+    let Ok(address) = std::fs::read_to_string(bundle.join("address")) else {
+        return;
+    };
+    let address = address.trim();
+    let Some(path) = address.strip_prefix("unix://") else {
+        return;
+    };
+    let refused = std::os::unix::net::UnixStream::connect(path)
+        .is_err_and(|e| e.kind() == std::io::ErrorKind::ConnectionRefused);
+    if refused {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
 impl Shim for Service {
     type T = TaskService;
 
@@ -81,6 +98,7 @@ impl Shim for Service {
             }
         }
         rootfs::unmount(&bundle.join("rootfs"));
+        remove_dead_socket(&bundle);
         Ok(DeleteResponse {
             exit_status: 128 + libc::SIGKILL as u32,
             exited_at: Some(now()).into(),

@@ -280,6 +280,7 @@ impl Task for TaskService {
     fn shutdown(&self, _: &TtrpcContext, _: ShutdownRequest) -> R<Empty> {
         // One shim serves a whole pod: it leaves with the last container.
         if self.containers.lock().unwrap().is_empty() {
+            self.events.flush();
             self.exit.signal();
         }
         Ok(Empty::new())

@@ -230,8 +230,16 @@ fn events_stream_shows_the_task_lifecycle() {
 #[test]
 fn shim_sigkill_lets_containerd_clean_up() {
     let c = Containerd::start("sigkill");
-    c.run_detached("k1", &[], &["sleep", "1000"]);
-    let pid = c.pid("k1");
+    let id = format!("k1-{}", std::process::id());
+    c.run_detached(&id, &[], &["sleep", "1000"]);
+    let pid = c.pid(&id);
+    let bundle = c
+        .dir
+        .join("state/io.containerd.runtime.v2.task/berth-test")
+        .join(&id);
+    let address = std::fs::read_to_string(bundle.join("address")).unwrap();
+    let socket = address.trim().trim_start_matches("unix://").to_string();
+    assert!(std::path::Path::new(&socket).exists());
     let shims = c.shim_pids();
     assert_eq!(shims.len(), 1, "{shims:?}");
     // SAFETY: plain kill(2) of the shim our containerd started.
@@ -250,8 +258,28 @@ fn shim_sigkill_lets_containerd_clean_up() {
         "task or container process left after the shim died:\n{}",
         c.log()
     );
-    assert!(!std::path::Path::new("/run/containerd/berth/berth-test/k1").exists());
-    c.ok(&["container", "rm", "k1"]);
+    assert!(!std::path::Path::new("/run/containerd/berth/berth-test")
+        .join(&id)
+        .exists());
+    c.ok(&["container", "rm", &id]);
+    // the dead shim's socket went with it; ctr -d's FIFOs are the client's to remove
+    assert!(
+        !std::path::Path::new(&socket).exists(),
+        "{socket} left behind"
+    );
+    remove_fifos(&id);
+}
+
+fn remove_fifos(id: &str) {
+    for d in std::fs::read_dir("/run/containerd/fifo")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if d.path().join(format!("{id}-stdin")).exists() {
+            let _ = std::fs::remove_dir_all(d.path());
+        }
+    }
 }
 
 #[test]
