@@ -59,6 +59,7 @@ impl Container {
         let pid = match launched {
             Ok(pid) => pid,
             Err(e) => {
+                init.close_stdin();
                 if mounted {
                     rootfs::unmount(&bundle.join("rootfs"));
                 }
