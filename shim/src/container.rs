@@ -212,6 +212,14 @@ impl Container {
     /// Delete the container: `berth delete --force`, wait briefly for the init's exit to be
     /// reaped (a never-started container is killed here), unmount the rootfs.
     pub fn delete(&self) -> Result<ProcState> {
+        // Execs outlive the init only in a shared PID namespace; they go with the container.
+        for e in self.execs.lock().unwrap().values() {
+            let st = e.process.state();
+            if st.status == Status::RUNNING && st.pid > 0 {
+                // SAFETY: plain kill(2) of a pid we supervise and have not reaped.
+                unsafe { libc::kill(st.pid as i32, libc::SIGKILL) };
+            }
+        }
         let res = self.berth.simple("delete", &["--force", &self.id]);
         if let Err(e) = res {
             if self.berth.root.join(&self.id).exists() {
