@@ -148,3 +148,56 @@ fn save_load_oci_and_docker_archives() {
     let err = third.fails(&["load", "-i", e.store().join("oci-layout").to_str().unwrap()]);
     assert!(err.starts_with("berth-build: "), "{err}");
 }
+
+/// `images` SIZE and `inspect` Size mean what docker's do: the layers' uncompressed
+/// content (file lengths, symlink targets), not the compressed blobs.
+#[test]
+fn image_size_is_uncompressed_content() {
+    let e = Env::with_busybox();
+    let bb: u64 = walkdir_sizes(&e.path("rootfs")).iter().sum();
+    assert_eq!(e.inspect("busybox")["Size"], bb);
+    // 3 MB of zeros: a ~3 kB gzip blob, 3 MB of content.
+    let ctx = e.context(
+        "ctx",
+        &[("Dockerfile", "FROM busybox\nCOPY zeros /zeros\n")],
+    );
+    std::fs::write(ctx.join("zeros"), vec![0u8; 3_000_000]).unwrap();
+    e.build(&ctx, &["-t", "big"]);
+    let i = e.inspect("big");
+    let total = bb + 3_000_000;
+    assert_eq!(i["Size"], total);
+    let blobs: u64 = i["Manifest"]["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["size"].as_u64().unwrap())
+        .sum();
+    assert!(blobs < total / 2, "compressed {blobs} vs content {total}");
+    assert!((1_000_000..10_000_000).contains(&total));
+    let want = format!("{:.2}", total as f64 / 1e6);
+    let want = format!("{}MB", want.trim_end_matches('0').trim_end_matches('.'));
+    let out = e.ok(&["images", "big"]);
+    let row = out.lines().nth(1).unwrap();
+    assert_eq!(row.split_whitespace().last(), Some(want.as_str()), "{out}");
+    // Sizes of layers we did not pack (or a lost record) are computed from the blob.
+    std::fs::remove_dir_all(e.store().join("berth/sizes")).unwrap();
+    assert_eq!(e.inspect("big")["Size"], total);
+    assert!(e.store().join("berth/sizes").read_dir().unwrap().count() >= 2);
+}
+
+/// Lengths of the regular files and symlink targets under `dir`.
+fn walkdir_sizes(dir: &std::path::Path) -> Vec<u64> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        let md = std::fs::symlink_metadata(&p).unwrap();
+        if md.is_dir() {
+            out.extend(walkdir_sizes(&p));
+        } else if md.file_type().is_symlink() {
+            out.push(std::fs::read_link(&p).unwrap().as_os_str().len() as u64);
+        } else if md.is_file() {
+            out.push(md.len());
+        }
+    }
+    out
+}

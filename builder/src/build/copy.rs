@@ -1,7 +1,7 @@
 //! COPY and ADD: sources from the context (minus .dockerignore), another stage or an
 //! image, or heredocs; staged into a directory that becomes the layer.
 
-use super::fsutil::{copy_leaf, copy_tree, make_parents, resolve_in_root, Owner};
+use super::fsutil::{copy_leaf, copy_tree, make_parents, resolve_in_root, Deferred, Owner};
 use super::run::{apply_record, commit_dir, resolve_user};
 use super::state::StageState;
 use super::tmp::TmpDir;
@@ -383,8 +383,10 @@ pub fn copy(
             .map(|r| cx.ignore.excluded(&r.to_string_lossy()))
             .unwrap_or(false)
     };
+    let deferred = Deferred::default();
     let pcx = PlaceCx {
         staging: &staging,
+        deferred: &deferred,
         view: &view_dir,
         dest_rel: &dest_rel,
         into_dir: dest_dir || view_is_dir || dest_rel.as_os_str().is_empty(),
@@ -395,7 +397,8 @@ pub fn copy(
     place(cx, ins, &pcx, &srcs, &skip)?;
     place_heredocs(st, c, &pcx)?;
     view.unmount()?;
-    let rec = commit_dir(cx, st, &staging, &key, false)?;
+    let content = deferred.relative_to(&staging);
+    let rec = commit_dir(cx, st, &staging, &key, false, &content)?;
     apply_record(st, &rec, &created_by);
     st.key = key;
     Ok(false)
@@ -419,6 +422,7 @@ fn place_heredocs(st: &StageState, c: &CopySpec, p: &PlaceCx) -> Result<()> {
             h.content.clone()
         };
         let f = p.staging.join(&target);
+        p.deferred.forget(&f);
         fs::write(&f, text).at(&f)?;
         let (uid, gid) = p.owner.ids.unwrap_or((0, 0));
         std::os::unix::fs::lchown(&f, Some(uid), Some(gid)).at(&f)?;
@@ -433,6 +437,8 @@ fn place_heredocs(st: &StageState, c: &CopySpec, p: &PlaceCx) -> Result<()> {
 
 struct PlaceCx<'a> {
     staging: &'a Path,
+    /// Context files whose bytes go straight from the context into the layer.
+    deferred: &'a Deferred,
     view: &'a Path,
     dest_rel: &'a Path,
     into_dir: bool,
@@ -452,7 +458,8 @@ fn place(
         let md = fs::metadata(&s.abs).at(&s.abs)?;
         if md.is_dir() {
             make_parents(p.staging, Some(p.view), p.dest_rel, true)?;
-            copy_tree(&s.abs, &p.staging.join(p.dest_rel), p.owner, skip)?;
+            let defer = p.ctx.then_some(p.deferred);
+            copy_tree(&s.abs, &p.staging.join(p.dest_rel), p.owner, skip, defer)?;
             continue;
         }
         if p.add && p.ctx && !s.remote && crate::layer::unpack::is_archive(&s.abs) {
@@ -479,7 +486,8 @@ fn place(
         } else {
             s.abs.clone()
         };
-        copy_leaf(&real, &p.staging.join(&target), p.owner)?;
+        let defer = (p.ctx && !s.remote).then_some(p.deferred);
+        copy_leaf(&real, &p.staging.join(&target), p.owner, defer)?;
     }
     Ok(())
 }

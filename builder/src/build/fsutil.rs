@@ -3,9 +3,11 @@
 use crate::error::{IoContext, Result};
 use nix::sys::stat::{utimensat, UtimensatFlags};
 use nix::sys::time::TimeSpec;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fs;
 use std::os::unix::fs::{lchown, MetadataExt, PermissionsExt};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Ownership/mode to give copied entries.
 #[derive(Debug, Clone, Copy, Default)]
@@ -37,8 +39,32 @@ fn apply_meta(dst: &Path, md: &fs::Metadata, own: Owner, symlink: bool) -> Resul
     set_mtime(dst, md.mtime(), md.mtime_nsec())
 }
 
-/// Copy one file or symlink (not directories) from `src` to `dst`.
-pub fn copy_leaf(src: &Path, dst: &Path, own: Owner) -> Result<()> {
+/// Regular files staged empty, their bytes to be read from the source when the layer is
+/// packed (staging path → source path): a COPY from the context then reads each byte
+/// once for its cache key and once into the layer, instead of also copying it into the
+/// staging dir. Such a staging dir is no snapshot; the layer is unpacked if a later step
+/// needs it.
+#[derive(Debug, Default)]
+pub struct Deferred(RefCell<HashMap<PathBuf, PathBuf>>);
+
+impl Deferred {
+    /// `dst` was written with its own bytes after all.
+    pub fn forget(&self, dst: &Path) {
+        self.0.borrow_mut().remove(dst);
+    }
+    /// The map with keys made relative to `root` (the staging dir).
+    pub fn relative_to(self, root: &Path) -> HashMap<PathBuf, PathBuf> {
+        self.0
+            .into_inner()
+            .into_iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix(root).ok()?.to_path_buf(), v)))
+            .collect()
+    }
+}
+
+/// Copy one file or symlink (not directories) from `src` to `dst`; with `defer`, a
+/// regular file is created empty and its source recorded instead.
+pub fn copy_leaf(src: &Path, dst: &Path, own: Owner, defer: Option<&Deferred>) -> Result<()> {
     let md = fs::symlink_metadata(src).at(src)?;
     if let Ok(old) = fs::symlink_metadata(dst) {
         if old.is_dir() {
@@ -55,12 +81,27 @@ pub fn copy_leaf(src: &Path, dst: &Path, own: Owner) -> Result<()> {
     if !md.is_file() {
         return Ok(()); // devices, fifos and sockets are not copied
     }
-    fs::copy(src, dst).at(dst)?;
+    match defer {
+        Some(d) => {
+            fs::File::create(dst).at(dst)?;
+            d.0.borrow_mut()
+                .insert(dst.to_path_buf(), src.to_path_buf());
+        }
+        None => {
+            fs::copy(src, dst).at(dst)?;
+        }
+    }
     apply_meta(dst, &md, own, false)
 }
 
 /// Copy a directory tree's contents into `dst` (created like `src`).
-pub fn copy_tree(src: &Path, dst: &Path, own: Owner, skip: &dyn Fn(&Path) -> bool) -> Result<()> {
+pub fn copy_tree(
+    src: &Path,
+    dst: &Path,
+    own: Owner,
+    skip: &dyn Fn(&Path) -> bool,
+    defer: Option<&Deferred>,
+) -> Result<()> {
     let md = fs::symlink_metadata(src).at(src)?;
     if !dst.is_dir() {
         fs::create_dir_all(dst).at(dst)?;
@@ -78,9 +119,9 @@ pub fn copy_tree(src: &Path, dst: &Path, own: Owner, skip: &dyn Fn(&Path) -> boo
         }
         let m = fs::symlink_metadata(&s).at(&s)?;
         if m.is_dir() {
-            copy_tree(&s, &d, own, skip)?;
+            copy_tree(&s, &d, own, skip, defer)?;
         } else {
-            copy_leaf(&s, &d, own)?;
+            copy_leaf(&s, &d, own, defer)?;
         }
     }
     apply_meta(dst, &md, own, false)

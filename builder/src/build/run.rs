@@ -10,12 +10,13 @@ use crate::dockerfile::{Command, Instruction, RunSpec};
 use crate::error::{Error, IoContext, Result};
 use crate::exec::bundle::{write_config, ProcessSpec};
 use crate::exec::{mount, runtime};
-use crate::layer::pack::pack_dir;
+use crate::layer::pack::pack_dir_with;
 use crate::layer::unpack::adopt_snapshot;
 use crate::layer::PackOptions;
 use crate::plan::cache::{self, CacheRecord};
+use std::collections::HashMap;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 static IDS: AtomicU64 = AtomicU64::new(0);
@@ -236,7 +237,7 @@ pub fn run(
         .map(|s| s.to_string())
         .collect();
     super::mounts::clean_targets(&upper, &lowers, &name_files);
-    let rec = commit_dir(cx, st, &upper, &key, true)?;
+    let rec = commit_dir(cx, st, &upper, &key, true, &HashMap::new())?;
     apply_record(st, &rec, &created_by);
     st.key = key;
     Ok(false)
@@ -329,14 +330,16 @@ fn exec_in(cx: &Ctx, st: &StageState, r: &RunCx, step: &Step) -> Result<runtime:
     })
 }
 
-/// Pack `dir` as the next layer (empty dir → no layer), adopt it as a snapshot,
-/// and record it in the cache under `key`.
+/// Pack `dir` as the next layer (empty dir → no layer), adopt it as a snapshot (unless
+/// some of its files' bytes are elsewhere: `content`, see fsutil::Deferred), and record
+/// it in the cache under `key`.
 pub fn commit_dir(
     cx: &Ctx,
     st: &StageState,
     dir: &Path,
     key: &str,
     overlay: bool,
+    content: &HashMap<PathBuf, PathBuf>,
 ) -> Result<CacheRecord> {
     let empty = fs::read_dir(dir).at(dir)?.next().is_none();
     let created = super::stage::now_or_epoch(cx);
@@ -348,9 +351,11 @@ pub fn commit_dir(
             epoch: cx.opts.epoch,
             overlay_whiteouts: overlay,
         };
-        let l = pack_dir(cx.store, dir, opts)?;
+        let l = pack_dir_with(cx.store, dir, opts, &[], content)?;
         let chain = st.next_chain(&l.diff_id);
-        adopt_snapshot(cx.store, &chain, dir)?;
+        if content.is_empty() {
+            adopt_snapshot(cx.store, &chain, dir)?;
+        }
         (Some(l.desc), l.diff_id, chain)
     };
     let rec = CacheRecord {

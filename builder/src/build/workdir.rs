@@ -51,7 +51,7 @@ pub fn ensure_dir(cx: &Ctx, st: &mut StageState, dir: &str, created_by: &str) ->
         st.history(created_by, true, None);
         return Ok(false);
     }
-    let rec = commit_dir(cx, st, &staging, &key, false)?;
+    let rec = commit_dir(cx, st, &staging, &key, false, &Default::default())?;
     apply_record(st, &rec, created_by);
     st.key = key;
     Ok(false)

@@ -97,7 +97,8 @@ pub fn images(store: &Store, a: ImagesArgs) -> Result<i32> {
             .and_then(timefmt::parse_rfc3339)
             .map(|t| timefmt::ago(t, now))
             .unwrap_or_else(|| "N/A".into());
-        let size: u64 = img.manifest.layers.iter().map(|l| l.size).sum();
+        // docker's SIZE: the layers' uncompressed content (store::sizes).
+        let size = store.image_size(&img)?;
         rows.push(vec![
             repo.to_string(),
             tag.unwrap_or("<none>").to_string(),
@@ -135,7 +136,7 @@ pub fn inspect(store: &Store, a: InspectArgs) -> Result<i32> {
             "Created": img.config.created,
             "Architecture": img.config.architecture,
             "Os": img.config.os,
-            "Size": img.manifest.layers.iter().map(|l| l.size).sum::<u64>(),
+            "Size": store.image_size(&img)?,
             "Config": img.config.config,
             "RootFS": {"Type": "layers", "Layers": img.config.rootfs.diff_ids},
             "History": img.config.history,

@@ -10,7 +10,7 @@ use crate::store::Store;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fs::{self, File};
-use std::io::Write;
+use std::io::{BufReader, Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -24,6 +24,8 @@ const CAPABILITY: &str = "security.capability";
 pub struct LayerBlob {
     pub desc: Descriptor,
     pub diff_id: String,
+    /// What the layer's files hold (see store::sizes): docker's size of the layer.
+    pub content_size: u64,
 }
 
 /// Pack `dir` as a layer blob into the store.
@@ -38,54 +40,63 @@ pub fn pack_dir_skipping(
     opts: PackOptions,
     skip: &[PathBuf],
 ) -> Result<LayerBlob> {
+    pack_dir_with(store, dir, opts, skip, &HashMap::new())
+}
+
+/// Pack `dir` minus `skip`; a regular file whose path (relative to `dir`) is a key of
+/// `content` keeps its own metadata but takes its bytes from the file the key maps to.
+pub fn pack_dir_with(
+    store: &Store,
+    dir: &Path,
+    opts: PackOptions,
+    skip: &[PathBuf],
+    content: &HashMap<PathBuf, PathBuf>,
+) -> Result<LayerBlob> {
     let blob = store.blob_writer()?;
     let mt = opts.compression.media_type();
-    match opts.compression {
+    let (desc, diff_id, content_size) = match opts.compression {
         Compression::Gzip => {
             let gz = flate2::GzBuilder::new()
                 .mtime(0)
                 .operating_system(255)
                 .write(blob, flate2::Compression::fast());
-            let hw = write_tar_skipping(dir, HashWriter::new(gz), opts, skip)?;
+            let (hw, n) = write_tar_counting(dir, HashWriter::new(gz), opts, skip, content)?;
             let (gz, diff_id, _) = hw.finish();
-            let blob = gz.finish().at(dir)?;
-            Ok(LayerBlob {
-                desc: blob.commit(mt)?,
-                diff_id,
-            })
+            (gz.finish().at(dir)?.commit(mt)?, diff_id, n)
         }
         Compression::Zstd => {
             let zw = zstd::Encoder::new(blob, 3).at(dir)?;
-            let hw = write_tar_skipping(dir, HashWriter::new(zw), opts, skip)?;
+            let (hw, n) = write_tar_counting(dir, HashWriter::new(zw), opts, skip, content)?;
             let (zw, diff_id, _) = hw.finish();
-            let blob = zw.finish().at(dir)?;
-            Ok(LayerBlob {
-                desc: blob.commit(mt)?,
-                diff_id,
-            })
+            (zw.finish().at(dir)?.commit(mt)?, diff_id, n)
         }
         Compression::None => {
-            let blob = write_tar_skipping(dir, blob, opts, skip)?;
+            let (blob, n) = write_tar_counting(dir, blob, opts, skip, content)?;
             let desc = blob.commit(mt)?;
-            Ok(LayerBlob {
-                diff_id: desc.digest.clone(),
-                desc,
-            })
+            (desc.clone(), desc.digest, n)
         }
-    }
+    };
+    store.record_layer_size(&desc.digest, content_size)?;
+    Ok(LayerBlob {
+        desc,
+        diff_id,
+        content_size,
+    })
 }
 
 /// Write the tar stream of `dir` to `w` and return `w`.
 pub fn write_tar<W: Write>(dir: &Path, w: W, opts: PackOptions) -> Result<W> {
-    write_tar_skipping(dir, w, opts, &[])
+    Ok(write_tar_counting(dir, w, opts, &[], &HashMap::new())?.0)
 }
 
-fn write_tar_skipping<W: Write>(
+/// Write the tar stream of `dir` (minus `skip`) to `w`; returns `w` and the content size.
+fn write_tar_counting<W: Write>(
     dir: &Path,
     w: W,
     opts: PackOptions,
     skip: &[PathBuf],
-) -> Result<W> {
+    content: &HashMap<PathBuf, PathBuf>,
+) -> Result<(W, u64)> {
     let mut b = tar::Builder::new(w);
     b.follow_symlinks(false);
     let mut walker = Walker {
@@ -93,9 +104,11 @@ fn write_tar_skipping<W: Write>(
         opts,
         links: HashMap::new(),
         skip,
+        content,
+        content_size: 0,
     };
     walker.walk(&mut b, Path::new(""))?;
-    b.into_inner().at(dir)
+    Ok((b.into_inner().at(dir)?, walker.content_size))
 }
 
 struct Walker<'a> {
@@ -103,6 +116,8 @@ struct Walker<'a> {
     opts: PackOptions,
     links: HashMap<(u64, u64), PathBuf>,
     skip: &'a [PathBuf],
+    content: &'a HashMap<PathBuf, PathBuf>,
+    content_size: u64,
 }
 
 fn sorted_names(dir: &Path) -> Result<Vec<OsString>> {
@@ -223,12 +238,32 @@ impl Walker<'_> {
             if let Ok(Some(cap)) = super::xattr::get(p, CAPABILITY) {
                 self.pax(b, rel, &[(format!("SCHILY.xattr.{CAPABILITY}"), cap)])?;
             }
+            let (src, len) = match self.content.get(rel) {
+                Some(src) => {
+                    let smd = fs::metadata(src).at(src)?;
+                    if !smd.is_file() {
+                        return Err(Error::invalid(
+                            src.display().to_string(),
+                            "changed during the build: no longer a regular file",
+                        ));
+                    }
+                    (src.as_path(), smd.len())
+                }
+                None => (p, md.len()),
+            };
             let mut h = self.header(md, EntryType::Regular);
-            h.set_size(md.len());
-            let f = File::open(p).at(p)?;
-            b.append_data(&mut h, rel, f).at(p)
+            h.set_size(len);
+            self.content_size += len;
+            // 1 MiB reads (tar copies through an 8 KiB buffer).
+            let f = File::open(src).at(src)?;
+            let r = Exact {
+                inner: BufReader::with_capacity(1 << 20, f).take(len),
+                left: len,
+            };
+            b.append_data(&mut h, rel, r).at(src)
         } else if ft.is_symlink() {
             let target = fs::read_link(p).at(p)?;
+            self.content_size += target.as_os_str().len() as u64;
             let mut h = self.header(md, EntryType::Symlink);
             b.append_link(&mut h, rel, &target).at(p)
         } else if ft.is_char_device() || ft.is_block_device() || ft.is_fifo() {
@@ -252,5 +287,32 @@ impl Walker<'_> {
                 "unsupported file type",
             ))
         }
+    }
+}
+
+/// Exactly `left` bytes of a file, or an error if it ends early (it shrank since its
+/// size went into the tar header: the stream would be corrupt).
+struct Exact<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Read for Exact<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.check(n)
+    }
+}
+
+impl<R> Exact<R> {
+    fn check(&mut self, n: usize) -> std::io::Result<usize> {
+        if n == 0 && self.left > 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "file shrank while being packed",
+            ));
+        }
+        self.left -= n as u64;
+        Ok(n)
     }
 }

@@ -69,6 +69,7 @@ impl Store {
                 rep.snapshots += 1;
             }
         }
+        self.prune_sizes();
         // Nothing else runs now (we hold the lock exclusively): tmp/ is garbage.
         let tmp = self.tmp_root();
         for e in fs::read_dir(&tmp).at(&tmp)?.flatten() {

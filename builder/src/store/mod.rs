@@ -6,6 +6,7 @@
 //! STORE/blobs/sha256/<hex>      content-addressed blobs (written to tmp/, then renamed)
 //! STORE/berth/cache/<key>.json  build cache records (see plan::cache)
 //! STORE/berth/snapshots/<hex>   unpacked layers keyed by chain id (overlay lowerdirs)
+//! STORE/berth/sizes/<hex>       a layer blob's uncompressed content size (see sizes)
 //! STORE/berth/tmp/              in-flight files; anything here after a crash is garbage
 //! STORE/berth/lock, index.lock  flock(2) files: builds hold `lock` shared, prune exclusive
 //! ```
@@ -15,6 +16,7 @@ pub mod gc;
 pub mod image;
 pub mod lock;
 pub mod reference;
+pub mod sizes;
 pub mod types;
 
 use crate::digest::{digest_hex, HashWriter};
