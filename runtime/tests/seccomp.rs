@@ -116,3 +116,93 @@ fn kill_action_kills_the_process_and_exec_is_filtered_too() {
     assert_eq!(o.status.code(), Some(128 + 31), "{o:?}");
     assert!(o.stdout.is_empty());
 }
+
+/// A seccomp agent at listenerPath: takes the notify fd and the container process state,
+/// then answers every notification with ENOSPC.
+fn agent(path: &std::path::Path) -> std::thread::JoinHandle<serde_json::Value> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags, UnixAddr};
+    use std::os::fd::AsRawFd;
+    let l = std::os::unix::net::UnixListener::bind(path).unwrap();
+    std::thread::spawn(move || {
+        let (conn, _) = l.accept().unwrap();
+        let mut buf = vec![0u8; 65536];
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let m = recvmsg::<UnixAddr>(
+            conn.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::empty(),
+        )
+        .unwrap();
+        let fd = m
+            .cmsgs()
+            .unwrap()
+            .find_map(|c| match c {
+                ControlMessageOwned::ScmRights(f) => f.first().copied(),
+                _ => None,
+            })
+            .expect("an fd with the state");
+        let n = m.bytes;
+        let state: serde_json::Value = serde_json::from_slice(&buf[..n]).unwrap();
+        // struct seccomp_notif (80 bytes) and seccomp_notif_resp (24 bytes).
+        const RECV: libc::c_ulong = 0xc050_2100;
+        const SEND: libc::c_ulong = 0xc018_2101;
+        loop {
+            let mut req = [0u64; 10];
+            // SAFETY: ioctl on the listener fd with a zeroed seccomp_notif buffer.
+            if unsafe { libc::ioctl(fd, RECV, req.as_mut_ptr()) } != 0 {
+                break; // the container's processes are gone
+            }
+            let mut resp = [0u8; 24];
+            resp[..8].copy_from_slice(&req[0].to_ne_bytes()); // id
+            resp[16..20].copy_from_slice(&(-libc::ENOSPC).to_ne_bytes()); // error
+                                                                          // SAFETY: ioctl with a filled seccomp_notif_resp.
+            unsafe { libc::ioctl(fd, SEND, resp.as_mut_ptr()) };
+        }
+        state
+    })
+}
+
+#[test]
+fn notify_rules_reach_the_agent_at_listener_path() {
+    let mut b = bundle(&[
+        "sh",
+        "-c",
+        "mkdir /tmp/x; echo rc=$?; [ -d /tmp/x ] || echo absent",
+    ]);
+    let sock = b.path().join("agent.sock");
+    b.config["process"]["noNewPrivileges"] = json!(true);
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": sock, "listenerMetadata": "berth-test",
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+    });
+    let a = agent(&sock);
+    let (code, out, err) = b.run();
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("No space left on device") || out.contains("rc=1"),
+        "{out} {err}"
+    );
+    assert!(out.contains("absent"), "{out}");
+    let st = a.join().unwrap();
+    assert_eq!(st["fds"], json!(["seccompFd"]), "{st}");
+    assert_eq!(st["metadata"], "berth-test");
+    assert_eq!(st["state"]["id"], b.id.as_str());
+    assert!(st["pid"].as_i64().unwrap() > 0, "{st}");
+}
+
+#[test]
+fn notify_without_listener_path_is_refused() {
+    let mut b = bundle(&["true"]);
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]
+    });
+    let (code, _, err) = b.run();
+    assert_ne!(code, 0);
+    if is_berth() {
+        assert!(err.contains("listenerPath"), "{err}");
+    }
+}

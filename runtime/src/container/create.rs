@@ -187,8 +187,21 @@ fn drive(
     undo: &mut Undo,
 ) -> Result<()> {
     loop {
-        let msg = chan.recv::<ToParent>()?;
+        let (msg, fd) = match chan.recv_fd::<ToParent>()? {
+            Some((m, fd)) => (Some(m), fd),
+            None => (None, None),
+        };
         match msg {
+            Some(ToParent::SeccompFd) => {
+                let (Some(fd), Some(s)) = (
+                    fd,
+                    b.spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()),
+                ) else {
+                    return Err(Error::Child("seccomp listener fd missing".into()));
+                };
+                let doc = st.to_oci(super::state::Status::Creating);
+                crate::security::seccomp::send_to_listener(s, &fd, st.pid, &doc)?;
+            }
             Some(ToParent::Stage1Ready) => {
                 cgroups::join(paths, stage1.as_raw())?;
                 if plan.is_new(T::User) {

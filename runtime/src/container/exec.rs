@@ -49,6 +49,7 @@ pub fn exec(o: &ExecOpts) -> Result<i32> {
         (None, true) => return Err(Error::Other("--tty needs --console-socket".into())),
         _ => None,
     };
+    let state_doc = st.to_oci(st.status(&dir));
     let (parent, child) = channel::pair()?;
     let spec = crate::config::parse_file(&st.bundle.join("config.json")).ok();
     let linux = spec.as_ref().and_then(|s| s.linux().as_ref());
@@ -71,7 +72,27 @@ pub fn exec(o: &ExecOpts) -> Result<i32> {
     drop(ctx);
     let mut pid = None;
     let r = loop {
-        match parent.recv::<ToParent>() {
+        let (msg, fd) = match parent.recv_fd::<ToParent>() {
+            Ok(Some((m, fd))) => (Ok(Some(m)), fd),
+            Ok(None) => (Ok(None), None),
+            Err(e) => (Err(e), None),
+        };
+        match msg {
+            Ok(Some(ToParent::SeccompFd)) => {
+                let sent = match (
+                    fd,
+                    linux.and_then(|l| l.seccomp().as_ref()),
+                    Some(pid.unwrap_or(st.pid)),
+                ) {
+                    (Some(fd), Some(s), Some(p)) => {
+                        crate::security::seccomp::send_to_listener(s, &fd, p, &state_doc)
+                    }
+                    _ => Err(Error::Child("seccomp listener fd missing".into())),
+                };
+                if let Err(e) = sent {
+                    break Err(e);
+                }
+            }
             Ok(Some(ToParent::Stage1Ready)) => {
                 if let Err(e) = cgroups::join(&st.cgroup_paths, stage1.as_raw())
                     .and_then(|_| parent.send(&ToChild::Go))

@@ -11,11 +11,12 @@
 //!        |  <-- RunHooks ------------------------------------------------------- |  (mounts done)
 //!        |  (prestart, createRuntime)                                              |
 //!        |  --- HooksDone ------------------------------------------------------> |
+//!        |  <-- SeccompFd + fd (only with notify rules; parent passes it on) ------ |
 //!        |  <-- Ready / Error{msg} ---------------------------------------------- |  (waits on exec.fifo)
 //! ```
 
 use crate::error::{Error, Result};
-use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use nix::sys::socket::{send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
 use serde::{Deserialize, Serialize};
 use std::os::fd::{AsRawFd, OwnedFd};
 
@@ -24,6 +25,8 @@ pub enum ToParent {
     Stage1Ready,
     Pid(i32),
     RunHooks,
+    /// Sent with the seccomp notify listener fd attached (SCM_RIGHTS).
+    SeccompFd,
     Ready,
     Error(String),
 }
@@ -59,20 +62,58 @@ impl Channel {
         Ok(())
     }
 
+    /// Sends a message with a descriptor attached.
+    pub fn send_fd<T: Serialize>(&self, msg: &T, fd: &OwnedFd) -> Result<()> {
+        use nix::sys::socket::{sendmsg, ControlMessage, UnixAddr};
+        let data = serde_json::to_vec(msg).expect("message serialises");
+        let fds = [fd.as_raw_fd()];
+        let iov = [std::io::IoSlice::new(&data)];
+        let cmsg = [ControlMessage::ScmRights(&fds)];
+        sendmsg::<UnixAddr>(
+            self.fd.as_raw_fd(),
+            &iov,
+            &cmsg,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )
+        .map_err(|e| Error::sys("send to peer", e))?;
+        Ok(())
+    }
+
     /// Receives one message; `None` when the peer closed (exited or exec'd).
     pub fn recv<T: for<'de> Deserialize<'de>>(&self) -> Result<Option<T>> {
+        Ok(self.recv_fd()?.map(|(m, _)| m))
+    }
+
+    /// Receives one message and the descriptor sent with it, if any.
+    pub fn recv_fd<T: for<'de> Deserialize<'de>>(&self) -> Result<Option<(T, Option<OwnedFd>)>> {
+        use nix::sys::socket::{recvmsg, ControlMessageOwned, UnixAddr};
+        use std::os::fd::FromRawFd;
         let mut buf = vec![0u8; 65536];
-        let n = loop {
-            match recv(self.fd.as_raw_fd(), &mut buf, MsgFlags::empty()) {
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let (n, fd) = loop {
+            let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+            let flags = MsgFlags::MSG_CMSG_CLOEXEC;
+            match recvmsg::<UnixAddr>(self.fd.as_raw_fd(), &mut iov, Some(&mut space), flags) {
                 Err(nix::Error::EINTR) => continue,
-                r => break r.map_err(|e| Error::sys("receive from peer", e))?,
+                Err(e) => return Err(Error::sys("receive from peer", e)),
+                Ok(m) => {
+                    let fd = m.cmsgs().ok().into_iter().flatten().find_map(|c| match c {
+                        // SAFETY: the kernel installed this descriptor for us.
+                        ControlMessageOwned::ScmRights(f) => {
+                            f.first().map(|f| unsafe { OwnedFd::from_raw_fd(*f) })
+                        }
+                        _ => None,
+                    });
+                    break (m.bytes, fd);
+                }
             }
         };
         if n == 0 {
             return Ok(None);
         }
         serde_json::from_slice(&buf[..n])
-            .map(Some)
+            .map(|m| Some((m, fd)))
             .map_err(|e| Error::Other(format!("bad message from peer: {e}")))
     }
 

@@ -7,6 +7,7 @@ use super::channel::{Channel, ToChild, ToParent};
 use super::sched::{self, Affinity};
 use super::{exit_child, persona, set_name, setup};
 use crate::error::{Error, Result};
+use crate::process::setup::SeccompAt;
 use nix::unistd::{fork, ForkResult};
 use oci_spec::runtime::Process;
 use std::os::fd::OwnedFd;
@@ -80,12 +81,16 @@ fn process(ctx: ExecCtx) -> ! {
         persona::apply_memory_policy(ctx.memory_policy.as_ref())?;
         setup::enter_cwd(p)?;
         let seccomp = setup::prepare_seccomp(ctx.seccomp.as_ref(), p)?;
-        setup::load_seccomp(&seccomp, true)?;
+        let early = setup::load_seccomp(&seccomp, SeccompAt::BeforeIdentity)?;
         setup::apply_identity(p)?;
+        let listener = early.or(setup::load_seccomp(&seccomp, SeccompAt::BeforeReady)?);
+        if let Some(fd) = listener {
+            ctx.chan.send_fd(&ToParent::SeccompFd, &fd)?;
+        }
         let exec = setup::prepare_exec(p)?;
         crate::utils::cloexec_from(3 + ctx.preserve_fds);
         reset_signals();
-        setup::load_seccomp(&seccomp, false)?;
+        setup::load_seccomp(&seccomp, SeccompAt::Last)?;
         Ok(exec)
     })();
     let e = match r {

@@ -9,6 +9,7 @@ use crate::cgroups::Hierarchy;
 use crate::config::Bundle;
 use crate::error::{Context, Error, Result};
 use crate::namespaces::Plan;
+use crate::process::setup::SeccompAt;
 use crate::rootfs::{self, devices, mounts};
 use nix::sched::CloneFlags;
 use nix::unistd::{fork, ForkResult, Gid, Uid};
@@ -176,15 +177,19 @@ fn init_inner(ctx: &InitCtx) -> Result<setup::Exec> {
         spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()),
         process,
     )?;
-    setup::load_seccomp(&seccomp, true)?;
+    let early = setup::load_seccomp(&seccomp, SeccompAt::BeforeIdentity)?;
     setup::apply_identity(process)?;
+    let listener = early.or(setup::load_seccomp(&seccomp, SeccompAt::BeforeReady)?);
+    if let Some(fd) = listener {
+        ctx.chan.send_fd(&ToParent::SeccompFd, &fd)?;
+    }
     let exec = setup::prepare_exec(process)?;
     crate::utils::cloexec_from(3 + ctx.preserve_fds);
     ctx.chan.send(&ToParent::Ready)?;
     ctx.ready_sent.set(true);
     let mut started = wait_for_start(&fifo)?;
     crate::hooks::run(spec.hooks().as_ref(), "startContainer", &state)?;
-    setup::load_seccomp(&seccomp, false)?;
+    setup::load_seccomp(&seccomp, SeccompAt::Last)?;
     // The byte tells `start` the startContainer hooks passed; the fifo (CLOEXEC) then closes
     // at execve, which is when `start` returns and poststart hooks may run.
     started.write_all(b"0").ctx(|| "write exec fifo".into())?;

@@ -7,6 +7,7 @@ use crate::security::caps;
 use nix::unistd::{Gid, Uid};
 use oci_spec::runtime::{PosixRlimitType as R, Process};
 use std::ffi::CString;
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -83,13 +84,21 @@ pub fn apply_oom_score_adj(p: &Process) -> Result<()> {
     })
 }
 
-/// A compiled seccomp profile and when to load it. runtime-spec wants it last, after
-/// capabilities and no_new_privs; without no_new_privs loading needs CAP_SYS_ADMIN, so then
-/// it is loaded before the capabilities are dropped (as runc does).
+/// When a seccomp profile is loaded. runtime-spec wants it last, after capabilities and
+/// no_new_privs; without no_new_privs loading needs CAP_SYS_ADMIN, so then it is loaded
+/// before the capabilities are dropped (as runc does). A profile with notify rules is
+/// loaded while the parent still listens (before Ready), which must pass its listener fd on.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum SeccompAt {
+    BeforeIdentity,
+    BeforeReady,
+    Last,
+}
+
 pub struct Seccomp {
-    spec: oci_spec::runtime::LinuxSeccomp,
-    progs: Vec<seccompiler::BpfProgram>,
-    pub early: bool,
+    pub spec: oci_spec::runtime::LinuxSeccomp,
+    compiled: crate::security::seccomp::Compiled,
+    pub at: SeccompAt,
 }
 
 pub fn prepare_seccomp(
@@ -97,18 +106,26 @@ pub fn prepare_seccomp(
     p: &Process,
 ) -> Result<Option<Seccomp>> {
     let Some(s) = s else { return Ok(None) };
-    let progs = crate::security::seccomp::compile(s)?;
+    let compiled = crate::security::seccomp::compile(s)?;
+    let at = if p.no_new_privileges() != Some(true) {
+        SeccompAt::BeforeIdentity
+    } else if compiled.notify.is_some() {
+        SeccompAt::BeforeReady
+    } else {
+        SeccompAt::Last
+    };
     Ok(Some(Seccomp {
         spec: s.clone(),
-        progs,
-        early: p.no_new_privileges() != Some(true),
+        compiled,
+        at,
     }))
 }
 
-pub fn load_seccomp(s: &Option<Seccomp>, early: bool) -> Result<()> {
+/// Loads the profile if `at` is its moment; the notify listener fd if it has one.
+pub fn load_seccomp(s: &Option<Seccomp>, at: SeccompAt) -> Result<Option<OwnedFd>> {
     match s {
-        Some(s) if s.early == early => crate::security::seccomp::load(&s.spec, &s.progs),
-        _ => Ok(()),
+        Some(s) if s.at == at => crate::security::seccomp::load(&s.spec, &s.compiled),
+        _ => Ok(None),
     }
 }
 

@@ -7,6 +7,11 @@
 //! - one filter per other action (ERRNO(n), KILL, TRAP, LOG, TRACE(n)): its rules → that
 //!   action, anything else → ALLOW.
 //! A named syscall thus gets its rule's action, and an unnamed one the default.
+//!
+//! SCMP_ACT_NOTIFY: seccompiler has no user-notification action, so notify rules are
+//! compiled as TRACE with a marker value in their own filter, whose marked RET
+//! instructions are then rewritten to SECCOMP_RET_USER_NOTIF. That filter is loaded with
+//! SECCOMP_FILTER_FLAG_NEW_LISTENER; the listener fd goes to `linux.seccomp.listenerPath`.
 
 use super::syscalls_x86_64::X86_64;
 use crate::error::{Error, Result};
@@ -18,8 +23,20 @@ use seccompiler::{
     SeccompRule, TargetArch,
 };
 use std::collections::BTreeMap;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 const EPERM: u32 = 1;
+/// TRACE data marking a notify rule until its RET is rewritten (16 bits: SECCOMP_RET_DATA).
+const NOTIFY_MARK: u32 = 0xb3e7;
+const SECCOMP_RET_TRACE: u32 = 0x7ff0_0000;
+const SECCOMP_RET_USER_NOTIF: u32 = 0x7fc0_0000;
+const SECCOMP_FILTER_FLAG_NEW_LISTENER: u64 = 8;
+
+/// The filters to load, in order; `notify` is the index of the one with notify rules.
+pub struct Compiled {
+    pub progs: Vec<BpfProgram>,
+    pub notify: Option<usize>,
+}
 
 fn syscall_nr(name: &str) -> Option<i64> {
     X86_64.iter().find(|(n, _)| *n == name).map(|(_, nr)| *nr)
@@ -33,12 +50,13 @@ fn action(a: A, errno: Option<u32>, default_errno: Option<u32>) -> Result<Seccom
         A::ScmpActKillProcess => SeccompAction::KillProcess,
         A::ScmpActTrap => SeccompAction::Trap,
         A::ScmpActLog => SeccompAction::Log,
-        A::ScmpActTrace => SeccompAction::Trace(errno.unwrap_or(0)),
-        A::ScmpActNotify => {
-            return Err(Error::Other(
-                "linux.seccomp: SCMP_ACT_NOTIFY is not supported yet".into(),
-            ))
+        A::ScmpActTrace if errno == Some(NOTIFY_MARK) => {
+            return Err(Error::Other(format!(
+                "SCMP_ACT_TRACE with errnoRet {NOTIFY_MARK} is reserved by berth"
+            )))
         }
+        A::ScmpActTrace => SeccompAction::Trace(errno.unwrap_or(0)),
+        A::ScmpActNotify => SeccompAction::Trace(NOTIFY_MARK),
     })
 }
 
@@ -98,8 +116,16 @@ impl RuleSet {
 }
 
 /// Compiles the profile into the filters to load, in order.
-pub fn compile(s: &LinuxSeccomp) -> Result<Vec<BpfProgram>> {
+pub fn compile(s: &LinuxSeccomp) -> Result<Compiled> {
     let def = action(s.default_action(), s.default_errno_ret(), None)?;
+    let notify = SeccompAction::Trace(NOTIFY_MARK);
+    if def == notify {
+        // One listener per filter chain: notify as the default and in rules would need two.
+        return Err(Error::Other(
+            "linux.seccomp.defaultAction: SCMP_ACT_NOTIFY as the default action is not supported"
+                .into(),
+        ));
+    }
     let mut allow = RuleSet::default();
     let mut groups: Vec<(SeccompAction, RuleSet)> = Vec::new();
     for (i, sc) in s.syscalls().iter().flatten().enumerate() {
@@ -135,12 +161,36 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Vec<BpfProgram>> {
             build(allow.into_rules(), def.clone(), SeccompAction::Allow)?
         });
     }
+    let mut notify_at = None;
     for (act, rules) in groups {
         if act != SeccompAction::Allow && (!rules.cond.is_empty() || !rules.always.is_empty()) {
-            progs.push(build(rules.into_rules(), SeccompAction::Allow, act)?);
+            let mut prog = build(rules.into_rules(), SeccompAction::Allow, act.clone())?;
+            if act == notify {
+                mark_notify(&mut prog);
+                notify_at = Some(progs.len());
+            }
+            progs.push(prog);
         }
     }
-    Ok(progs)
+    if notify_at.is_some() && s.listener_path().is_none() {
+        return Err(Error::Other(
+            "linux.seccomp.listenerPath: required when a rule's action is SCMP_ACT_NOTIFY".into(),
+        ));
+    }
+    Ok(Compiled {
+        progs,
+        notify: notify_at,
+    })
+}
+
+/// RET TRACE|NOTIFY_MARK → RET USER_NOTIF.
+fn mark_notify(prog: &mut BpfProgram) {
+    const BPF_RET_K: u16 = 0x06;
+    for ins in prog.iter_mut() {
+        if ins.code == BPF_RET_K && ins.k == SECCOMP_RET_TRACE | NOTIFY_MARK {
+            ins.k = SECCOMP_RET_USER_NOTIF;
+        }
+    }
 }
 
 /// A profile with no rules at all: every syscall gets the default action.
@@ -179,9 +229,16 @@ fn flags(s: &LinuxSeccomp) -> u64 {
 }
 
 /// Loads the compiled filters into the calling thread. Needs no_new_privs or CAP_SYS_ADMIN.
-pub fn load(s: &LinuxSeccomp, progs: &[BpfProgram]) -> Result<()> {
-    let fl = flags(s);
-    for p in progs {
+/// Returns the notify listener fd when the profile has notify rules.
+pub fn load(s: &LinuxSeccomp, c: &Compiled) -> Result<Option<OwnedFd>> {
+    let mut listener = None;
+    for (i, p) in c.progs.iter().enumerate() {
+        let fl = flags(s)
+            | if c.notify == Some(i) {
+                SECCOMP_FILTER_FLAG_NEW_LISTENER
+            } else {
+                0
+            };
         let prog = libc::sock_fprog {
             len: p.len() as u16,
             filter: p.as_ptr() as *mut libc::sock_filter,
@@ -195,12 +252,50 @@ pub fn load(s: &LinuxSeccomp, progs: &[BpfProgram]) -> Result<()> {
                 &prog as *const libc::sock_fprog,
             )
         };
-        if r != 0 {
+        if r < 0 {
             return Err(Error::Other(format!(
                 "linux.seccomp: load filter: {}",
                 std::io::Error::last_os_error()
             )));
         }
+        if c.notify == Some(i) {
+            // SAFETY: with NEW_LISTENER the kernel returned a fresh descriptor.
+            listener = Some(unsafe { OwnedFd::from_raw_fd(r as i32) });
+        }
     }
+    Ok(listener)
+}
+
+/// Sends the notify fd to the seccomp agent at `listenerPath`, with the container process
+/// state the runtime-spec defines (`fds: ["seccompFd"]`, pid, metadata, state).
+pub fn send_to_listener(
+    s: &LinuxSeccomp,
+    fd: &OwnedFd,
+    pid: i32,
+    state: &serde_json::Value,
+) -> Result<()> {
+    use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags, UnixAddr};
+    use std::os::unix::net::UnixStream;
+    let path = s.listener_path().as_ref().expect("checked at compile");
+    let field = format!("linux.seccomp.listenerPath {}", path.display());
+    let sock = UnixStream::connect(path).map_err(|e| Error::Other(format!("{field}: {e}")))?;
+    let msg = serde_json::json!({
+        "ociVersion": crate::OCI_VERSION,
+        "fds": ["seccompFd"],
+        "pid": pid,
+        "metadata": s.listener_metadata().clone().unwrap_or_default(),
+        "state": state,
+    })
+    .to_string();
+    let fds = [fd.as_raw_fd()];
+    let iov = [std::io::IoSlice::new(msg.as_bytes())];
+    sendmsg::<UnixAddr>(
+        sock.as_raw_fd(),
+        &iov,
+        &[ControlMessage::ScmRights(&fds)],
+        MsgFlags::empty(),
+        None,
+    )
+    .map_err(|e| Error::Other(format!("{field}: send: {e}")))?;
     Ok(())
 }
