@@ -24,6 +24,9 @@ pub struct Service {
     id: String,
     bundle: String,
     debug: bool,
+    /// `-socket` when serving: removed on exit here, as containerd-shim looks for it through
+    /// the bundle's `address` file, which containerd may have deleted by then.
+    socket: String,
     exit: Arc<ExitSignal>,
 }
 
@@ -67,6 +70,7 @@ impl Shim for Service {
             id: args.id.clone(),
             bundle: args.bundle.clone(),
             debug: args.debug,
+            socket: args.socket.clone(),
             exit: Arc::default(),
         }
     }
@@ -108,6 +112,9 @@ impl Shim for Service {
 
     fn wait(&mut self) {
         self.exit.wait();
+        if let Some(path) = self.socket.strip_prefix("unix://") {
+            let _ = std::fs::remove_file(path);
+        }
     }
 
     fn create_task_service(&self, publisher: RemotePublisher) -> TaskService {

@@ -238,8 +238,18 @@ impl Drop for Containerd {
             let _ = self.ctr(&["container", "rm", id.trim()]);
         }
         for pid in self.shim_pids() {
+            // A killed shim leaves its socket in /run/containerd/s behind.
+            let cmd = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
+            let socket = args
+                .windows(2)
+                .find(|w| w[0] == b"-socket")
+                .map(|w| w[1].to_vec());
             // SAFETY: plain kill(2) of a shim our containerd started.
             unsafe { libc::kill(pid, libc::SIGKILL) };
+            if let Some(path) = socket.as_deref().and_then(|s| s.strip_prefix(b"unix://")) {
+                let _ = fs::remove_file(String::from_utf8_lossy(path).as_ref());
+            }
         }
         // SAFETY: plain kill(2) of our containerd child.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
