@@ -291,3 +291,38 @@ fn intel_rdt_without_resctrl_is_a_clear_error() {
     assert!(err.contains("intelRdt"), "{err}");
     assert_eq!(b.status(), "gone");
 }
+
+#[test]
+fn features_lists_the_newer_settings_truthfully() {
+    if !is_berth() {
+        return; // runc 1.1's features document predates these fields
+    }
+    let o = std::process::Command::new(runtime())
+        .arg("features")
+        .output()
+        .unwrap();
+    let f: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let l = &f["linux"];
+    assert_eq!(l["mountExtensions"]["idmap"]["enabled"], json!(true), "{l}");
+    assert_eq!(l["netDevices"]["enabled"], json!(true), "{l}");
+    // No resctrl on this host and no implementation: never claimed.
+    assert_eq!(l["intelRdt"]["enabled"], json!(false), "{l}");
+    let modes = l["memoryPolicy"]["modes"].as_array().unwrap();
+    assert!(modes.contains(&json!("MPOL_BIND")) && modes.contains(&json!("MPOL_LOCAL")));
+    assert!(l["namespaces"].as_array().unwrap().contains(&json!("time")));
+    for o in ["rro", "rnosymfollow", "idmap", "ridmap"] {
+        assert!(
+            f["mountOptions"].as_array().unwrap().contains(&json!(o)),
+            "{o}"
+        );
+    }
+    let a = &f["annotations"];
+    assert!(a["io.github.berth.process.scheduler"]
+        .as_str()
+        .unwrap()
+        .contains("SCHED_DEADLINE"));
+    assert!(a["io.github.berth.linux.personality"]
+        .as_str()
+        .unwrap()
+        .contains("LINUX32"));
+}
