@@ -50,7 +50,7 @@ fn mount_opts(mountinfo: &str, mnt: &str) -> String {
         .map(|l| l.split(' ').collect::<Vec<_>>())
         .filter(|f| f.len() > 5 && f[4] == mnt)
         .map(|f| f[5].to_string())
-        .last()
+        .next_back()
         .unwrap_or_else(|| panic!("{mnt} not in mountinfo:\n{mountinfo}"))
 }
 
