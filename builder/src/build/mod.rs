@@ -76,6 +76,8 @@ pub struct BuildOptions {
     pub network_none: bool,
     pub outputs: Vec<Output>,
     pub quiet: bool,
+    /// Plain lines or the live terminal view (`quiet` wins).
+    pub progress: progress::Mode,
 }
 
 /// Everything a build reads, resolved once.
@@ -162,7 +164,10 @@ pub fn build(store: &Store, opts: &BuildOptions) -> Result<Image> {
         ignore,
         context,
         meta,
-        progress: progress::Progress::new(opts.quiet),
+        progress: match opts.quiet {
+            true => progress::Progress::new(true),
+            false => progress::Progress::with_mode(opts.progress),
+        },
         used_args: Default::default(),
         hashes: crate::plan::hashcache::HashCache::load(store),
     };
@@ -182,6 +187,7 @@ pub fn build(store: &Store, opts: &BuildOptions) -> Result<Image> {
             .note(&step, &format!("exporting to {} done", o.dest.display()));
     }
     cx.progress.done(&step);
+    cx.progress.finish();
     let unused: Vec<&String> = opts
         .build_args
         .keys()

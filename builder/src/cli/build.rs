@@ -43,7 +43,8 @@ pub struct BuildArgs {
     /// type=oci,dest=DIR | type=oci-archive,dest=FILE | type=docker-archive,dest=FILE
     #[arg(short, long)]
     pub output: Vec<String>,
-    /// Progress output: auto, plain, tty (all print BuildKit's plain lines) or quiet
+    /// Progress output: plain (BuildKit's plain lines), tty (a live view), auto (tty when
+    /// stderr is a terminal, else plain) or quiet
     #[arg(long, default_value = "auto", value_parser = ["auto", "plain", "tty", "quiet"])]
     pub progress: String,
     /// Print only the image ID
@@ -118,6 +119,8 @@ pub fn run(store: &Store, a: BuildArgs) -> Result<i32> {
         network_none,
         outputs,
         quiet: a.quiet || a.progress == "quiet",
+        progress: crate::build::progress::Mode::parse(&a.progress)
+            .unwrap_or(crate::build::progress::Mode::Plain),
     };
     let reg = crate::registry::RegistryOptions {
         creds: a.creds.clone(),
