@@ -36,7 +36,7 @@ fn tty_progress_in_a_pty() {
     let ctx = e.context("ctx", &[("Dockerfile", DF), ("a.txt", "a\n")]);
     for mode in ["tty", "auto"] {
         let cmd = format!(
-            "{} --store {} build --no-cache --progress {mode} -t t {} >/dev/null",
+            "stty cols 200; {} --store {} build --no-cache --progress {mode} -t t {} >/dev/null",
             bin(),
             e.store().display(),
             ctx.display()
@@ -48,14 +48,17 @@ fn tty_progress_in_a_pty() {
             .unwrap();
         let out = String::from_utf8_lossy(&o.stdout).replace("\r\n", "\n");
         assert!(o.status.success(), "{mode}: {out}");
-        assert!(out.contains("\x1b[J"), "{mode}: a live view redraws: {out:?}");
+        assert!(
+            out.contains("\x1b[J"),
+            "{mode}: a live view redraws: {out:?}"
+        );
         assert!(!out.contains("#2 DONE"), "{mode}: no plain lines: {out:?}");
         let n = normalise(&out);
         for l in [
             "=> [1/3] FROM busybox  Ns\n",
             "=> [2/3] RUN echo hello  Ns\n",
             "=> [3/3] COPY a.txt /a.txt  Ns\n",
-            "=> => naming to t:latest done\n",
+            "=> exporting to image  Ns\n=> => writing image sha256:H done\n=> => naming to t:latest done\n",
             "[+] Building Ns (4/4) FINISHED\n",
         ] {
             assert!(n.contains(l), "{mode}: missing {l:?} in {n:?}");

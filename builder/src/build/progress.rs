@@ -46,12 +46,22 @@ pub struct Progress {
 #[derive(Debug)]
 struct Live {
     begun: Instant,
-    /// Running steps: label, start, last output lines.
-    running: BTreeMap<usize, (String, Instant, VecDeque<String>)>,
+    running: BTreeMap<usize, Running>,
     /// Lines of the live area now on screen (to move up over).
     drawn: usize,
     finished: usize,
     width: usize,
+}
+
+/// A step in the live area.
+#[derive(Debug)]
+struct Running {
+    label: String,
+    start: Instant,
+    /// Its last output lines.
+    tail: VecDeque<String>,
+    /// `=> =>` lines printed under it when it is done (exporting's "naming to …").
+    notes: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -104,8 +114,13 @@ impl Progress {
         let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         let now = Instant::now();
         if !self.tty(&[], |l| {
-            l.running
-                .insert(id, (label.to_string(), now, VecDeque::new()));
+            let r = Running {
+                label: label.to_string(),
+                start: now,
+                tail: VecDeque::new(),
+                notes: vec![],
+            };
+            l.running.insert(id, r);
         }) {
             self.out(&format!("#{id} {label}"));
         }
@@ -118,10 +133,10 @@ impl Progress {
     pub fn line(&self, step: &Step, text: &str) {
         let shown = clean(text);
         if !self.tty(&[], |l| {
-            if let Some((_, _, tail)) = l.running.get_mut(&step.id) {
-                tail.push_back(shown);
-                if tail.len() > TAIL {
-                    tail.pop_front();
+            if let Some(r) = l.running.get_mut(&step.id) {
+                r.tail.push_back(shown);
+                if r.tail.len() > TAIL {
+                    r.tail.pop_front();
                 }
             }
         }) {
@@ -131,7 +146,11 @@ impl Progress {
     }
 
     pub fn note(&self, step: &Step, text: &str) {
-        if !self.tty(&[format!("=> => {text}")], |_| {}) {
+        if !self.tty(&[], |l| {
+            if let Some(r) = l.running.get_mut(&step.id) {
+                r.notes.push(format!("=> => {text}"));
+            }
+        }) {
             self.out(&format!("#{} {text}", step.id));
         }
     }
@@ -141,10 +160,11 @@ impl Progress {
         if let Some(live) = &self.live {
             let mut l = live.lock().expect("progress lock");
             let mut lines = vec![];
-            if let Some((label, start, tail)) = l.running.remove(&step.id) {
-                lines.push(line(&label, start.elapsed().as_secs_f64()));
+            if let Some(r) = l.running.remove(&step.id) {
+                lines.push(line(&r.label, r.start.elapsed().as_secs_f64()));
+                lines.extend(r.notes);
                 if !extra.is_empty() {
-                    lines.extend(tail.iter().map(|t| format!("   > {t}")));
+                    lines.extend(r.tail.iter().map(|t| format!("   > {t}")));
                     lines.extend(extra.iter().cloned());
                 }
             }
@@ -207,14 +227,14 @@ impl Live {
             out.push('\n');
         }
         self.drawn = 0;
-        for (label, start, tail) in self.running.values() {
-            let t = start.elapsed().as_secs_f64();
-            out.push_str(&cut(&format!("=> {label}  {t:.1}s")));
+        for r in self.running.values() {
+            let t = r.start.elapsed().as_secs_f64();
+            out.push_str(&cut(&format!("=> {}  {t:.1}s", r.label)));
             out.push('\n');
-            for line in tail {
+            for line in &r.tail {
                 out.push_str(&format!("\x1b[2m{}\x1b[0m\n", cut(&format!("   > {line}"))));
             }
-            self.drawn += 1 + tail.len();
+            self.drawn += 1 + r.tail.len();
         }
         let mut e = std::io::stderr().lock();
         let _ = e.write_all(out.as_bytes());
