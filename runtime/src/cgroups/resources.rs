@@ -240,6 +240,7 @@ pub fn apply(
         let f: &'static str = Box::leak(k.clone().into_boxed_str());
         write_one(dirs, &(field, f, v.clone()))?;
     }
+    hugetlb(dirs, r)?;
     let extra = match devices {
         Some(extra) => Some(extra),
         None if r.devices().is_some() => Some(&[][..]),
@@ -249,6 +250,62 @@ pub fn apply(
         if let Some(d) = dirs.iter().find(|d| d.join("devices.allow").exists()) {
             devices_v1(d, r.devices().as_deref().unwrap_or(&[]), extra)?;
         }
+    }
+    Ok(())
+}
+
+/// hugepageLimits: v1's hugetlb.SIZE.limit_in_bytes, or v2's hugetlb.SIZE.max. A hybrid host
+/// (like this one) may have hugetlb only in its cgroup2 tree, where the controller must be
+/// enabled in the parent's cgroup.subtree_control for the container's directory to get the
+/// files, as runc's v2 manager enables the controllers it needs.
+fn hugetlb(dirs: &[PathBuf], r: &LinuxResources) -> Result<()> {
+    let limits = r.hugepage_limits().as_deref().unwrap_or(&[]);
+    if limits.is_empty() {
+        return Ok(());
+    }
+    for d in dirs {
+        let ctrls = std::fs::read_to_string(d.join("cgroup.controllers")).ok();
+        let has = |c: &Option<String>| {
+            c.as_ref()
+                .is_some_and(|c| c.split_whitespace().any(|x| x == "hugetlb"))
+        };
+        if ctrls.is_some() && !has(&ctrls) {
+            if let Some(parent) = d.parent() {
+                let avail = std::fs::read_to_string(parent.join("cgroup.controllers")).ok();
+                if has(&avail) {
+                    let _ = std::fs::write(parent.join("cgroup.subtree_control"), "+hugetlb");
+                }
+            }
+        }
+    }
+    for (i, l) in limits.iter().enumerate() {
+        let field = format!("linux.resources.hugepageLimits[{i}]");
+        let size = l.page_size();
+        if size.is_empty() || size.contains('/') || size.contains('.') {
+            return Err(Error::Other(format!(
+                "{field}.pageSize {size:?}: not a page size like 2MB"
+            )));
+        }
+        let names = [
+            format!("hugetlb.{size}.limit_in_bytes"),
+            format!("hugetlb.{size}.max"),
+        ];
+        let Some(f) = dirs
+            .iter()
+            .flat_map(|d| names.iter().map(move |n| d.join(n)))
+            .find(|f| f.exists())
+        else {
+            return Err(Error::Other(format!(
+                "{field}: no hugetlb.{size} cgroup files (hugetlb controller not available, or page size {size} not supported by this kernel)"
+            )));
+        };
+        std::fs::write(&f, l.limit().to_string()).map_err(|e| {
+            Error::Other(format!(
+                "{field}.limit {}: write {}: {e}",
+                l.limit(),
+                f.display()
+            ))
+        })?;
     }
     Ok(())
 }
