@@ -116,13 +116,10 @@ fn published_port_reaches(runtime: &str) {
         dir: dir.clone(),
         store: e.store(),
     };
-    let st = Command::new(runtime)
-        .args(["run", "-d", "--bundle"])
-        .arg(&dir)
-        .arg(&id)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    rt_ok(
+        runtime,
+        &["run", "-d", "--bundle", dir.to_str().unwrap(), &id],
+    );
     let info: serde_json::Value =
         serde_json::from_str(&e.ok(&["inspect-bundle", dir.to_str().unwrap()])).unwrap();
     let ip = info["network"]["ip"]
@@ -158,11 +155,7 @@ fn published_port_reaches(runtime: &str) {
     // The container crashes; delete releases its IP and port rules.
     let _ = Command::new(runtime).args(["kill", &id, "KILL"]).status();
     std::thread::sleep(std::time::Duration::from_millis(300));
-    let st = Command::new(runtime)
-        .args(["delete", "-f", &id])
-        .status()
-        .unwrap();
-    assert!(st.success());
+    rt_ok(runtime, &["delete", "-f", &id]);
     assert!(
         !nat_rules().contains(&id),
         "port rules left: {}",
@@ -174,29 +167,28 @@ fn published_port_reaches(runtime: &str) {
     let ip_file = Path::new("/run/berth-build/cni/berth").join(&ip);
     assert!(!ip_file.exists(), "IP still allocated after delete");
     // The bundle runs again with the same address (config.json names it).
-    let st = Command::new(runtime)
-        .args(["run", "-d", "--bundle"])
-        .arg(&dir)
-        .arg(&id)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    rt_ok(
+        runtime,
+        &["run", "-d", "--bundle", dir.to_str().unwrap(), &id],
+    );
     assert!(ip_file.exists(), "the address is held again while it runs");
     assert_eq!(
         curl(&format!("http://127.0.0.1:{port}/")).as_deref(),
         Some("hello from web\n")
     );
-    let st = Command::new(runtime)
-        .args(["delete", "-f", &id])
-        .status()
-        .unwrap();
-    assert!(st.success());
+    rt_ok(runtime, &["delete", "-f", &id]);
     assert!(
         !ip_file.exists(),
         "IP still allocated after the second delete"
     );
     e.ok(&["bundle", "--rm", dir.to_str().unwrap()]);
     assert!(!ip_file.exists(), "IP still allocated after bundle --rm");
+}
+
+/// Runs the OCI runtime and asserts it succeeded.
+fn rt_ok(runtime: &str, args: &[&str]) {
+    let st = Command::new(runtime).args(args).status().unwrap();
+    assert!(st.success(), "{runtime} {args:?} failed");
 }
 
 fn curl_once(url: &str) -> Option<String> {
