@@ -238,11 +238,13 @@ fn concurrent_creates_of_one_id_yield_exactly_one_container() {
         .map(|mut p| p.wait().unwrap().success())
         .filter(|s| *s)
         .count();
-    assert_eq!(ok, 1, "{ok} concurrent creates of one id succeeded");
     if !is_berth() {
-        // runc 1.1: a losing concurrent create cleans up by id and removes the winner's state.
+        // runc 1.1 races here: a losing concurrent create cleans up by id and removes the
+        // winner's state, so sometimes two "succeed". Only hold runc to "at least one".
+        assert!(ok >= 1, "no concurrent create of one id succeeded");
         return;
     }
+    assert_eq!(ok, 1, "{ok} concurrent creates of one id succeeded");
     assert_eq!(b.status(), "created");
     // Concurrent operations on it serialise: several deletes, one container gone, no error left.
     let dels: Vec<_> = (0..4)
