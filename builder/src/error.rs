@@ -26,6 +26,8 @@ pub enum Error {
     },
     #[error("{0}")]
     Build(String),
+    #[error(transparent)]
+    Rootless(#[from] crate::rootless::RootlessError),
 }
 
 impl Error {

@@ -3,7 +3,8 @@
 //! Module map: `dockerfile` (lexer, parser, AST, variable expansion), `plan` (stages,
 //! cache keys, .dockerignore), `layer` (diff → tar, whiteouts, compression, unpack),
 //! `store` (OCI image layout, index, locking, gc, archives), `exec` (RUN steps as OCI
-//! bundles run by an OCI runtime binary), `build` (the step executor), `cli`.
+//! bundles run by an OCI runtime binary), `build` (the step executor), `rootless` (the
+//! user namespace of an ordinary user's build), `cli`.
 
 pub mod build;
 pub mod bundle;
@@ -16,6 +17,7 @@ pub mod layer;
 pub mod network;
 pub mod plan;
 pub mod registry;
+pub mod rootless;
 pub mod store;
 pub mod timefmt;
 

@@ -425,7 +425,7 @@ fn place_heredocs(st: &StageState, c: &CopySpec, p: &PlaceCx) -> Result<()> {
         p.deferred.forget(&f);
         fs::write(&f, text).at(&f)?;
         let (uid, gid) = p.owner.ids.unwrap_or((0, 0));
-        std::os::unix::fs::lchown(&f, Some(uid), Some(gid)).at(&f)?;
+        super::fsutil::chown(&f, uid, gid)?;
         fs::set_permissions(
             &f,
             fs::Permissions::from_mode(p.owner.chmod.unwrap_or(0o644)),

@@ -29,9 +29,17 @@ pub fn set_mtime(p: &Path, secs: i64, nsecs: i64) -> Result<()> {
     .at(p)
 }
 
+/// lchown(2), with the rootless build's clear error for an id it has not mapped.
+pub fn chown(p: &Path, uid: u32, gid: u32) -> Result<()> {
+    lchown(p, Some(uid), Some(gid)).map_err(|source| match crate::rootless::chown_error(p, uid, gid) {
+        Some(e) => e.into(),
+        None => crate::error::Error::Io { path: p.to_path_buf(), source },
+    })
+}
+
 fn apply_meta(dst: &Path, md: &fs::Metadata, own: Owner, symlink: bool) -> Result<()> {
     let (uid, gid) = own.ids.unwrap_or((md.uid(), md.gid()));
-    lchown(dst, Some(uid), Some(gid)).at(dst)?;
+    chown(dst, uid, gid)?;
     if !symlink {
         let mode = own.chmod.unwrap_or(md.mode() & 0o7777);
         fs::set_permissions(dst, fs::Permissions::from_mode(mode)).at(dst)?;

@@ -253,12 +253,13 @@ fn failed(cx: &Ctx, ins: &Instruction, args: &[String], outcome: &runtime::Outco
         format!("\noutput:\n  {}", tail.join("\n  "))
     };
     Error::Build(format!(
-        "{}:{}: {}: process {:?} did not complete successfully: exit code: {}{out}",
+        "{}:{}: {}: process {:?} did not complete successfully: exit code: {}{}{out}",
         cx.file_name,
         ins.line,
         ins.text,
         args.join(" "),
         outcome.code,
+        crate::rootless::run_hint(&outcome.output).unwrap_or_default(),
     ))
 }
 

@@ -19,7 +19,8 @@ use std::path::PathBuf;
     about = "Build OCI images from Dockerfiles, daemonless"
 )]
 pub struct Cli {
-    /// Image store, an OCI image layout directory (default: $BERTH_STORE, else /var/lib/berth)
+    /// Image store, an OCI image layout directory (default: $BERTH_STORE, else /var/lib/berth;
+    /// for an ordinary user $XDG_DATA_HOME/berth, else ~/.local/share/berth)
     #[arg(long, global = true)]
     pub store: Option<PathBuf>,
     #[command(subcommand)]
@@ -80,6 +81,17 @@ pub fn run(cli: Cli) -> Result<i32> {
         Cmd::InspectBundle { dir } => return bundle::inspect(dir),
         Cmd::NetworkHook { cmd, dir } => return bundle::network_hook(cmd, dir),
         _ => {}
+    }
+    if matches!(cli.cmd, Cmd::Bundle(_) | Cmd::Commit(_)) && crate::rootless::active() {
+        // A bundle's overlay would live in a namespace that ends with this process.
+        return Err(crate::Error::invalid(
+            "rootless berth-build",
+            "bundle and commit need root (an ordinary user can build, import, load, pull, push and save)",
+        ));
+    }
+    // An ordinary user's commands run in a user namespace of their own (see rootless).
+    if let crate::rootless::Role::Done(code) = crate::rootless::enter()? {
+        return Ok(code);
     }
     let store = Store::open(cli.store.unwrap_or_else(crate::store::default_root))?;
     match cli.cmd {

@@ -81,7 +81,11 @@ pub fn overlay(
             w.display()
         ));
     }
-    opts.push_str(",redirect_dir=off,index=off");
+    opts.push_str(&format!(",redirect_dir={},index=off", redirect_mode()));
+    if crate::rootless::active() {
+        // In a user namespace overlay keeps its xattrs (opaque dirs) as user.overlay.*.
+        opts.push_str(",userxattr");
+    }
     if opts.len() >= 4000 {
         // mount(2) options are limited to a page: add the layers one by one instead.
         overlay_fsconfig(&lowers, upper, target)?;
@@ -115,8 +119,34 @@ pub fn overlay(
 pub fn private_mount_namespace() -> Result<()> {
     use nix::sched::{unshare, CloneFlags};
     unshare(CloneFlags::CLONE_NEWNS).at("unshare(CLONE_NEWNS)")?;
+    make_rprivate()
+}
+
+/// Stop mount events propagating between this mount namespace and the others.
+pub fn make_rprivate() -> Result<()> {
     let fl = MsFlags::MS_REC | MsFlags::MS_PRIVATE;
     mount(None::<&str>, "/", None::<&str>, fl, None::<&str>).at("/")
+}
+
+/// Redirects are never made; `userxattr` also refuses to follow them (Linux rejects
+/// "userxattr,redirect_dir=off", as off may follow).
+fn redirect_mode() -> &'static str {
+    if crate::rootless::active() {
+        "nofollow"
+    } else {
+        "off"
+    }
+}
+
+/// fsconfig(FSCONFIG_SET_FLAG, key).
+fn set_flag(fs: &std::os::fd::OwnedFd, key: &str, target: &Path) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    const FSCONFIG_SET_FLAG: libc::c_uint = 0;
+    let k = cstr(key);
+    let null = std::ptr::null::<libc::c_char>();
+    // SAFETY: valid fd and C string.
+    let r = unsafe { libc::syscall(libc::SYS_fsconfig, fs.as_raw_fd(), FSCONFIG_SET_FLAG, k.as_ptr(), null, 0) };
+    check(r, &format!("fsconfig {key}"), target).map(|_| ())
 }
 
 fn cstr(s: &str) -> std::ffi::CString {
@@ -185,8 +215,11 @@ fn overlay_fsconfig(
         set("upperdir", &u.display().to_string())?;
         set("workdir", &w.display().to_string())?;
     }
-    set("redirect_dir", "off")?;
+    set("redirect_dir", redirect_mode())?;
     set("index", "off")?;
+    if crate::rootless::active() {
+        set_flag(&fs, "userxattr", target)?;
+    }
     use std::os::fd::AsRawFd;
     let attrs = if upper.is_none() {
         MOUNT_ATTR_RDONLY

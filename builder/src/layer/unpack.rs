@@ -1,5 +1,6 @@
 //! Layer → directory. Two modes: snapshots (OCI whiteouts become overlay whiteouts:
-//! a 0/0 char device, or trusted.overlay.opaque=y), and ADD's archive extraction,
+//! a 0/0 char device, or trusted.overlay.opaque=y; user.overlay.opaque=y in a
+//! rootless build, see xattr), and ADD's archive extraction,
 //! which refuses absolute paths, `..`, and links that leave the destination.
 
 use super::xattr;
@@ -148,7 +149,12 @@ pub fn unpack(r: impl Read, dest: &Path, opts: UnpackOptions, name: &Path) -> Re
         } else {
             capability(&mut e)
         };
-        e.unpack_in(dest).at(&target)?;
+        if let Err(err) = e.unpack_in(dest) {
+            return Err(unmapped(e.header(), &target).unwrap_or(Error::Io {
+                path: target,
+                source: err,
+            }));
+        }
         if let Some(cap) = cap {
             // Best effort: a filesystem without xattrs just loses the capability.
             let _ = xattr::set(&target, "security.capability", &cap);
@@ -172,7 +178,7 @@ fn whiteout(dest: &Path, rel: &Path, fname: &str) -> Result<()> {
     let parent = dest.join(rel.parent().unwrap_or(Path::new("")));
     fs::create_dir_all(&parent).at(&parent)?;
     if fname == ".wh..wh..opq" {
-        return xattr::set(&parent, xattr::OPAQUE, b"y").at(&parent);
+        return xattr::set(&parent, xattr::opaque_name(), b"y").at(&parent);
     }
     let t = parent.join(&fname[4..]);
     remove_any(&t);
@@ -201,7 +207,17 @@ fn special<R: Read>(e: &tar::Entry<R>, target: &Path, kind: EntryType) -> Result
     .at(target)?;
     let uid = h.uid().at(target)? as u32;
     let gid = h.gid().at(target)? as u32;
-    std::os::unix::fs::lchown(target, Some(uid), Some(gid)).at(target)
+    std::os::unix::fs::lchown(target, Some(uid), Some(gid))
+        .map_err(|err| unmapped(h, target).unwrap_or(Error::Io {
+            path: target.to_path_buf(),
+            source: err,
+        }))
+}
+
+/// The clear error for an entry owned by an id a rootless build cannot use.
+fn unmapped(h: &tar::Header, target: &Path) -> Option<Error> {
+    let (uid, gid) = (h.uid().ok()? as u32, h.gid().ok()? as u32);
+    crate::rootless::chown_error(target, uid, gid).map(Error::from)
 }
 
 /// The snapshot directory of a layer, unpacking it once (atomically) if needed.

@@ -1,10 +1,35 @@
-//! The few xattr calls overlay whiteouts need.
+//! The few xattr calls overlay whiteouts need. Overlay keeps its own xattrs as
+//! trusted.overlay.* when mounted by root, and as user.overlay.* with `userxattr` (in
+//! a rootless build's user namespace): each mode reads and writes only its own, as
+//! the other is ordinary data to that mount (copied up, and never meant for a layer).
 
 use std::ffi::CString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 pub const OPAQUE: &str = "trusted.overlay.opaque";
+pub const USER_OPAQUE: &str = "user.overlay.opaque";
+/// A regular file marked as a whiteout (overlay's "xwhiteout", Linux 6.7).
+pub const WHITEOUT: &str = "trusted.overlay.whiteout";
+pub const USER_WHITEOUT: &str = "user.overlay.whiteout";
+
+/// The opaque-directory xattr of this process's overlays.
+pub fn opaque_name() -> &'static str {
+    if crate::rootless::active() {
+        USER_OPAQUE
+    } else {
+        OPAQUE
+    }
+}
+
+/// The xattr marking a whiteout file in this process's overlays.
+pub fn whiteout_name() -> &'static str {
+    if crate::rootless::active() {
+        USER_WHITEOUT
+    } else {
+        WHITEOUT
+    }
+}
 
 fn cpath(p: &Path) -> std::io::Result<CString> {
     CString::new(p.as_os_str().as_bytes())
@@ -49,5 +74,10 @@ pub fn set(path: &Path, name: &str, value: &[u8]) -> std::io::Result<()> {
 }
 
 pub fn is_opaque(path: &Path) -> bool {
-    matches!(get(path, OPAQUE), Ok(Some(v)) if v == b"y")
+    matches!(get(path, opaque_name()), Ok(Some(v)) if v == b"y")
+}
+
+/// A regular file overlay treats as a whiteout.
+pub fn is_whiteout_file(path: &Path) -> bool {
+    matches!(get(path, whiteout_name()), Ok(Some(_)))
 }

@@ -31,11 +31,14 @@ pub use image::Image;
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// Default store location.
+/// Default store location: $BERTH_STORE, else /var/lib/berth for root and
+/// $XDG_DATA_HOME/berth (~/.local/share/berth) for an ordinary user.
 pub fn default_root() -> PathBuf {
-    std::env::var_os("BERTH_STORE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/var/lib/berth"))
+    match std::env::var_os("BERTH_STORE") {
+        Some(s) => PathBuf::from(s),
+        None if crate::rootless::active() => crate::rootless::default_store(),
+        None => PathBuf::from("/var/lib/berth"),
+    }
 }
 
 #[derive(Debug, Clone)]
