@@ -39,6 +39,16 @@ pub const CAPS: &[&str] = &[
     "CAP_AUDIT_WRITE",
 ];
 
+/// /sys: sysfs, except in a rootless build on the host's network, where the kernel
+/// refuses sysfs (the network namespace is not ours) and the host's is bound read-only,
+/// as rootless podman does.
+fn sys_mount(network_none: bool) -> serde_json::Value {
+    if crate::rootless::active() && !network_none {
+        return json!({"destination": "/sys", "type": "bind", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
+    }
+    json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]})
+}
+
 /// Write `bundle/config.json` for running `p` in `rootfs`.
 pub fn write_config(bundle: &Path, rootfs: &Path, p: &ProcessSpec) -> Result<()> {
     let mut ns = vec![
@@ -56,7 +66,7 @@ pub fn write_config(bundle: &Path, rootfs: &Path, p: &ProcessSpec) -> Result<()>
         json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]}),
         json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}),
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}),
+        sys_mount(p.network_none),
     ];
     // The host's name resolution for networked steps. Where the image lacks the file,
     // the runtime creates an empty mount point, which the builder removes afterwards
