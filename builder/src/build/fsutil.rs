@@ -31,9 +31,14 @@ pub fn set_mtime(p: &Path, secs: i64, nsecs: i64) -> Result<()> {
 
 /// lchown(2), with the rootless build's clear error for an id it has not mapped.
 pub fn chown(p: &Path, uid: u32, gid: u32) -> Result<()> {
-    lchown(p, Some(uid), Some(gid)).map_err(|source| match crate::rootless::chown_error(p, uid, gid) {
-        Some(e) => e.into(),
-        None => crate::error::Error::Io { path: p.to_path_buf(), source },
+    lchown(p, Some(uid), Some(gid)).map_err(|source| {
+        match crate::rootless::chown_error(p, uid, gid) {
+            Some(e) => e.into(),
+            None => crate::error::Error::Io {
+                path: p.to_path_buf(),
+                source,
+            },
+        }
     })
 }
 

@@ -235,8 +235,12 @@ fn run_step(
             Ok(false)
         }
         Kind::Run(cmd, spec) => run::run(cx, st, ins, cmd, spec, step, (stage, results)),
-        Kind::Copy(c) => copy::copy(cx, st, ins, c, false, stage, results),
-        Kind::Add(c) => copy::copy(cx, st, ins, c, true, stage, results),
+        Kind::Copy(c) => {
+            copy::copy(cx, st, ins, c, false, stage, results).map_err(|e| at_ins(cx, ins, e))
+        }
+        Kind::Add(c) => {
+            copy::copy(cx, st, ins, c, true, stage, results).map_err(|e| at_ins(cx, ins, e))
+        }
         Kind::Maintainer(m) => {
             let s = st.clone();
             st.config.author =
@@ -265,5 +269,19 @@ fn run_step(
             st.history(&ins.text, true, None);
             Ok(false)
         }
+    }
+}
+
+/// A rootless build's unmapped-id error names the instruction, not a staging path.
+fn at_ins(cx: &Ctx, ins: &crate::dockerfile::Instruction, e: Error) -> Error {
+    match e {
+        Error::Rootless(crate::rootless::RootlessError::Unmapped { id, .. }) => {
+            crate::rootless::RootlessError::Unmapped {
+                what: format!("{}:{}: {}", cx.file_name, ins.line, ins.text),
+                id,
+            }
+            .into()
+        }
+        e => e,
     }
 }

@@ -145,7 +145,16 @@ fn set_flag(fs: &std::os::fd::OwnedFd, key: &str, target: &Path) -> Result<()> {
     let k = cstr(key);
     let null = std::ptr::null::<libc::c_char>();
     // SAFETY: valid fd and C string.
-    let r = unsafe { libc::syscall(libc::SYS_fsconfig, fs.as_raw_fd(), FSCONFIG_SET_FLAG, k.as_ptr(), null, 0) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_fsconfig,
+            fs.as_raw_fd(),
+            FSCONFIG_SET_FLAG,
+            k.as_ptr(),
+            null,
+            0,
+        )
+    };
     check(r, &format!("fsconfig {key}"), target).map(|_| ())
 }
 

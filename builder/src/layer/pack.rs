@@ -202,7 +202,8 @@ impl Walker<'_> {
             let md = fs::symlink_metadata(&p).at(&p)?;
             let ft = md.file_type();
             let wh_file = || ft.is_file() && md.len() == 0 && super::xattr::is_whiteout_file(&p);
-            if self.opts.overlay_whiteouts && ((ft.is_char_device() && md.rdev() == 0) || wh_file()) {
+            if self.opts.overlay_whiteouts && ((ft.is_char_device() && md.rdev() == 0) || wh_file())
+            {
                 let mut wh = OsString::from(".wh.");
                 wh.push(&name);
                 self.whiteout(b, &rel.join(wh))?;

@@ -207,11 +207,12 @@ fn special<R: Read>(e: &tar::Entry<R>, target: &Path, kind: EntryType) -> Result
     .at(target)?;
     let uid = h.uid().at(target)? as u32;
     let gid = h.gid().at(target)? as u32;
-    std::os::unix::fs::lchown(target, Some(uid), Some(gid))
-        .map_err(|err| unmapped(h, target).unwrap_or(Error::Io {
+    std::os::unix::fs::lchown(target, Some(uid), Some(gid)).map_err(|err| {
+        unmapped(h, target).unwrap_or(Error::Io {
             path: target.to_path_buf(),
             source: err,
-        }))
+        })
+    })
 }
 
 /// The clear error for an entry owned by an id a rootless build cannot use.

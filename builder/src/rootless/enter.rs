@@ -126,7 +126,12 @@ fn run_parent() -> Result<i32> {
     CHILD.store(pid, Ordering::Relaxed);
     for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
         // SAFETY: the handler only loads an atomic and calls kill(2).
-        unsafe { libc::signal(sig, forward as extern "C" fn(libc::c_int) as libc::sighandler_t) };
+        unsafe {
+            libc::signal(
+                sig,
+                forward as extern "C" fn(libc::c_int) as libc::sighandler_t,
+            )
+        };
     }
     let mut b = [0u8; 1];
     let unshared = File::from(parent_r).read(&mut b).unwrap_or(0) == 1;

@@ -132,7 +132,9 @@ fn run_helper(bin: &Path, pid: i32, own: u32, ranges: &[Range]) -> Result<(), Ro
         return Err(RootlessError::Helper {
             bin: bin.to_path_buf(),
             args: args.join(" "),
-            stderr: String::from_utf8_lossy(&out.stderr).trim().replace('\n', "; "),
+            stderr: String::from_utf8_lossy(&out.stderr)
+                .trim()
+                .replace('\n', "; "),
         });
     }
     Ok(())
@@ -148,8 +150,14 @@ mod tests {
         assert_eq!(
             parse_ranges(d, "alice", 1001),
             vec![
-                Range { start: 100000, count: 65536 },
-                Range { start: 300000, count: 5 }
+                Range {
+                    start: 100000,
+                    count: 65536
+                },
+                Range {
+                    start: 300000,
+                    count: 5
+                }
             ]
         );
         assert_eq!(parse_ranges(d, "carol", 1003).len(), 1);

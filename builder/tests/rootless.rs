@@ -1,0 +1,491 @@
+//! Rootless builds (issue #10): ordinary users run `berth-build build` with no setuid
+//! binary of ours. `berth-rl1` has /etc/subuid and /etc/subgid ranges (ids 1..65536 in
+//! the build), `berth-rl2` has none (only its own id, as 0). The test runs as root,
+//! makes the users, and runs berth-build as them with runuser.
+//!
+//! The runtime for RUN is berth (BERTH_BIN, else /work/main/target/release/berth);
+//! BERTH_ROOTLESS_RUNTIME=runc uses runc instead, with its state in the user's
+//! XDG_RUNTIME_DIR (runc does not pick that itself when uid 0 in a user namespace).
+
+mod common;
+use common::*;
+use std::io::Read;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+
+const EPOCH: &str = "1700000000";
+const WITH_SUBIDS: &str = "berth-rl1";
+const WITHOUT_SUBIDS: &str = "berth-rl2";
+
+const DOCKERFILE: &str = "FROM busybox
+RUN mkdir /d && echo x > /d/f && chown 1000:1000 /d/f && rm /bin/vi
+COPY --chown=1000:1000 file.txt /c/file.txt
+COPY plain.txt /c/plain.txt
+RUN rm -rf /d && mkdir /d && echo y > /d/g
+";
+
+/// A user made for the test; ids as the host sees them.
+#[derive(Clone)]
+struct User {
+    name: &'static str,
+    uid: u32,
+    /// Host ids the user's files may have: its own and its subordinate ranges.
+    ids: Vec<(u64, u64)>,
+}
+
+static USERS: Mutex<()> = Mutex::new(());
+
+fn id_of(name: &str, flag: &str) -> u32 {
+    let o = Command::new("id").arg(flag).arg(name).output().unwrap();
+    String::from_utf8_lossy(&o.stdout).trim().parse().unwrap()
+}
+
+fn sub_lines(file: &str, name: &str) -> Vec<(u64, u64)> {
+    std::fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() == 3 && f[0] == name).then(|| (f[1].parse().unwrap(), f[2].parse().unwrap()))
+        })
+        .collect()
+}
+
+/// Make `name` (useradd -m gives it subordinate ids on Debian) and give it or take
+/// away its /etc/subuid and /etc/subgid lines.
+fn user(name: &'static str, subids: bool) -> User {
+    let _g = USERS.lock().unwrap_or_else(|p| p.into_inner());
+    if !Command::new("id")
+        .arg(name)
+        .output()
+        .unwrap()
+        .status
+        .success()
+    {
+        let st = Command::new("useradd").args(["-m", name]).status().unwrap();
+        assert!(st.success(), "useradd {name}");
+    }
+    for file in ["/etc/subuid", "/etc/subgid"] {
+        let data = std::fs::read_to_string(file).unwrap_or_default();
+        let mine = |l: &&str| l.split(':').next() == Some(name);
+        let has = data.lines().any(|l| mine(&l));
+        if subids && !has {
+            // After every range in use.
+            let end = data
+                .lines()
+                .filter_map(|l| {
+                    let f: Vec<&str> = l.split(':').collect();
+                    Some(f.get(1)?.parse::<u64>().ok()? + f.get(2)?.parse::<u64>().ok()?)
+                })
+                .max()
+                .unwrap_or(100000)
+                .max(100000);
+            let mut d = data.clone();
+            d.push_str(&format!("{name}:{end}:65536\n"));
+            std::fs::write(file, d).unwrap();
+        } else if !subids && has {
+            let kept: String = data
+                .lines()
+                .filter(|l| !mine(l))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            std::fs::write(file, kept).unwrap();
+        }
+    }
+    let uid = id_of(name, "-u");
+    let mut ids = vec![(uid as u64, 1)];
+    ids.extend(sub_lines("/etc/subuid", name));
+    User { name, uid, ids }
+}
+
+/// A temp dir the test users can enter, holding the binaries, a build context, a
+/// root store with busybox (and its archive), and one writable dir per user.
+struct Fixture {
+    env: Env,
+    bin: PathBuf,
+}
+
+fn runtime_kind() -> String {
+    std::env::var("BERTH_ROOTLESS_RUNTIME").unwrap_or_else(|_| "berth".into())
+}
+
+fn berth_bin() -> String {
+    std::env::var("BERTH_BIN").unwrap_or_else(|_| "/work/main/target/release/berth".into())
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let env = Env::with_busybox();
+        let top = env.dir.path();
+        std::fs::set_permissions(top, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // The workspace's target dir need not be reachable by other users: copy.
+        let bindir = top.join("bin");
+        std::fs::create_dir(&bindir).unwrap();
+        std::fs::copy(bin(), bindir.join("berth-build")).unwrap();
+        std::fs::copy(berth_bin(), bindir.join("berth")).unwrap();
+        std::fs::write(
+            bindir.join("runc-wrap"),
+            format!("#!/bin/sh\nexec {RUNC} --root \"$XDG_RUNTIME_DIR/runc\" \"$@\"\n"),
+        )
+        .unwrap();
+        for f in ["berth-build", "berth", "runc-wrap"] {
+            let p = bindir.join(f);
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        env.ok(&[
+            "save",
+            "-o",
+            env.path("busybox.tar").to_str().unwrap(),
+            "busybox",
+        ]);
+        let ctx = env.context(
+            "ctx",
+            &[
+                ("Dockerfile", DOCKERFILE),
+                ("file.txt", "owned\n"),
+                ("plain.txt", "plain\n"),
+            ],
+        );
+        chmod_tree(0o755, 0o644, &[ctx, env.path("busybox.tar")]);
+        Fixture { env, bin: bindir }
+    }
+
+    fn runtime(&self) -> PathBuf {
+        match runtime_kind().as_str() {
+            "runc" => self.bin.join("runc-wrap"),
+            _ => self.bin.join("berth"),
+        }
+    }
+
+    /// A dir owned by `u` for its store, runtime state and HOME; the context copied
+    /// in and owned by it (a user's own files are root's in its build).
+    fn home(&self, u: &User) -> PathBuf {
+        let h = self.env.path(u.name);
+        std::fs::create_dir_all(h.join("run")).unwrap();
+        copy_dir(&self.env.path("ctx"), &h.join("ctx"));
+        chown_tree(&h, u.uid);
+        h
+    }
+
+    /// berth-build as `u`: XDG_DATA_HOME and XDG_RUNTIME_DIR in its dir.
+    fn as_user(&self, u: &User, args: &[&str]) -> Output {
+        let h = self.env.path(u.name);
+        let mut c = Command::new("runuser");
+        c.args(["-u", u.name, "--", "env", "-i"])
+            .arg("PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
+            .arg(format!("HOME={}", h.display()))
+            .arg(format!("XDG_DATA_HOME={}", h.join("data").display()))
+            .arg(format!("XDG_RUNTIME_DIR={}", h.join("run").display()))
+            .arg(format!("BERTH_RUNTIME={}", self.runtime().display()))
+            .arg(format!("SOURCE_DATE_EPOCH={EPOCH}"))
+            .arg(self.bin.join("berth-build"))
+            .args(args);
+        c.output().unwrap()
+    }
+
+    fn user_ok(&self, u: &User, args: &[&str]) -> String {
+        let o = self.as_user(u, args);
+        assert!(
+            o.status.success(),
+            "as {}: berth-build {args:?} failed:\n{}",
+            u.name,
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    }
+
+    fn user_fails(&self, u: &User, args: &[&str]) -> String {
+        let o = self.as_user(u, args);
+        assert!(!o.status.success(), "as {}: {args:?} succeeded", u.name);
+        String::from_utf8_lossy(&o.stderr).to_string()
+    }
+
+    /// Load busybox into `u`'s default store.
+    fn load(&self, u: &User) {
+        let tar = self.env.path("busybox.tar");
+        let out = self.user_ok(u, &["load", "-i", tar.to_str().unwrap()]);
+        assert!(out.contains("busybox:latest"), "{out}");
+    }
+
+    /// The same build as root, in the root store (the context as root owns it).
+    fn root_build(&self, ctx: &Path, tag: &str) -> String {
+        let mut c = self.env.cmd(&["build", "--progress", "quiet", "-t", tag]);
+        c.arg(ctx)
+            .env("SOURCE_DATE_EPOCH", EPOCH)
+            .env("BERTH_RUNTIME", RUNC);
+        let o = c.output().unwrap();
+        assert!(
+            o.status.success(),
+            "root build: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    }
+
+    /// Nothing of `u`'s (its id or subordinate ids) outside this fixture's dir.
+    fn assert_nothing_left(&self, u: &User) {
+        let mine = |id: u32| {
+            u.ids
+                .iter()
+                .any(|&(s, n)| (id as u64) >= s && (id as u64) < s + n)
+        };
+        let top = self.env.dir.path();
+        let mut left = vec![];
+        for (root, depth) in [
+            ("/run/berth", 3),
+            ("/var/lib/berth", 2),
+            ("/run/runc", 2),
+            ("/tmp", 1),
+        ] {
+            for e in walkdir::WalkDir::new(root)
+                .max_depth(depth)
+                .into_iter()
+                .flatten()
+            {
+                let Ok(md) = e.metadata() else { continue };
+                if e.path().starts_with(top) {
+                    continue;
+                }
+                if mine(md.uid()) || mine(md.gid()) {
+                    left.push(e.path().to_path_buf());
+                }
+            }
+        }
+        assert!(
+            left.is_empty(),
+            "{} left files in root's paths: {left:?}",
+            u.name
+        );
+        let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+        assert!(
+            !mi.contains(&top.display().to_string()),
+            "mounts left behind"
+        );
+    }
+}
+
+fn chmod_tree(dirs: u32, files: u32, paths: &[PathBuf]) {
+    for p in paths {
+        for e in walkdir::WalkDir::new(p).into_iter().flatten() {
+            let mode = if e.file_type().is_dir() { dirs } else { files };
+            std::fs::set_permissions(e.path(), std::fs::Permissions::from_mode(mode)).unwrap();
+        }
+    }
+}
+
+fn chown_tree(p: &Path, uid: u32) {
+    for e in walkdir::WalkDir::new(p).into_iter().flatten() {
+        std::os::unix::fs::lchown(e.path(), Some(uid), Some(uid)).unwrap();
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(from)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(st.success());
+}
+
+/// (path, uid, gid) of every entry of every layer of `tag` in `store`.
+fn layer_entries(store: &Path, tag: &str) -> Vec<Vec<(String, u64, u64)>> {
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(store.join("index.json")).unwrap()).unwrap();
+    let m = manifest_digest(&index, tag);
+    let blob = |d: &str| {
+        store
+            .join("blobs/sha256")
+            .join(d.trim_start_matches("sha256:"))
+    };
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(blob(&m)).unwrap()).unwrap();
+    manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let f = std::fs::File::open(blob(l["digest"].as_str().unwrap())).unwrap();
+            let mut data = vec![];
+            flate2::read::GzDecoder::new(f)
+                .read_to_end(&mut data)
+                .unwrap();
+            let mut ar = tar::Archive::new(data.as_slice());
+            ar.entries()
+                .unwrap()
+                .map(|e| {
+                    let e = e.unwrap();
+                    let h = e.header();
+                    let p = e.path().unwrap().display().to_string();
+                    (p, h.uid().unwrap(), h.gid().unwrap())
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn has(layer: &[(String, u64, u64)], path: &str, uid: u64) -> bool {
+    layer
+        .iter()
+        .any(|(p, u, g)| p == path && *u == uid && *g == uid)
+}
+
+#[test]
+fn subuid_user_builds_the_same_image_as_root() {
+    let fx = Fixture::new();
+    let u = user(WITH_SUBIDS, true);
+    let home = fx.home(&u);
+    fx.load(&u);
+    let ctx = home.join("ctx");
+    let id = fx.user_ok(
+        &u,
+        &[
+            "build",
+            "--progress",
+            "plain",
+            "-t",
+            "rl",
+            ctx.to_str().unwrap(),
+        ],
+    );
+    // The default store of an ordinary user: $XDG_DATA_HOME/berth.
+    let store = home.join("data/berth");
+    assert!(store.join("index.json").is_file());
+    let layers = layer_entries(&store, "rl:latest");
+    assert_eq!(layers.len(), 5, "base + RUN + 2 COPY + RUN");
+    assert!(has(&layers[1], "d/f", 1000), "{:?}", layers[1]);
+    assert!(has(&layers[1], "bin/.wh.vi", 0), "{:?}", layers[1]);
+    assert!(has(&layers[2], "c/file.txt", 1000), "{:?}", layers[2]);
+    assert!(has(&layers[3], "c/plain.txt", 0), "{:?}", layers[3]);
+    assert!(has(&layers[4], "d/.wh..wh..opq", 0), "{:?}", layers[4]);
+    let root_id = fx.root_build(&fx.env.path("ctx"), "rl");
+    assert_eq!(id, root_id, "rootless and root builds differ");
+    let user_idx: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(store.join("index.json")).unwrap()).unwrap();
+    assert_eq!(
+        manifest_digest(&user_idx, "rl:latest"),
+        manifest_digest(&fx.env.index(), "rl:latest")
+    );
+    // Cached the second time, same image.
+    let again = fx.user_ok(
+        &u,
+        &[
+            "build",
+            "--progress",
+            "quiet",
+            "-t",
+            "rl",
+            ctx.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(again, id);
+    fx.assert_nothing_left(&u);
+}
+
+#[test]
+fn user_without_subids_builds_with_its_own_id_only() {
+    let fx = Fixture::new();
+    let u = user(WITHOUT_SUBIDS, false);
+    let home = fx.home(&u);
+    fx.load(&u);
+    // Another id, in RUN: the step fails, and the error says how to map more ids.
+    let ctx = home.join("ctx");
+    let err = fx.user_fails(&u, &["build", "--progress", "plain", ctx.to_str().unwrap()]);
+    let last = err
+        .lines()
+        .find(|l| l.starts_with("berth-build:"))
+        .unwrap_or_default();
+    assert!(
+        last.contains("/etc/subuid") && last.contains("uidmap"),
+        "{err}"
+    );
+    // Another id, in COPY --chown: the same advice.
+    let c2 = home.join("ctx2");
+    std::fs::create_dir_all(&c2).unwrap();
+    std::fs::write(
+        c2.join("Dockerfile"),
+        "FROM busybox\nCOPY --chown=1000:1000 f /f\n",
+    )
+    .unwrap();
+    std::fs::write(c2.join("f"), "f\n").unwrap();
+    chown_tree(&c2, u.uid);
+    let err = fx.user_fails(&u, &["build", "--progress", "quiet", c2.to_str().unwrap()]);
+    assert!(
+        err.contains("COPY --chown=1000:1000 f /f: id 1000 is not mapped"),
+        "{err}"
+    );
+    assert!(
+        err.contains("/etc/subgid") && err.contains("uidmap"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    // Only root's id: fine, and the same image as root's.
+    let c3 = fx.env.context(
+        "ctx3",
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox\nRUN rm /bin/vi && mkdir /d && echo x > /d/f\nCOPY f /f\n",
+            ),
+            ("f", "f\n"),
+        ],
+    );
+    let mine = home.join("ctx3");
+    copy_dir(&c3, &mine);
+    chown_tree(&mine, u.uid);
+    let id = fx.user_ok(
+        &u,
+        &[
+            "build",
+            "--progress",
+            "plain",
+            "-t",
+            "one",
+            mine.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(id, fx.root_build(&c3, "one"));
+    fx.assert_nothing_left(&u);
+}
+
+/// Without HOME's XDG_DATA_HOME, ~/.local/share/berth; and the root-only commands and
+/// missing newuidmap give one clear line.
+#[test]
+fn default_store_and_clear_errors() {
+    let fx = Fixture::new();
+    let u = user(WITH_SUBIDS, true);
+    let home = fx.home(&u);
+    let o = Command::new("runuser")
+        .args(["-u", u.name, "--", "env", "-i"])
+        .arg(format!("HOME={}", home.display()))
+        .arg(fx.bin.join("berth-build"))
+        .arg("images")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(home.join(".local/share/berth/index.json").is_file());
+    // bundle needs root.
+    let err = fx.user_fails(&u, &["bundle", "busybox", home.join("b").to_str().unwrap()]);
+    assert!(err.contains("need root"), "{err}");
+    // Subordinate ids but no newuidmap (hidden in a mount namespace of our own).
+    let script = format!(
+        "for b in newuidmap newgidmap; do for d in /usr/bin /usr/sbin /bin /sbin; do \
+         [ -f $d/$b ] && mount --bind /dev/null $d/$b; done; done; \
+         exec runuser -u {} -- env -i HOME={} {} images",
+        u.name,
+        home.display(),
+        fx.bin.join("berth-build").display()
+    );
+    let o = Command::new("unshare")
+        .args(["-m", "sh", "-c", &script])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("install the uidmap package"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    fx.assert_nothing_left(&u);
+}
