@@ -171,6 +171,10 @@ impl Fixture {
 
     /// berth-build as `u`: XDG_DATA_HOME and XDG_RUNTIME_DIR in its dir.
     fn as_user(&self, u: &User, args: &[&str]) -> Output {
+        self.as_user_env(u, &[], args)
+    }
+
+    fn as_user_env(&self, u: &User, env: &[&str], args: &[&str]) -> Output {
         let h = self.env.path(u.name);
         let mut c = Command::new("runuser");
         c.args(["-u", u.name, "--", "env", "-i"])
@@ -180,6 +184,7 @@ impl Fixture {
             .arg(format!("XDG_RUNTIME_DIR={}", h.join("run").display()))
             .arg(format!("BERTH_RUNTIME={}", self.runtime().display()))
             .arg(format!("SOURCE_DATE_EPOCH={EPOCH}"))
+            .args(env)
             .arg(self.bin.join("berth-build"))
             .args(args);
         c.output().unwrap()
@@ -448,6 +453,35 @@ fn user_without_subids_builds_with_its_own_id_only() {
         ],
     );
     assert_eq!(id, fx.root_build(&c3, "one"));
+    fx.assert_nothing_left(&u);
+}
+
+/// Where overlay is refused (forced here with BERTH_BUILD_OVERLAY=copy), layers are
+/// copied and diffed instead: the same image again.
+#[test]
+fn copy_fallback_builds_the_same_image_as_root() {
+    let fx = Fixture::new();
+    let u = user(WITH_SUBIDS, true);
+    let home = fx.home(&u);
+    fx.load(&u);
+    let ctx = home.join("ctx");
+    let args = [
+        "build",
+        "--progress",
+        "plain",
+        "-t",
+        "rl",
+        ctx.to_str().unwrap(),
+    ];
+    let o = fx.as_user_env(&u, &["BERTH_BUILD_OVERLAY=copy"], &args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let id = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let layers = layer_entries(&home.join("data/berth"), "rl:latest");
+    assert!(has(&layers[1], "d/f", 1000), "{:?}", layers[1]);
+    assert!(has(&layers[1], "bin/.wh.vi", 0), "{:?}", layers[1]);
+    assert!(has(&layers[4], "d/.wh..wh..opq", 0), "{:?}", layers[4]);
+    assert_eq!(id, fx.root_build(&fx.env.path("ctx"), "rl"));
     fx.assert_nothing_left(&u);
 }
 

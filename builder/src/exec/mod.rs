@@ -2,5 +2,6 @@
 //! OCI runtime bundle, and the runtime binary run with runc's command line.
 
 pub mod bundle;
+pub mod copyfs;
 pub mod mount;
 pub mod runtime;

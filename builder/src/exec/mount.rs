@@ -1,5 +1,6 @@
 //! Overlay mounts that are always undone: a guard unmounts on drop, on every path.
 
+use super::copyfs;
 use crate::error::{Error, IoContext, Result};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use std::path::{Path, PathBuf};
@@ -8,6 +9,8 @@ use std::path::{Path, PathBuf};
 pub struct Mounted {
     target: PathBuf,
     live: bool,
+    /// Not a mount but a copy (see copyfs): the record to diff, and the upper dir.
+    copy: Option<(copyfs::Record, Option<PathBuf>)>,
 }
 
 impl Mounted {
@@ -20,9 +23,17 @@ impl Mounted {
         self.live = false;
     }
 
-    /// Unmount now, reporting errors (drop does it silently with MNT_DETACH).
+    /// Unmount now, reporting errors (drop does it silently with MNT_DETACH). A copy
+    /// writes its changes to the upper dir, as the overlay would have, and is emptied.
     pub fn unmount(mut self) -> Result<()> {
         self.live = false;
+        if let Some((rec, upper)) = self.copy.take() {
+            if let Some(u) = upper {
+                copyfs::diff(&self.target, &rec, &u)?;
+            }
+            std::fs::remove_dir_all(&self.target).at(&self.target)?;
+            return std::fs::create_dir(&self.target).at(&self.target);
+        }
         umount2(&self.target, MntFlags::empty())
             .or_else(|_| umount2(&self.target, MntFlags::MNT_DETACH))
             .at(&self.target)
@@ -63,6 +74,7 @@ pub fn overlay(
         let m = Mounted {
             target: target.to_path_buf(),
             live: true,
+            copy: None,
         };
         let fl = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
         mount(None::<&str>, target, None::<&str>, fl, None::<&str>).at(target)?;
@@ -86,30 +98,49 @@ pub fn overlay(
         // In a user namespace overlay keeps its xattrs (opaque dirs) as user.overlay.*.
         opts.push_str(",userxattr");
     }
-    if opts.len() >= 4000 {
+    let copy = crate::rootless::active();
+    if copy && std::env::var_os(COPY_ENV).is_some_and(|v| v == "copy") {
+        return copied(&lowers, upper, target);
+    }
+    let res = if opts.len() >= 4000 {
         // mount(2) options are limited to a page: add the layers one by one instead.
-        overlay_fsconfig(&lowers, upper, target)?;
-        return Ok(Mounted {
+        overlay_fsconfig(&lowers, upper, target)
+    } else {
+        let flags = if upper.is_none() {
+            MsFlags::MS_RDONLY
+        } else {
+            MsFlags::empty()
+        };
+        let o = Some(opts.as_str());
+        mount(Some("overlay"), target, Some("overlay"), flags, o).at(target)
+    };
+    match res {
+        Ok(()) => Ok(Mounted {
             target: target.to_path_buf(),
             live: true,
-        });
+            copy: None,
+        }),
+        Err(e) if copy => {
+            static ONCE: std::sync::Once = std::sync::Once::new();
+            ONCE.call_once(|| {
+                eprintln!("berth-build: warning: overlay refused in this user namespace ({e}); copying layers instead (slower)");
+            });
+            copied(&lowers, upper, target)
+        }
+        Err(e) => Err(e),
     }
-    let flags = if upper.is_none() {
-        MsFlags::MS_RDONLY
-    } else {
-        MsFlags::empty()
-    };
-    mount(
-        Some("overlay"),
-        target,
-        Some("overlay"),
-        flags,
-        Some(opts.as_str()),
-    )
-    .at(target)?;
+}
+
+/// `BERTH_BUILD_OVERLAY=copy`: a rootless build copies layers even where overlay works.
+pub const COPY_ENV: &str = "BERTH_BUILD_OVERLAY";
+
+/// The stand-in for an overlay: the merged lowers copied into `target`.
+fn copied(lowers: &[PathBuf], upper: Option<(&Path, &Path)>, target: &Path) -> Result<Mounted> {
+    let rec = copyfs::materialize(lowers, target)?;
     Ok(Mounted {
         target: target.to_path_buf(),
-        live: true,
+        live: false,
+        copy: Some((rec, upper.map(|(u, _)| u.to_path_buf()))),
     })
 }
 
