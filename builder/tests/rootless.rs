@@ -523,3 +523,52 @@ fn default_store_and_clear_errors() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     fx.assert_nothing_left(&u);
 }
+
+/// A seccomp filter making unshare(2) fail with EPERM, as it does where user
+/// namespaces are disabled (kernel.unprivileged_userns_clone=0, an LSM's policy).
+fn refuse_unshare() -> std::io::Result<()> {
+    const LD_NR: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS, offset 0: the syscall number
+    const JEQ: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+    const RET: u16 = 0x06; // BPF_RET | BPF_K
+    let f = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
+    let prog = [
+        f(LD_NR, 0, 0, 0),
+        f(JEQ, 0, 1, libc::SYS_unshare as u32),
+        f(RET, 0, 0, 0x0005_0000 | libc::EPERM as u32), // SECCOMP_RET_ERRNO
+        f(RET, 0, 0, 0x7fff_0000),                      // SECCOMP_RET_ALLOW
+    ];
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_ptr() as *mut _,
+    };
+    // SAFETY: a valid filter program that outlives the call.
+    let r = unsafe { libc::prctl(libc::PR_SET_SECCOMP, 2, &fprog as *const libc::sock_fprog) };
+    if r != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[test]
+fn refused_user_namespace_gives_one_clear_line() {
+    use std::os::unix::process::CommandExt;
+    let fx = Fixture::new();
+    let u = user(WITH_SUBIDS, true);
+    let home = fx.home(&u);
+    let mut c = Command::new("runuser");
+    c.args(["-u", u.name, "--", "env", "-i"])
+        .arg(format!("HOME={}", home.display()))
+        .arg(fx.bin.join("berth-build"))
+        .arg("images");
+    // SAFETY: prctl only, in the child before exec.
+    unsafe { c.pre_exec(refuse_unshare) };
+    let o = c.output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("cannot create a user namespace") && err.contains("max_user_namespaces"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    fx.assert_nothing_left(&u);
+}
