@@ -31,6 +31,7 @@ RUN rm -rf /d && mkdir /d && echo y > /d/g
 struct User {
     name: &'static str,
     uid: u32,
+    gid: u32,
     /// Host ids the user's files may have: its own and its subordinate ranges.
     ids: Vec<(u64, u64)>,
 }
@@ -94,10 +95,16 @@ fn user(name: &'static str, subids: bool) -> User {
             std::fs::write(file, kept).unwrap();
         }
     }
-    let uid = id_of(name, "-u");
-    let mut ids = vec![(uid as u64, 1)];
+    let (uid, gid) = (id_of(name, "-u"), id_of(name, "-g"));
+    let mut ids = vec![(uid as u64, 1), (gid as u64, 1)];
     ids.extend(sub_lines("/etc/subuid", name));
-    User { name, uid, ids }
+    ids.extend(sub_lines("/etc/subgid", name));
+    User {
+        name,
+        uid,
+        gid,
+        ids,
+    }
 }
 
 /// A temp dir the test users can enter, holding the binaries, a build context, a
@@ -165,7 +172,7 @@ impl Fixture {
         let h = self.env.path(u.name);
         std::fs::create_dir_all(h.join("run")).unwrap();
         copy_dir(&self.env.path("ctx"), &h.join("ctx"));
-        chown_tree(&h, u.uid);
+        chown_tree(&h, u);
         h
     }
 
@@ -280,9 +287,9 @@ fn chmod_tree(dirs: u32, files: u32, paths: &[PathBuf]) {
     }
 }
 
-fn chown_tree(p: &Path, uid: u32) {
+fn chown_tree(p: &Path, u: &User) {
     for e in walkdir::WalkDir::new(p).into_iter().flatten() {
-        std::os::unix::fs::lchown(e.path(), Some(uid), Some(uid)).unwrap();
+        std::os::unix::fs::lchown(e.path(), Some(u.uid), Some(u.gid)).unwrap();
     }
 }
 
@@ -416,7 +423,7 @@ fn user_without_subids_builds_with_its_own_id_only() {
     )
     .unwrap();
     std::fs::write(c2.join("f"), "f\n").unwrap();
-    chown_tree(&c2, u.uid);
+    chown_tree(&c2, &u);
     let err = fx.user_fails(&u, &["build", "--progress", "quiet", c2.to_str().unwrap()]);
     assert!(
         err.contains("COPY --chown=1000:1000 f /f: id 1000 is not mapped"),
@@ -440,7 +447,7 @@ fn user_without_subids_builds_with_its_own_id_only() {
     );
     let mine = home.join("ctx3");
     copy_dir(&c3, &mine);
-    chown_tree(&mine, u.uid);
+    chown_tree(&mine, &u);
     let id = fx.user_ok(
         &u,
         &[
