@@ -43,7 +43,7 @@ pub const CAPS: &[&str] = &[
 /// refuses sysfs (the network namespace is not ours) and the host's is bound read-only,
 /// as rootless podman does.
 fn sys_mount(network_none: bool) -> serde_json::Value {
-    if crate::rootless::active() && !network_none {
+    if crate::rootless::in_userns() && !network_none {
         return json!({"destination": "/sys", "type": "bind", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
     }
     json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]})

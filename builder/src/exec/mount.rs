@@ -94,11 +94,11 @@ pub fn overlay(
         ));
     }
     opts.push_str(&format!(",redirect_dir={},index=off", redirect_mode()));
-    if crate::rootless::active() {
+    if crate::rootless::in_userns() {
         // In a user namespace overlay keeps its xattrs (opaque dirs) as user.overlay.*.
         opts.push_str(",userxattr");
     }
-    let copy = crate::rootless::active();
+    let copy = crate::rootless::in_userns();
     if copy && std::env::var_os(COPY_ENV).is_some_and(|v| v == "copy") {
         return copied(&lowers, upper, target);
     }
@@ -131,7 +131,7 @@ pub fn overlay(
     }
 }
 
-/// `BERTH_BUILD_OVERLAY=copy`: a rootless build copies layers even where overlay works.
+/// `BERTH_BUILD_OVERLAY=copy`: in a user namespace, copy layers even where overlay works.
 pub const COPY_ENV: &str = "BERTH_BUILD_OVERLAY";
 
 /// The stand-in for an overlay: the merged lowers copied into `target`.
@@ -162,7 +162,7 @@ pub fn make_rprivate() -> Result<()> {
 /// Redirects are never made; `userxattr` also refuses to follow them (Linux rejects
 /// "userxattr,redirect_dir=off", as off may follow).
 fn redirect_mode() -> &'static str {
-    if crate::rootless::active() {
+    if crate::rootless::in_userns() {
         "nofollow"
     } else {
         "off"
@@ -257,7 +257,7 @@ fn overlay_fsconfig(
     }
     set("redirect_dir", redirect_mode())?;
     set("index", "off")?;
-    if crate::rootless::active() {
+    if crate::rootless::in_userns() {
         set_flag(&fs, "userxattr", target)?;
     }
     use std::os::fd::AsRawFd;

@@ -15,7 +15,7 @@ pub const USER_WHITEOUT: &str = "user.overlay.whiteout";
 
 /// The opaque-directory xattr of this process's overlays.
 pub fn opaque_name() -> &'static str {
-    if crate::rootless::active() {
+    if crate::rootless::in_userns() {
         USER_OPAQUE
     } else {
         OPAQUE
@@ -24,7 +24,7 @@ pub fn opaque_name() -> &'static str {
 
 /// The xattr marking a whiteout file in this process's overlays.
 pub fn whiteout_name() -> &'static str {
-    if crate::rootless::active() {
+    if crate::rootless::in_userns() {
         USER_WHITEOUT
     } else {
         WHITEOUT

@@ -48,8 +48,20 @@ pub enum RootlessError {
 }
 
 /// Is this process a rootless build: an ordinary user, or the namespace child of one?
+/// (Decides the default store and the commands allowed; mounts ask `in_userns`.)
 pub fn active() -> bool {
     !nix::unistd::geteuid().is_root() || std::env::var_os(MARKER).is_some()
+}
+
+/// Is this process in a user namespace other than the initial one (the build's own,
+/// or root of a container)? Then overlays need `userxattr`, and ids are limited.
+pub fn in_userns() -> bool {
+    static IN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *IN.get_or_init(|| {
+        let map = std::fs::read_to_string("/proc/self/uid_map").unwrap_or_default();
+        let full: Vec<&str> = map.split_whitespace().collect();
+        !map.is_empty() && full != ["0", "0", "4294967295"]
+    })
 }
 
 /// How many ids the current user namespace maps (u32::MAX + 1 in the initial one).
@@ -62,7 +74,7 @@ pub fn mapped_ids() -> u64 {
 
 /// Is `id` usable as a file owner here? (Only asked in rootless builds.)
 pub fn is_mapped(id: u32) -> bool {
-    !active() || (id as u64) < mapped_ids()
+    !in_userns() || (id as u64) < mapped_ids()
 }
 
 /// An error for chown(2) of `what` to `uid:gid`: names the unmapped id when that is
@@ -79,7 +91,7 @@ pub fn chown_error(what: &std::path::Path, uid: u32, gid: u32) -> Option<Rootles
 /// likely cause (chown to another id fails with EINVAL) and its fix, for the error line.
 pub fn run_hint(output: &str) -> Option<&'static str> {
     let unmapped = output.contains("Invalid argument") || output.contains("invalid argument");
-    (active() && mapped_ids() == 1 && unmapped).then_some(
+    (in_userns() && mapped_ids() == 1 && unmapped).then_some(
         " (this rootless build maps only your own id, so files cannot be given to other \
          ids: add ranges for your user to /etc/subuid and /etc/subgid and install uidmap \
          (newuidmap, newgidmap))",
