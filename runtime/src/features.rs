@@ -50,8 +50,20 @@ fn make_rootless(spec: &mut Value) {
         nix::unistd::getgid().as_raw(),
     );
     let linux = &mut spec["linux"];
-    linux["uidMappings"] = json!([{"containerID": 0, "hostID": uid, "size": 1}]);
-    linux["gidMappings"] = json!([{"containerID": 0, "hostID": gid, "size": 1}]);
+    let mut uids = vec![json!({"containerID": 0, "hostID": uid, "size": 1})];
+    let mut gids = vec![json!({"containerID": 0, "hostID": gid, "size": 1})];
+    // The user's subordinate ranges become ids 1..N, so images with files of other owners work.
+    let user = nix::unistd::User::from_uid(nix::unistd::getuid())
+        .ok()
+        .flatten();
+    let name = user.map(|u| u.name).unwrap_or_default();
+    for (kind, own, maps) in [("uid", uid, &mut uids), ("gid", gid, &mut gids)] {
+        if let Some((start, n)) = crate::rootless::subordinate(kind, &name, own) {
+            maps.push(json!({"containerID": 1, "hostID": start, "size": n}));
+        }
+    }
+    linux["uidMappings"] = json!(uids);
+    linux["gidMappings"] = json!(gids);
     linux["namespaces"] = json!([{"type": "pid"}, {"type": "ipc"}, {"type": "uts"}, {"type": "mount"}, {"type": "cgroup"}, {"type": "user"}]);
     linux.as_object_mut().map(|l| l.remove("resources"));
     let mounts = spec["mounts"].as_array_mut().expect("mounts is an array");
@@ -60,9 +72,9 @@ fn make_rootless(spec: &mut Value) {
         if m["type"] == "sysfs" {
             *m = json!({"destination": "/sys", "type": "none", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
         }
-        if m["type"] == "mqueue" {
-            *m = json!({"destination": "/dev/mqueue", "type": "bind", "source": "/dev/mqueue", "options": ["rbind", "nosuid", "noexec", "nodev"]});
-        }
+        // mqueue stays a mount of its own: the new IPC namespace belongs to the container's
+        // user namespace, so the user may mount it (rootless runc binds the host's /dev/mqueue,
+        // which not every host has).
         if m["type"] == "devpts" {
             m["options"] = json!([
                 "nosuid",

@@ -15,6 +15,7 @@ pub mod netdev;
 pub mod netlink;
 pub mod process;
 pub mod rootfs;
+pub mod rootless;
 pub mod security;
 pub mod selfexe;
 pub mod tty;

@@ -144,6 +144,68 @@ pub fn create(hs: &[Hierarchy], paths: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
+/// Rootless: makes the cgroups the caller may write (a delegated subtree) and skips the rest
+/// with a notice. Limits that would need a skipped cgroup are an error, as with rootless runc;
+/// device rules are not (the user namespace already denies device creation).
+pub fn create_rootless(
+    hs: Vec<Hierarchy>,
+    paths: Vec<PathBuf>,
+    r: &oci_spec::runtime::LinuxResources,
+) -> Result<(Vec<Hierarchy>, Vec<PathBuf>)> {
+    let (mut kh, mut kp, mut skipped) = (vec![], vec![], vec![]);
+    for (h, p) in hs.into_iter().zip(paths) {
+        match create(std::slice::from_ref(&h), std::slice::from_ref(&p)) {
+            Ok(()) => {
+                kh.push(h);
+                kp.push(p);
+            }
+            Err(e) if crate::rootless::is_permission(&e) => skipped.push(p),
+            Err(e) => return Err(e),
+        }
+    }
+    let Some(first) = skipped.first() else {
+        return Ok((kh, kp));
+    };
+    let asked = requested_limits(r);
+    if !asked.is_empty() {
+        let _ = remove(&kp);
+        return Err(Error::Other(format!(
+            "linux.resources.{}: cannot be applied rootless: cgroup {} is not writable by uid {} (delegate a cgroup v2 subtree to this user, or drop the limits)",
+            asked.join(", linux.resources."),
+            first.display(),
+            crate::rootless::host_uid()
+        )));
+    }
+    crate::logger::warn(&format!(
+        "rootless: {} of {} cgroups are not writable (e.g. {}); the container runs without them",
+        skipped.len(),
+        skipped.len() + kp.len(),
+        first.display()
+    ));
+    Ok((kh, kp))
+}
+
+/// The limit groups a config sets, devices aside.
+fn requested_limits(r: &oci_spec::runtime::LinuxResources) -> Vec<&'static str> {
+    let set = [
+        ("memory", r.memory().is_some()),
+        ("cpu", r.cpu().is_some()),
+        ("pids", r.pids().is_some()),
+        ("blockIO", r.block_io().is_some()),
+        (
+            "hugepageLimits",
+            r.hugepage_limits().as_ref().is_some_and(|v| !v.is_empty()),
+        ),
+        ("network", r.network().is_some()),
+        ("rdma", r.rdma().as_ref().is_some_and(|v| !v.is_empty())),
+        (
+            "unified",
+            r.unified().as_ref().is_some_and(|v| !v.is_empty()),
+        ),
+    ];
+    set.iter().filter(|(_, on)| *on).map(|(n, _)| *n).collect()
+}
+
 pub fn join(paths: &[PathBuf], pid: i32) -> Result<()> {
     for p in paths {
         let f = p.join("cgroup.procs");

@@ -12,9 +12,9 @@ use std::path::PathBuf;
 #[derive(Parser, Debug)]
 #[command(name = "berth", version = concat!(env!("CARGO_PKG_VERSION"), "\nspec: 1.2.0"), about = "berth: an OCI container runtime")]
 pub struct Cli {
-    /// Directory for container state
-    #[arg(long, global = true, default_value = "/run/berth")]
-    pub root: PathBuf,
+    /// Directory for container state [default: /run/berth; rootless: $XDG_RUNTIME_DIR/berth]
+    #[arg(long, global = true)]
+    pub root: Option<PathBuf>,
     /// Log file (runc's --log)
     #[arg(long, global = true)]
     pub log: Option<PathBuf>,
@@ -73,7 +73,10 @@ pub fn run(cli: Cli) -> berth::Result<i32> {
     if cli.systemd_cgroup && !std::path::Path::new("/run/systemd/system").exists() {
         return Err(berth::Error::Other("--systemd-cgroup: systemd is not running on this host (no /run/systemd/system); use the default cgroupfs driver".into()));
     }
-    let root = &cli.root;
+    let root = &cli
+        .root
+        .clone()
+        .unwrap_or_else(berth::rootless::default_root);
     match cli.cmd {
         Cmd::Create(a) => lifecycle::create(root, a),
         Cmd::Start { id } => berth::container::ops::start(root, &id).map(|_| 0),

@@ -89,12 +89,18 @@ fn create_in(o: &CreateOpts, bundle: Bundle, undo: &mut Undo) -> Result<Created>
     let cg_path = linux.and_then(|l| l.cgroups_path().as_deref());
     let paths = cgroups::container_paths(&hierarchies, cg_path, &o.id)?;
     undo.cgroups = paths.clone();
-    cgroups::create(&hierarchies, &paths)?;
+    let empty = oci_spec::runtime::LinuxResources::default();
+    let r = linux.and_then(|l| l.resources().as_ref()).unwrap_or(&empty);
+    let (hierarchies, paths) = if crate::rootless::is_rootless() {
+        cgroups::create_rootless(hierarchies, paths, r)?
+    } else {
+        cgroups::create(&hierarchies, &paths)?;
+        (hierarchies, paths)
+    };
+    undo.cgroups = paths.clone();
     // Every container gets a device cgroup: deny all but runc's defaults and the config's
     // rules. linux.devices are created, not allowed: access comes from resources.devices alone,
     // as with runc.
-    let empty = oci_spec::runtime::LinuxResources::default();
-    let r = linux.and_then(|l| l.resources().as_ref()).unwrap_or(&empty);
     cgroups::resources::apply(&paths, cgroups::is_v2_only(&hierarchies), r, Some(&[]))?;
     let fifo = undo.dir.as_ref().expect("dir is set").fifo();
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
@@ -161,6 +167,10 @@ fn create_in(o: &CreateOpts, bundle: Bundle, undo: &mut Undo) -> Result<Created>
     };
     drop(ctx);
     let r = drive(&parent, stage1, &bundle, &plan, &paths, &mut st, undo);
+    if r.is_err() {
+        // Stage-1 may still wait for a Go that will not come (e.g. the id maps were refused).
+        let _ = kill(stage1, Signal::SIGKILL);
+    }
     let _ = waitpid(stage1, None);
     r?;
     st.creating = false;
@@ -246,17 +256,26 @@ fn drive(
 
 /// Writes uid_map and gid_map of the stage-1 process that unshared the user namespace.
 fn write_id_maps(pid: i32, b: &Bundle) -> Result<()> {
+    use crate::rootless::{write_map, IdMap};
     let linux = b.spec.linux().as_ref();
-    let fmt = |m: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| {
+    let conv = |m: Option<&Vec<oci_spec::runtime::LinuxIdMapping>>| -> Vec<IdMap> {
         m.into_iter()
             .flatten()
-            .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
-            .collect::<String>()
+            .map(|m| IdMap {
+                inside: m.container_id(),
+                outside: m.host_id(),
+                size: m.size(),
+            })
+            .collect()
     };
-    let uid = fmt(linux.and_then(|l| l.uid_mappings().as_ref()));
-    let gid = fmt(linux.and_then(|l| l.gid_mappings().as_ref()));
-    std::fs::write(format!("/proc/{pid}/uid_map"), &uid)
-        .map_err(|e| Error::Other(format!("linux.uidMappings {uid:?}: {e}")))?;
-    std::fs::write(format!("/proc/{pid}/gid_map"), &gid)
-        .map_err(|e| Error::Other(format!("linux.gidMappings {gid:?}: {e}")))
+    write_map(
+        pid,
+        "uid",
+        &conv(linux.and_then(|l| l.uid_mappings().as_ref())),
+    )?;
+    write_map(
+        pid,
+        "gid",
+        &conv(linux.and_then(|l| l.gid_mappings().as_ref())),
+    )
 }

@@ -79,11 +79,35 @@ pub fn validate_id(id: &str) -> Result<()> {
     }
 }
 
+/// Makes the state root. Rootless, it may sit in a shared place (/tmp), so it is made 0700
+/// and must be ours: another user's directory there could redirect our state.
+fn make_root(root: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    if !crate::rootless::is_rootless() {
+        return std::fs::create_dir_all(root).ctx(|| root.display().to_string());
+    }
+    let r = std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(root);
+    r.ctx(|| root.display().to_string())?;
+    let md = std::fs::symlink_metadata(root).ctx(|| root.display().to_string())?;
+    let me = nix::unistd::geteuid().as_raw();
+    if !md.is_dir() || md.uid() != me {
+        return Err(Error::Other(format!(
+            "state directory {}: owned by uid {}, not by you (uid {me}); pass --root",
+            root.display(),
+            md.uid()
+        )));
+    }
+    Ok(())
+}
+
 impl ContainerDir {
     /// Makes the directory for a new container; fails if the id is taken.
     pub fn create(root: &Path, id: &str) -> Result<ContainerDir> {
         validate_id(id)?;
-        std::fs::create_dir_all(root).ctx(|| root.display().to_string())?;
+        make_root(root)?;
         let path = root.join(id);
         match std::fs::create_dir(&path) {
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {

@@ -62,7 +62,7 @@ fn stage1_inner(ctx: &InitCtx) -> Result<()> {
     }
     crate::namespaces::join(&ctx.plan.join)?;
     if ctx.plan.is_new(T::User) {
-        nix::sched::unshare(CloneFlags::CLONE_NEWUSER).ctx(|| "unshare user namespace".into())?;
+        nix::sched::unshare(CloneFlags::CLONE_NEWUSER).map_err(crate::rootless::userns_refused)?;
     }
     ctx.chan.send(&ToParent::Stage1Ready)?;
     match ctx.chan.recv::<ToChild>()? {
