@@ -77,7 +77,12 @@ fn user_bundle(user: &'static str, args: &[&str]) -> UserBundle {
     c["process"]["args"] = json!(args);
     c["root"]["readonly"] = json!(false);
     // runc's default set (kill, net_bind_service, audit_write) plus chown, as images need.
-    let caps = json!(["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE", "CAP_CHOWN"]);
+    let caps = json!([
+        "CAP_AUDIT_WRITE",
+        "CAP_KILL",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_CHOWN"
+    ]);
     for set in ["bounding", "effective", "permitted"] {
         c["process"]["capabilities"][set] = caps.clone();
     }
@@ -194,7 +199,10 @@ fn user_with_subids_runs_and_execs_with_mapped_ids() {
     assert_eq!(out.trim(), "1000:1000");
     let md = std::fs::metadata(ub.b.rootfs().join("tmp/f")).unwrap();
     assert_eq!((md.uid(), md.gid()), (SUB_START + 999, SUB_START + 999));
-    ub.ok(&["kill", id, "KILL"]);
+    // Without cgroups, ps and kill --all find the processes by the init's pid namespace.
+    let ps: Vec<i64> = serde_json::from_str(&ub.ok(&["ps", "--format", "json", id])).unwrap();
+    assert_eq!(ps, vec![st["pid"].as_i64().unwrap()]);
+    ub.ok(&["kill", "--all", id, "KILL"]);
     for _ in 0..100 {
         if ub.ok(&["state", id]).contains("stopped") {
             break;

@@ -91,7 +91,7 @@ pub fn kill(root: &Path, id: &str, sig: Signal, all: bool) -> Result<()> {
 fn kill_all(st: &State, sig: Signal) -> Result<()> {
     let was_frozen = cgroups::is_frozen(&st.cgroup_paths);
     let froze = !was_frozen && cgroups::set_frozen(&st.cgroup_paths, true).is_ok();
-    for pid in cgroups::pids(&st.cgroup_paths) {
+    for pid in member_pids(st) {
         let _ = send(Pid::from_raw(pid), sig);
     }
     if froze || (was_frozen && sig == Signal::SIGKILL) {
@@ -128,13 +128,32 @@ fn destroy(dir: ContainerDir, st: &State) -> Result<()> {
         let _ = send(Pid::from_raw(st.pid), Signal::SIGKILL);
     }
     wait_gone(st.pid, Duration::from_secs(10));
-    for pid in cgroups::pids(&st.cgroup_paths) {
+    for pid in member_pids(st) {
         let _ = send(Pid::from_raw(pid), Signal::SIGKILL);
     }
     cgroups::remove(&st.cgroup_paths)?;
     crate::netdev::restore(&dir.path);
     crate::hooks::run_warn(st.hooks.as_ref(), "poststop", &st.to_oci(Status::Stopped));
     dir.remove()
+}
+
+/// The container's processes: its cgroup's, or, for a rootless container without cgroups,
+/// those in its init's pid namespace (when that is not ours).
+fn member_pids(st: &State) -> Vec<i32> {
+    if !st.cgroup_paths.is_empty() {
+        return cgroups::pids(&st.cgroup_paths);
+    }
+    let ns = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
+    let Some(theirs) = ns(&st.pid.to_string()).filter(|n| Some(n) != ns("self").as_ref()) else {
+        return if st.alive() { vec![st.pid] } else { vec![] };
+    };
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    rd.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|p| ns(&p.to_string()).as_ref() == Some(&theirs))
+        .collect()
 }
 
 /// Waits until `pid` has exited (a zombie counts as exited), up to `limit`.
@@ -214,5 +233,5 @@ pub fn list(root: &Path) -> Result<Vec<serde_json::Value>> {
 pub fn pids(root: &Path, id: &str) -> Result<Vec<i32>> {
     let dir = ContainerDir::open(root, id, false)?;
     let st = dir.load()?;
-    Ok(cgroups::pids(&st.cgroup_paths))
+    Ok(member_pids(&st))
 }
