@@ -107,9 +107,14 @@ fn run_parent() -> Result<i32> {
     }
     cmd.args(std::env::args_os().skip(1))
         .env(MARKER, format!("{cr},{cw}"));
-    // SAFETY: only fcntl(2), async-signal-safe, on fds that stay open until spawn returns.
+    // SAFETY: only fcntl(2) and prctl(2), async-signal-safe, on fds that stay open
+    // until spawn returns.
     unsafe {
         cmd.pre_exec(move || {
+            // Killed with us (SIGKILL cannot be forwarded); it then cleans up as on SIGTERM.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
             for fd in [cr, cw] {
                 if libc::fcntl(fd, libc::F_SETFD, 0) != 0 {
                     return Err(std::io::Error::last_os_error());
