@@ -85,6 +85,13 @@ fn create_in(o: &CreateOpts, bundle: Bundle, undo: &mut Undo) -> Result<Created>
             bundle.config_path.display()
         )));
     }
+    if !nix::unistd::geteuid().is_root() && !plan.is_new(T::User) {
+        return Err(Error::Other(format!(
+            "config {}: linux.namespaces: running as uid {} (not root) needs a user namespace: make the config with `berth spec --rootless`",
+            bundle.config_path.display(),
+            nix::unistd::geteuid()
+        )));
+    }
     let hierarchies = cgroups::hierarchies();
     let cg_path = linux.and_then(|l| l.cgroups_path().as_deref());
     let paths = cgroups::container_paths(&hierarchies, cg_path, &o.id)?;

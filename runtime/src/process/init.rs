@@ -237,7 +237,10 @@ fn build_rootfs(ctx: &InitCtx) -> Result<(OwnedFd, serde_json::Value)> {
         .iter()
         .any(|m| m.destination() == Path::new("/dev") && m.typ().as_deref() != Some("tmpfs"));
     let devs = linux.and_then(|l| l.devices().clone()).unwrap_or_default();
-    devices::setup(&root, &devs, userns, !dev_bound)?;
+    // Rootless without a user namespace of its own (root of the caller's user namespace, as
+    // in a rootless build) mknod is refused just the same: bind the host's nodes.
+    let bind_devs = userns || crate::rootless::is_rootless();
+    devices::setup(&root, &devs, bind_devs, !dev_bound)?;
     let state = match ctx.chan.recv::<ToChild>()? {
         Some(ToChild::State(s)) => serde_json::from_str(&s).unwrap_or_default(),
         _ => return Err(Error::Child("runtime went away".into())),
