@@ -316,3 +316,16 @@ fn disabled_user_namespaces_are_named_in_the_error() {
     );
     assert!(!ub.xdg.join("st").join(&ub.b.id).exists());
 }
+
+#[test]
+fn a_config_without_a_user_namespace_names_spec_rootless() {
+    let ub = user_bundle(WITHOUT_SUBIDS, &["true"]);
+    let mut c = ub.config();
+    let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
+    ns.retain(|n| n["type"] != "user");
+    ub.save(&c);
+    let o = ub.as_user(&["run", "--bundle", ".", &ub.b.id]);
+    assert!(!o.status.success());
+    assert!(err(&o).contains("berth spec --rootless"), "{}", err(&o));
+    assert!(!ub.state_root().join(&ub.b.id).exists());
+}
