@@ -323,6 +323,9 @@ fn a_config_without_a_user_namespace_names_spec_rootless() {
     let mut c = ub.config();
     let ns = c["linux"]["namespaces"].as_array_mut().unwrap();
     ns.retain(|n| n["type"] != "user");
+    let linux = c["linux"].as_object_mut().unwrap();
+    linux.remove("uidMappings");
+    linux.remove("gidMappings");
     ub.save(&c);
     let o = ub.as_user(&["run", "--bundle", ".", &ub.b.id]);
     assert!(!o.status.success());
