@@ -19,6 +19,7 @@ pub mod rootless;
 pub mod security;
 pub mod selfexe;
 pub mod tty;
+pub mod ttyproxy;
 pub mod utils;
 
 pub use error::{Error, Result};

@@ -141,3 +141,62 @@ fn exec_into_user_namespace_container() {
     let out = b.ok(&["exec", &b.id, "sh", "-c", "id -u; cat /proc/self/uid_map"]);
     assert!(out.starts_with("0\n") && out.contains("200000"), "{out}");
 }
+
+/// RUNTIME ARGS inside `script` (a real terminal of 22x77 rows/cols), "hello" typed after 300 ms.
+fn in_terminal(b: &Bundle, args: &[&str]) -> (Option<i32>, String) {
+    b.write();
+    let cmd = format!(
+        "stty cols 77 rows 22; {} --root {} {}",
+        runtime(),
+        b.root.display(),
+        args.join(" ")
+    );
+    let mut c = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = c.stdin.take().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    std::io::Write::write_all(&mut stdin, b"hello\n").unwrap();
+    let o = c.wait_with_output().unwrap();
+    drop(stdin);
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn run_and_exec_with_a_terminal_and_no_console_socket_relay_the_pty() {
+    let mut b = bundle(&["sh", "-c", "tty; stty size; read x; echo got=$x; exit 3"]);
+    b.config["process"]["terminal"] = json!(true);
+    let path = b.path().to_str().unwrap().to_string();
+    let (code, out) = in_terminal(&b, &["run", "--bundle", &path, &b.id]);
+    assert_eq!(code, Some(3), "{out}");
+    assert!(out.contains("/dev/pts/0"), "{out}");
+    assert!(out.contains("22 77"), "window size not copied: {out}");
+    assert!(out.contains("got=hello"), "{out}");
+    // exec -t into a running container, the same way.
+    let mut b = bundle(&["sleep", "100"]);
+    b.config["process"]["terminal"] = json!(false);
+    b.create_ok();
+    b.ok(&["start", &b.id]);
+    let (code, out) = in_terminal(
+        &b,
+        &[
+            "exec",
+            "-t",
+            &b.id,
+            "sh",
+            "-c",
+            "'tty; read x; echo got=$x; exit 4'",
+        ],
+    );
+    assert_eq!(code, Some(4), "{out}");
+    assert!(
+        out.contains("/dev/pts/") && out.contains("got=hello"),
+        "{out}"
+    );
+}

@@ -128,13 +128,29 @@ pub fn exec(root: &Path, a: ExecArgs) -> berth::Result<i32> {
     if !a.detach {
         supervise::become_subreaper();
     }
+    // A foreground terminal without --console-socket: berth holds the pty itself, as runc does.
+    let console = if !a.detach && a.console_socket.is_none() && process.terminal() == Some(true) {
+        Some(berth::ttyproxy::ConsoleReceiver::new()?)
+    } else {
+        None
+    };
+    let console_socket = match &console {
+        Some(c) => Some(c.path().to_path_buf()),
+        None => a.console_socket.clone(),
+    };
     let pid = e::exec(&e::ExecOpts {
         id: a.id.clone(),
         root: root.to_path_buf(),
         process,
-        console_socket: a.console_socket.clone(),
+        console_socket,
         pid_file: a.pid_file.clone(),
         preserve_fds: a.preserve_fds,
     })?;
-    Ok(if a.detach { 0 } else { supervise::wait(pid) })
+    if a.detach {
+        return Ok(0);
+    }
+    Ok(match console {
+        Some(c) => berth::ttyproxy::proxy(pid, c.recv_master()?),
+        None => supervise::wait(pid),
+    })
 }

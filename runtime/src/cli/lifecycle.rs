@@ -80,21 +80,47 @@ pub fn run(root: &Path, a: RunArgs) -> berth::Result<i32> {
     if !a.detach {
         supervise::become_subreaper();
     }
-    let created = c::create(&opts(root, &a.create))?;
+    // A foreground terminal without --console-socket: berth holds the pty itself, as runc does.
+    let console =
+        if !a.detach && a.create.console_socket.is_none() && wants_terminal(&a.create.bundle) {
+            Some(berth::ttyproxy::ConsoleReceiver::new()?)
+        } else {
+            None
+        };
+    let mut o = opts(root, &a.create);
+    if let Some(c) = &console {
+        o.console_socket = Some(c.path().to_path_buf());
+    }
+    let created = c::create(&o)?;
     let pid = created.state.pid;
     drop(created);
-    if let Err(e) = ops::start(root, &a.create.id) {
+    let master = console.as_ref().map(|c| c.recv_master()).transpose();
+    if let Err(e) = master
+        .as_ref()
+        .map_err(|e| berth::Error::Other(e.to_string()))
+        .and_then(|_| ops::start(root, &a.create.id))
+    {
         let _ = ops::delete(root, &a.create.id, true);
         return Err(e);
     }
     if a.detach {
         return Ok(0);
     }
-    let code = supervise::wait(pid);
+    let code = match master.ok().flatten() {
+        Some(m) => berth::ttyproxy::proxy(pid, m),
+        None => supervise::wait(pid),
+    };
     if !a.keep {
         ops::delete(root, &a.create.id, true)?;
     }
     Ok(code)
+}
+
+fn wants_terminal(bundle: &Path) -> bool {
+    std::fs::read(bundle.join("config.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .is_some_and(|c| c["process"]["terminal"] == true)
 }
 
 pub fn kill(root: &Path, a: KillArgs) -> berth::Result<i32> {
