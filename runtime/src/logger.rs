@@ -41,6 +41,16 @@ pub fn warn(msg: &str) {
     }
 }
 
+/// A warning for people at a terminal: always in --log, on stderr only when it is a tty (so
+/// it does not fill the output of programs that run berth, such as a builder's RUN steps).
+pub fn notice(msg: &str) {
+    write("warning", msg);
+    let to_file = LOGGER.get().is_some_and(|l| l.path.is_some());
+    if !to_file && nix::unistd::isatty(std::io::stderr()).unwrap_or(false) {
+        eprintln!("berth: warning: {msg}");
+    }
+}
+
 pub fn debug(msg: &str) {
     if debug_enabled() {
         write("debug", msg);

@@ -161,3 +161,55 @@ fn hugepage_limits_are_written() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+/// On a cgroup v2 host device rules are an eBPF program on the container's cgroup. This host is
+/// v1, so berth runs in a private mount namespace whose /sys/fs/cgroup is the cgroup2 tree only
+/// (what a v2-only host shows); the device hook follows a task's v2 cgroup on any host.
+#[test]
+fn v2_device_program_denies_what_the_rules_do_not_allow() {
+    if !is_berth() {
+        return; // runc 1.1 on this layout would still use its v1 path
+    }
+    let run = |allow: bool| {
+        let mut b = bundle(&[
+            "sh",
+            "-c",
+            "head -c1 /dev/zero >/dev/null && echo zero-ok; (exec 3</dev/fuse) 2>/dev/null && echo fuse-open || echo fuse-denied; cat /proc/self/cgroup",
+        ]);
+        b.config["linux"]["devices"] =
+            json!([{"path": "/dev/fuse", "type": "c", "major": 10, "minor": 229, "fileMode": 438}]);
+        if allow {
+            b.config["linux"]["resources"]["devices"] = json!([{"allow": false, "access": "rwm"}, {"allow": true, "type": "c", "major": 10, "minor": 229, "access": "rw"}]);
+        }
+        b.write();
+        let script = format!(
+            "umount -R /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup && exec {} --root {} run --bundle {} {}",
+            runtime(),
+            b.root.display(),
+            b.path().display(),
+            b.id
+        );
+        let o = std::process::Command::new("unshare")
+            .args(["-m", "--propagation", "private", "sh", "-c", &script])
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert!(
+            o.status.success(),
+            "{out} {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(cgroup_dirs(&b.id).is_empty(), "cgroup left behind");
+        out
+    };
+    let out = run(false);
+    assert!(
+        out.contains("zero-ok") && out.contains("fuse-denied"),
+        "{out}"
+    );
+    let out = run(true);
+    assert!(
+        out.contains("zero-ok") && out.contains("fuse-open"),
+        "{out}"
+    );
+}

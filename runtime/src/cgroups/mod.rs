@@ -2,6 +2,7 @@
 //! hierarchy (each v1 controller, named hierarchies, and the unified tree), the init joins
 //! it, and delete removes it. v1 and v2 differ only in the per-controller files (v1.rs, v2.rs).
 
+pub mod devbpf;
 pub mod resources;
 pub mod stats;
 pub mod v1;
@@ -176,7 +177,7 @@ pub fn create_rootless(
             crate::rootless::host_uid()
         )));
     }
-    crate::logger::warn(&format!(
+    crate::logger::notice(&format!(
         "rootless: {} of {} cgroups are not writable (e.g. {}); the container runs without them",
         skipped.len(),
         skipped.len() + kp.len(),

@@ -246,12 +246,36 @@ pub fn apply(
         None if r.devices().is_some() => Some(&[][..]),
         None => None,
     };
-    if let (false, Some(extra)) = (v2_only, extra) {
+    let Some(extra) = extra else { return Ok(()) };
+    let rules = r.devices().as_deref().unwrap_or(&[]);
+    if !v2_only {
         if let Some(d) = dirs.iter().find(|d| d.join("devices.allow").exists()) {
-            devices_v1(d, r.devices().as_deref().unwrap_or(&[]), extra)?;
+            devices_v1(d, rules, extra)?;
         }
+    } else if let Some(d) = dirs.first() {
+        super::devbpf::apply(d, &device_rules_v2(rules, extra)?)?;
     }
     Ok(())
+}
+
+/// The same rules, in the same order, as devices_v1 writes them.
+fn device_rules_v2(
+    rules: &[LinuxDeviceCgroup],
+    extra: &[String],
+) -> Result<Vec<super::devbpf::Rule>> {
+    use super::devbpf::parse;
+    let mut out = vec![parse(false, "a")?];
+    for d in rules {
+        out.push(parse(d.allow(), &device_rule(d))?);
+    }
+    for r in DEFAULT_ALLOW
+        .iter()
+        .copied()
+        .chain(extra.iter().map(String::as_str))
+    {
+        out.push(parse(true, r)?);
+    }
+    Ok(out)
 }
 
 /// hugepageLimits: v1's hugetlb.SIZE.limit_in_bytes, or v2's hugetlb.SIZE.max. A hybrid host
