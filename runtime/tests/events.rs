@@ -95,7 +95,15 @@ fn oom_kill_is_reported() {
         .into_iter()
         .find(|d| d.join("memory.oom_control").exists())
         .unwrap();
-    let oc = std::fs::read_to_string(dir.join("memory.oom_control")).unwrap();
+    // The eventfd fires when the cgroup goes under OOM, a moment before the kill is counted.
+    let mut oc = String::new();
+    for _ in 0..100 {
+        oc = std::fs::read_to_string(dir.join("memory.oom_control")).unwrap();
+        if !oc.contains("oom_kill 0") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
     assert!(!oc.contains("oom_kill 0"), "{oc}");
     let _ = ev.kill();
     let _ = ev.wait();

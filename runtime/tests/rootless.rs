@@ -347,3 +347,41 @@ fn a_config_without_a_user_namespace_names_spec_rootless() {
     assert!(err(&o).contains("berth spec --rootless"), "{}", err(&o));
     assert!(!ub.state_root().join(&ub.b.id).exists());
 }
+
+#[test]
+fn a_delegated_cgroup_is_used_and_its_limit_applied() {
+    // Root delegates one v1 pids cgroup to the user (on a v2 host: a subtree, likewise).
+    let parent = format!("berth-rrt-deleg-{}", std::process::id());
+    let ub = user_bundle(WITH_SUBIDS, &["true"]);
+    // /sys is the host's, bound read-only: the container reads its own cgroup's files there.
+    let script = format!(
+        "cat /sys/fs/cgroup/pids/{parent}/{0}/pids.max; wc -l < /sys/fs/cgroup/pids/{parent}/{0}/cgroup.procs",
+        ub.b.id
+    );
+    let dir = Path::new("/sys/fs/cgroup/pids").join(&parent);
+    if !dir.parent().unwrap().join("cgroup.procs").exists() {
+        eprintln!("no v1 pids hierarchy: skipped");
+        return;
+    }
+    std::fs::create_dir(&dir).unwrap();
+    let st = Command::new("chown")
+        .args(["-R", &format!("{0}:{0}", ub.user)])
+        .arg(&dir)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let mut c = ub.config();
+    c["linux"]["cgroupsPath"] = json!(format!("/{parent}/{}", ub.b.id));
+    c["linux"]["resources"] = json!({"pids": {"limit": 42}});
+    c["process"]["args"] = json!(["sh", "-c", script]);
+    ub.save(&c);
+    let o = ub.as_user(&["run", "--bundle", ".", &ub.b.id]);
+    let left = dir.join(&ub.b.id).exists();
+    let _ = std::fs::remove_dir(dir.join(&ub.b.id));
+    let _ = std::fs::remove_dir(&dir);
+    assert!(o.status.success(), "{}", err(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let lines: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(lines, ["42", "1"], "{out}");
+    assert!(!left, "container cgroup left behind");
+}

@@ -146,13 +146,14 @@ pub fn create(hs: &[Hierarchy], paths: &[PathBuf]) -> Result<()> {
 }
 
 /// Rootless: makes the cgroups the caller may write (a delegated subtree) and skips the rest
-/// with a notice. Limits that would need a skipped cgroup are an error, as with rootless runc;
-/// device rules are not (the user namespace already denies device creation).
+/// with a notice. A limit whose controller sits in a skipped cgroup is an error, as with
+/// rootless runc; device rules are not (the user namespace already denies device creation).
 pub fn create_rootless(
     hs: Vec<Hierarchy>,
     paths: Vec<PathBuf>,
     r: &oci_spec::runtime::LinuxResources,
 ) -> Result<(Vec<Hierarchy>, Vec<PathBuf>)> {
+    let v2_only = is_v2_only(&hs);
     let (mut kh, mut kp, mut skipped) = (vec![], vec![], vec![]);
     for (h, p) in hs.into_iter().zip(paths) {
         match create(std::slice::from_ref(&h), std::slice::from_ref(&p)) {
@@ -160,19 +161,31 @@ pub fn create_rootless(
                 kh.push(h);
                 kp.push(p);
             }
-            Err(e) if crate::rootless::is_permission(&e) => skipped.push(p),
+            Err(e) if crate::rootless::is_permission(&e) => skipped.push((h, p)),
             Err(e) => return Err(e),
         }
     }
-    let Some(first) = skipped.first() else {
+    let Some((_, first)) = skipped.first() else {
         return Ok((kh, kp));
     };
-    let asked = requested_limits(r);
-    if !asked.is_empty() {
+    let unmet: Vec<&str> = requested_limits(r)
+        .into_iter()
+        .filter(|(field, ctrls)| {
+            skipped.iter().any(|(h, _)| {
+                if h.v2 {
+                    v2_only || matches!(*field, "hugepageLimits" | "unified")
+                } else {
+                    h.controllers.split(',').any(|c| ctrls.contains(&c))
+                }
+            })
+        })
+        .map(|(f, _)| f)
+        .collect();
+    if !unmet.is_empty() {
         let _ = remove(&kp);
         return Err(Error::Other(format!(
-            "linux.resources.{}: cannot be applied rootless: cgroup {} is not writable by uid {} (delegate a cgroup v2 subtree to this user, or drop the limits)",
-            asked.join(", linux.resources."),
+            "linux.resources.{}: cannot be applied rootless: cgroup {} is not writable by uid {} (delegate a cgroup to this user, or drop the limits)",
+            unmet.join(", linux.resources."),
             first.display(),
             crate::rootless::host_uid()
         )));
@@ -186,25 +199,33 @@ pub fn create_rootless(
     Ok((kh, kp))
 }
 
-/// The limit groups a config sets, devices aside.
-fn requested_limits(r: &oci_spec::runtime::LinuxResources) -> Vec<&'static str> {
-    let set = [
-        ("memory", r.memory().is_some()),
-        ("cpu", r.cpu().is_some()),
-        ("pids", r.pids().is_some()),
-        ("blockIO", r.block_io().is_some()),
+/// The limit groups a config sets (devices aside), each with the v1 controllers it needs.
+fn requested_limits(
+    r: &oci_spec::runtime::LinuxResources,
+) -> Vec<(&'static str, &'static [&'static str])> {
+    let set: [(&str, &[&str], bool); 8] = [
+        ("memory", &["memory"], r.memory().is_some()),
+        ("cpu", &["cpu", "cpuset"], r.cpu().is_some()),
+        ("pids", &["pids"], r.pids().is_some()),
+        ("blockIO", &["blkio", "io"], r.block_io().is_some()),
         (
             "hugepageLimits",
+            &["hugetlb"],
             r.hugepage_limits().as_ref().is_some_and(|v| !v.is_empty()),
         ),
-        ("network", r.network().is_some()),
-        ("rdma", r.rdma().as_ref().is_some_and(|v| !v.is_empty())),
+        ("network", &["net_cls", "net_prio"], r.network().is_some()),
+        (
+            "rdma",
+            &["rdma"],
+            r.rdma().as_ref().is_some_and(|v| !v.is_empty()),
+        ),
         (
             "unified",
+            &[],
             r.unified().as_ref().is_some_and(|v| !v.is_empty()),
         ),
     ];
-    set.iter().filter(|(_, on)| *on).map(|(n, _)| *n).collect()
+    set.iter().filter(|s| s.2).map(|s| (s.0, s.1)).collect()
 }
 
 pub fn join(paths: &[PathBuf], pid: i32) -> Result<()> {
