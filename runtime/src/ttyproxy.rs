@@ -96,8 +96,17 @@ impl Drop for RawMode {
     }
 }
 
-/// Copies our window size to the pty (no-op when stdin is not a terminal).
-fn copy_winsize(master: RawFd) {
+/// Our terminal's size as (rows, cols), when stdin is one.
+pub fn stdin_size() -> Option<(u16, u16)> {
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    // SAFETY: TIOCGWINSZ with a valid winsize.
+    let ok = unsafe { libc::ioctl(0, libc::TIOCGWINSZ, &mut ws) } == 0;
+    (ok && ws.ws_row > 0).then_some((ws.ws_row, ws.ws_col))
+}
+
+/// Copies our window size to the pty (no-op when stdin is not a terminal). Called before the
+/// process starts, so it never sees the default size.
+pub fn copy_winsize(master: RawFd) {
     let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
     // SAFETY: TIOCGWINSZ/TIOCSWINSZ with a valid winsize.
     unsafe {

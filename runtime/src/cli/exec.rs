@@ -124,7 +124,7 @@ fn add_caps(p: &mut Process, names: &[String]) -> berth::Result<()> {
 
 pub fn exec(root: &Path, a: ExecArgs) -> berth::Result<i32> {
     berth::selfexe::ensure_cloned()?;
-    let process = build_process(root, &a)?;
+    let mut process = build_process(root, &a)?;
     if !a.detach {
         supervise::become_subreaper();
     }
@@ -134,6 +134,19 @@ pub fn exec(root: &Path, a: ExecArgs) -> berth::Result<i32> {
     } else {
         None
     };
+    if let (Some(_), None, Some((rows, cols))) = (
+        &console,
+        process.console_size(),
+        berth::ttyproxy::stdin_size(),
+    ) {
+        // The pty gets our size before the process runs (the child sets it from the spec).
+        let b = oci_spec::runtime::BoxBuilder::default()
+            .height(rows as u64)
+            .width(cols as u64)
+            .build()
+            .map_err(|e| Error::Other(e.to_string()))?;
+        process.set_console_size(Some(b));
+    }
     let console_socket = match &console {
         Some(c) => Some(c.path().to_path_buf()),
         None => a.console_socket.clone(),

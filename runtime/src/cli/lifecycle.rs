@@ -95,6 +95,9 @@ pub fn run(root: &Path, a: RunArgs) -> berth::Result<i32> {
     let pid = created.state.pid;
     drop(created);
     let master = console.as_ref().map(|c| c.recv_master()).transpose();
+    if let Ok(Some(m)) = &master {
+        berth::ttyproxy::copy_winsize(std::os::fd::AsRawFd::as_raw_fd(m));
+    }
     if let Err(e) = master
         .as_ref()
         .map_err(|e| berth::Error::Other(e.to_string()))

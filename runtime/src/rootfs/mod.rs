@@ -41,7 +41,8 @@ pub fn prepare_root(rootfs: &Path, propagation: Option<&str>) -> Result<Root> {
         .map(propagation_flag)
         .transpose()?;
     let initial = match conf {
-        Some(f) if !f.contains(MsFlags::MS_SHARED) => f,
+        // An unbindable / could not be bound as the rootfs: that comes in finalize.
+        Some(f) if !f.intersects(MsFlags::MS_SHARED | MsFlags::MS_UNBINDABLE) => f,
         _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
     };
     mount(None::<&str>, "/", None::<&str>, initial, None::<&str>)
