@@ -15,6 +15,15 @@ struct Registry {
 impl Registry {
     /// Start a registry; with `htpasswd` = (user, password), basic auth is required.
     fn start(dir: &Path, htpasswd: Option<(&str, &str)>) -> Registry {
+        Registry::start_with(dir, htpasswd, false)
+    }
+
+    /// A registry that speaks only TLS, with a self-signed certificate made here.
+    fn start_tls(dir: &Path) -> Registry {
+        Registry::start_with(dir, None, true)
+    }
+
+    fn start_with(dir: &Path, htpasswd: Option<(&str, &str)>, tls: bool) -> Registry {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -25,6 +34,31 @@ impl Registry {
             "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
             storage.display()
         );
+        if tls {
+            let (key, cert) = (dir.join("key.pem"), dir.join("cert.pem"));
+            let o = Command::new("openssl")
+                .args([
+                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                ])
+                .args([
+                    "-subj",
+                    "/CN=127.0.0.1",
+                    "-addext",
+                    "subjectAltName=IP:127.0.0.1",
+                ])
+                .arg("-keyout")
+                .arg(&key)
+                .arg("-out")
+                .arg(&cert)
+                .output()
+                .expect("openssl (apt-get install openssl)");
+            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+            cfg.push_str(&format!(
+                "  tls:\n    certificate: {}\n    key: {}\n",
+                cert.display(),
+                key.display()
+            ));
+        }
         if let Some((u, p)) = htpasswd {
             let f = dir.join("htpasswd");
             let st = Command::new("htpasswd")
@@ -154,6 +188,32 @@ fn skopeo_remote(r: &str) -> serde_json::Value {
         String::from_utf8_lossy(&o.stderr)
     );
     serde_json::from_slice(&o.stdout).unwrap()
+}
+
+/// `--tls-verify=false` against a TLS-only registry whose certificate is self-signed: push and
+/// pull go over HTTPS (the port refuses plain HTTP, checked first).
+#[test]
+fn push_and_pull_over_tls_with_a_self_signed_certificate() {
+    use std::io::{Read, Write};
+    let e = Env::with_busybox();
+    let reg = Registry::start_tls(e.dir.path());
+    let h = reg.host();
+    let mut plain = std::net::TcpStream::connect(("127.0.0.1", reg.port)).unwrap();
+    plain.write_all(b"GET /v2/ HTTP/1.0\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    let _ = plain.read_to_string(&mut answer);
+    assert!(
+        answer.contains("HTTPS"),
+        "the registry answered plain HTTP: {answer}"
+    );
+    let dest = format!("{h}/tls/busybox:v1");
+    let out = e.ok(&["push", "--tls-verify=false", "busybox", &dest]);
+    let digest = e.inspect("busybox")["Digest"].as_str().unwrap().to_string();
+    assert!(out.contains(&digest), "{out}");
+    let f = Env::empty();
+    let pulled = f.ok(&["pull", "--tls-verify=false", &dest]);
+    assert!(pulled.contains(&digest), "{pulled}");
+    assert_eq!(f.inspect(&dest)["Digest"], digest);
 }
 
 #[test]

@@ -37,20 +37,24 @@ pub struct Client {
 
 impl Client {
     pub fn new(r: &RemoteRef, o: &RegistryOptions) -> Result<Client> {
-        let plain = o.insecure || r.is_loopback();
-        let agent = ureq::AgentBuilder::new()
+        let insecure = o.insecure || r.is_loopback();
+        let mut b = ureq::AgentBuilder::new()
             .try_proxy_from_env(!r.is_loopback())
             .timeout_connect(Duration::from_secs(15))
             .timeout_read(Duration::from_secs(300))
-            .redirects(5)
-            .build();
+            .redirects(5);
+        if insecure {
+            b = b.tls_config(super::tls::insecure_config());
+        }
+        let agent = b.build();
+        let scheme = if insecure {
+            super::tls::probe_scheme(&agent, &r.api_host())
+        } else {
+            "https"
+        };
         Ok(Client {
+            base: format!("{scheme}://{}", r.api_host()),
             agent,
-            base: format!(
-                "{}://{}",
-                if plain { "http" } else { "https" },
-                r.api_host()
-            ),
             repo: r.repo.clone(),
             registry: r.registry.clone(),
             creds: auth::find(&r.registry, o)?,

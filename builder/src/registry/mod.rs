@@ -16,6 +16,7 @@ pub mod client;
 pub mod pull;
 pub mod push;
 pub mod reference;
+mod tls;
 
 pub use reference::RemoteRef;
 
@@ -26,7 +27,8 @@ pub struct RegistryOptions {
     pub creds: Option<String>,
     /// `--authfile` (else REGISTRY_AUTH_FILE, else ~/.docker/config.json).
     pub authfile: Option<std::path::PathBuf>,
-    /// `--tls-verify=false`: talk plain http (always so for loopback registries).
+    /// `--tls-verify=false`: HTTPS accepting any certificate, else plain HTTP (always so for
+    /// loopback registries, as Docker and buildah treat them).
     pub insecure: bool,
     /// Upload blobs in chunks of this many bytes (0: one monolithic PUT).
     pub chunk_size: usize,
