@@ -26,7 +26,7 @@ fn unchanged_steps_are_cached_and_touch_keeps_the_cache() {
     );
     assert_eq!(id1, id2, "a fully cached build gives the same image");
     // Context digests are remembered by inode/size/times.
-    let hc = std::fs::read_to_string(e.store().join("berth/hashcache.json")).unwrap();
+    let hc = std::fs::read_to_string(e.store().join("berth/hashcache-b3.json")).unwrap();
     assert!(
         hc.contains(&ctx.join("a.txt").display().to_string()),
         "{hc}"

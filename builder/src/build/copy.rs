@@ -169,7 +169,7 @@ pub(super) fn content_hash(cx: &Ctx, srcs: &[Src], ctx: bool) -> Result<String> 
                 h.field("link", t.as_os_str().as_encoded_bytes());
             } else if md.is_file() {
                 h.field("size", &md.len().to_le_bytes());
-                h.field("sha256", cx.hashes.digest(e.path(), &md)?.as_bytes());
+                h.field("blake3", cx.hashes.digest(e.path(), &md)?.as_bytes());
             }
         }
     }

@@ -1,11 +1,12 @@
 //! Content digests of context files, remembered by (inode, size, mtime, ctime) so a
 //! rebuild with nothing changed only stats the context. A touched file is re-hashed
 //! (its ctime moved) and, same bytes, gives the same digest: the step stays cached.
+//! BLAKE3, not sha256: these digests only key the build cache (never an image), and a cold
+//! COPY pays sha256 over the same bytes anyway for the layer's digest.
 
 use crate::digest::hex;
 use crate::error::{IoContext, Result};
 use crate::store::Store;
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::io::Read;
 use std::os::unix::fs::MetadataExt;
@@ -36,7 +37,7 @@ pub struct HashCache {
 impl HashCache {
     /// Load the store's cache (an unreadable or missing one is just empty).
     pub fn load(store: &Store) -> HashCache {
-        let file = store.berth_dir().join("hashcache.json");
+        let file = store.berth_dir().join("hashcache-b3.json");
         let map = std::fs::read(&file)
             .ok()
             .and_then(|d| serde_json::from_slice(&d).ok())
@@ -48,7 +49,7 @@ impl HashCache {
         }
     }
 
-    /// sha256 (hex) of a regular file's bytes.
+    /// BLAKE3 (hex) of a regular file's bytes.
     pub fn digest(&self, path: &Path, md: &std::fs::Metadata) -> Result<String> {
         let key = path.display().to_string();
         let st = stamp(md);
@@ -58,8 +59,10 @@ impl HashCache {
             }
         }
         let mut f = std::fs::File::open(path).at(path)?;
-        let mut h = Sha256::new();
-        let mut buf = vec![0u8; 1 << 17];
+        let mut h = blake3::Hasher::new();
+        // Read, not mapped: a context file truncated during the build must be an error, not a
+        // SIGBUS.
+        let mut buf = vec![0u8; 1 << 20];
         loop {
             let n = f.read(&mut buf).at(path)?;
             if n == 0 {
@@ -67,7 +70,7 @@ impl HashCache {
             }
             h.update(&buf[..n]);
         }
-        let d = hex(&h.finalize());
+        let d = hex(h.finalize().as_bytes());
         self.map.lock().expect("lock").insert(key, (st, d.clone()));
         *self.dirty.lock().expect("lock") = true;
         Ok(d)

@@ -23,7 +23,10 @@ impl Store {
         let mut rep = PruneReport::default();
         if cache {
             rep.cache_records = crate::plan::cache::clear(self)?;
-            let _ = fs::remove_file(self.berth_dir().join("hashcache.json"));
+            // (hashcache.json: the sha256 digests of earlier versions.)
+            for f in ["hashcache-b3.json", "hashcache.json"] {
+                let _ = fs::remove_file(self.berth_dir().join(f));
+            }
         }
         let mut keep: HashSet<String> = HashSet::new();
         let mut chains: HashSet<String> = HashSet::new();
