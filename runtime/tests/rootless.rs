@@ -142,6 +142,14 @@ impl UserBundle {
         assert!(o.status.success(), "berth {args:?}: {}", err(&o));
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
+    /// Runs with config `c`, which must be refused; checks no state is left, returns stderr.
+    fn run_refused(&self, c: &serde_json::Value) -> String {
+        self.save(c);
+        let o = self.as_user(&["run", "--bundle", ".", &self.b.id]);
+        assert!(!o.status.success());
+        assert!(!self.state_root().join(&self.b.id).exists());
+        err(&o)
+    }
     fn state_root(&self) -> PathBuf {
         self.xdg.join("berth")
     }
@@ -269,15 +277,11 @@ fn limits_without_a_writable_cgroup_are_refused_cleanly() {
     let ub = user_bundle(WITH_SUBIDS, &["true"]);
     let mut c = ub.config();
     c["linux"]["resources"] = json!({"memory": {"limit": 64 << 20}});
-    ub.save(&c);
-    let o = ub.as_user(&["run", "--bundle", ".", &ub.b.id]);
-    assert!(!o.status.success());
-    let e = err(&o);
+    let e = ub.run_refused(&c);
     assert!(
         e.contains("linux.resources.memory") && e.contains("rootless"),
         "{e}"
     );
-    assert!(!ub.state_root().join(&ub.b.id).exists());
 }
 
 #[test]
@@ -285,15 +289,11 @@ fn ids_outside_the_subordinate_range_are_refused_cleanly() {
     let ub = user_bundle(WITH_SUBIDS, &["true"]);
     let mut c = ub.config();
     c["linux"]["uidMappings"][1]["hostID"] = json!(SUB_START + 100000);
-    ub.save(&c);
-    let o = ub.as_user(&["run", "--bundle", ".", &ub.b.id]);
-    assert!(!o.status.success());
-    let e = err(&o);
+    let e = ub.run_refused(&c);
     assert!(
         e.contains("linux.uidMappings") && e.contains("newuidmap"),
         "{e}"
     );
-    assert!(!ub.state_root().join(&ub.b.id).exists());
     let ps = Command::new("pgrep")
         .args(["-u", WITH_SUBIDS, "-f", &ub.b.id])
         .output()
@@ -341,11 +341,8 @@ fn a_config_without_a_user_namespace_names_spec_rootless() {
     let linux = c["linux"].as_object_mut().unwrap();
     linux.remove("uidMappings");
     linux.remove("gidMappings");
-    ub.save(&c);
-    let o = ub.as_user(&["run", "--bundle", ".", &ub.b.id]);
-    assert!(!o.status.success());
-    assert!(err(&o).contains("berth spec --rootless"), "{}", err(&o));
-    assert!(!ub.state_root().join(&ub.b.id).exists());
+    let e = ub.run_refused(&c);
+    assert!(e.contains("berth spec --rootless"), "{e}");
 }
 
 #[test]

@@ -67,6 +67,7 @@ fn opts(root: &Path, a: &CreateArgs) -> c::CreateOpts {
         pid_file: a.pid_file.clone(),
         no_pivot: a.no_pivot,
         preserve_fds: a.preserve_fds,
+        relay_tty: false,
     }
 }
 
@@ -81,35 +82,29 @@ pub fn run(root: &Path, a: RunArgs) -> berth::Result<i32> {
         supervise::become_subreaper();
     }
     // A foreground terminal without --console-socket: berth holds the pty itself, as runc does.
-    let console =
-        if !a.detach && a.create.console_socket.is_none() && wants_terminal(&a.create.bundle) {
-            Some(berth::ttyproxy::ConsoleReceiver::new()?)
-        } else {
-            None
-        };
-    let mut o = opts(root, &a.create);
-    if let Some(c) = &console {
-        o.console_socket = Some(c.path().to_path_buf());
-    }
-    let created = c::create(&o)?;
+    let o = c::CreateOpts {
+        relay_tty: !a.detach,
+        ..opts(root, &a.create)
+    };
+    let mut created = c::create(&o)?;
     let pid = created.state.pid;
+    let relay = created.console.take();
     drop(created);
-    let master = console.as_ref().map(|c| c.recv_master()).transpose();
+    let master = relay.map(|r| r.recv_master()).transpose();
     if let Ok(Some(m)) = &master {
         berth::ttyproxy::copy_winsize(std::os::fd::AsRawFd::as_raw_fd(m));
     }
-    if let Err(e) = master
-        .as_ref()
-        .map_err(|e| berth::Error::Other(e.to_string()))
-        .and_then(|_| ops::start(root, &a.create.id))
-    {
-        let _ = ops::delete(root, &a.create.id, true);
-        return Err(e);
-    }
+    let master = match master.and_then(|m| ops::start(root, &a.create.id).map(|_| m)) {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = ops::delete(root, &a.create.id, true);
+            return Err(e);
+        }
+    };
     if a.detach {
         return Ok(0);
     }
-    let code = match master.ok().flatten() {
+    let code = match master {
         Some(m) => berth::ttyproxy::proxy(pid, m),
         None => supervise::wait(pid),
     };
@@ -117,13 +112,6 @@ pub fn run(root: &Path, a: RunArgs) -> berth::Result<i32> {
         ops::delete(root, &a.create.id, true)?;
     }
     Ok(code)
-}
-
-fn wants_terminal(bundle: &Path) -> bool {
-    std::fs::read(bundle.join("config.json"))
-        .ok()
-        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-        .is_some_and(|c| c["process"]["terminal"] == true)
 }
 
 pub fn kill(root: &Path, a: KillArgs) -> berth::Result<i32> {

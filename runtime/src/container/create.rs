@@ -24,12 +24,17 @@ pub struct CreateOpts {
     pub pid_file: Option<PathBuf>,
     pub no_pivot: bool,
     pub preserve_fds: u32,
+    /// A terminal process without `console_socket` gets a private one (`Created::console`),
+    /// for a foreground run to relay, as runc does; otherwise that is an error.
+    pub relay_tty: bool,
 }
 
 pub struct Created {
     pub dir: ContainerDir,
     pub state: State,
     pub bundle: Bundle,
+    /// Where the pty master waits, when `relay_tty` made the console socket.
+    pub console: Option<crate::ttyproxy::ConsoleReceiver>,
 }
 
 pub fn create(o: &CreateOpts) -> Result<Created> {
@@ -120,8 +125,15 @@ fn create_in(o: &CreateOpts, bundle: Bundle, undo: &mut Undo) -> Result<Created>
         .process()
         .as_ref()
         .is_some_and(|p| p.terminal() == Some(true));
+    let mut relay = None;
     let console = match (&o.console_socket, terminal) {
         (Some(p), true) => Some(crate::tty::connect(p)?),
+        (None, true) if o.relay_tty => {
+            let r = crate::ttyproxy::ConsoleReceiver::new()?;
+            let c = crate::tty::connect(r.path())?;
+            relay = Some(r);
+            Some(c)
+        }
         (None, true) => {
             return Err(Error::Other(
                 "process.terminal is true: --console-socket is required".into(),
@@ -190,6 +202,7 @@ fn create_in(o: &CreateOpts, bundle: Bundle, undo: &mut Undo) -> Result<Created>
         dir,
         state: st,
         bundle,
+        console: relay,
     })
 }
 
