@@ -199,6 +199,36 @@ impl Containerd {
         let _ = self.ctr(&["container", "rm", id]);
     }
 
+    /// What a hung test needs to be understood: processes, and the logs of containerd, the
+    /// shim and berth.
+    pub fn diagnose(&self) -> String {
+        let ps = Command::new("ps")
+            .args(["-eo", "pid,ppid,stat,wchan:24,args", "--forest"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        let ps: Vec<&str> = ps
+            .lines()
+            .filter(|l| l.contains("containerd") || l.contains("berth") || l.contains("ctr"))
+            .collect();
+        let log = self.log();
+        let tail: Vec<&str> = log.lines().rev().take(80).collect();
+        let mut berth_logs = String::new();
+        let root = self
+            .dir
+            .join("state/io.containerd.runtime.v2.task")
+            .join(NS);
+        for e in fs::read_dir(root).into_iter().flatten().flatten() {
+            let text = fs::read_to_string(e.path().join("log.json")).unwrap_or_default();
+            berth_logs += &format!("{}:\n{text}\n", e.path().display());
+        }
+        format!(
+            "processes:\n{}\ncontainerd log (last 80 lines):\n{}\nberth logs:\n{berth_logs}",
+            ps.join("\n"),
+            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+        )
+    }
+
     pub fn log(&self) -> String {
         fs::read_to_string(self.dir.join("containerd.log")).unwrap_or_default()
     }
@@ -276,11 +306,22 @@ pub fn in_pty(c: &Containerd, ctr_args: &str) -> Output {
         "stty cols 100 rows 30; timeout 60 ctr --address {} -n {NS} {ctr_args}",
         c.sock.display()
     );
-    Command::new("script")
+    // stdin stays an open pipe until ctr is done: on EOF script(1) would type ^D into the
+    // pty at a moment that depends on scheduling, one more thing for a test to race with.
+    let mut child = Command::new("script")
         .args(["-qec", &line, "/dev/null"])
-        .stdin(Stdio::null())
-        .output()
-        .expect("script (bsdutils) is installed")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script (bsdutils) is installed");
+    let stdin = child.stdin.take();
+    let out = child.wait_with_output().unwrap();
+    drop(stdin);
+    if out.status.code() == Some(124) {
+        panic!("ctr {ctr_args} hung for 60 s\n{}", c.diagnose());
+    }
+    out
 }
 
 pub fn stdout(o: &Output) -> String {
