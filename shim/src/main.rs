@@ -9,12 +9,13 @@ mod error;
 mod events;
 mod io;
 mod logger;
-mod metrics;
+mod oom;
 mod options;
 mod process;
 mod rootfs;
 mod runtime;
 mod service;
+mod stats;
 mod task;
 
 fn main() {

@@ -5,7 +5,7 @@ use std::sync::{Arc, Mutex};
 
 use containerd_shim::protos::api::*;
 use containerd_shim::protos::events::task::{
-    TaskCreate, TaskDelete, TaskExecAdded, TaskIO, TaskPaused, TaskResumed,
+    TaskCreate, TaskDelete, TaskExecAdded, TaskIO, TaskOOM, TaskPaused, TaskResumed,
 };
 use containerd_shim::protos::shim::shim_ttrpc::Task;
 use containerd_shim::protos::ttrpc::{self, TtrpcContext};
@@ -16,8 +16,8 @@ use crate::container::Container;
 use crate::error::{Error, Result};
 use crate::events::{Events, Topic};
 use crate::io::StdioPaths;
-use crate::metrics;
 use crate::process::{ProcState, Reaper};
+use crate::{oom, stats};
 
 pub struct TaskService {
     pub namespace: String,
@@ -25,10 +25,20 @@ pub struct TaskService {
     events: Events,
     reaper: Reaper,
     exit: Arc<ExitSignal>,
-    oom: metrics::OomWatcher,
+    oom: oom::OomWatcher,
 }
 
 type R<T> = ttrpc::Result<T>;
+
+fn oom_watcher(events: Events) -> oom::OomWatcher {
+    oom::OomWatcher::start(move |id| {
+        TaskOOM {
+            container_id: id.into(),
+            ..Default::default()
+        }
+        .publish(&events)
+    })
+}
 
 impl TaskService {
     pub fn new(namespace: String, events: Events, exit: Arc<ExitSignal>) -> TaskService {
@@ -36,7 +46,7 @@ impl TaskService {
             namespace,
             containers: Mutex::default(),
             reaper: Reaper::start(events.clone()),
-            oom: metrics::OomWatcher::start(events.clone()),
+            oom: oom_watcher(events.clone()),
             events,
             exit,
         }
@@ -262,7 +272,7 @@ impl Task for TaskService {
             return Err(Error::Precondition(format!("container {} has stopped", c.id)).into());
         }
         Ok(StatsResponse {
-            stats: Some(metrics::stats(st.pid)?).into(),
+            stats: Some(stats::stats(st.pid)?).into(),
             ..Default::default()
         })
     }

@@ -76,6 +76,12 @@ fn image_archive(dir: &Path) -> PathBuf {
 
 impl Containerd {
     pub fn start(name: &str) -> Containerd {
+        Containerd::start_in(name, false)
+    }
+
+    /// With `cgroup2`, containerd (and so the shims and berth) runs in a private mount
+    /// namespace whose /sys/fs/cgroup is the cgroup2 tree only: what a v2-only host shows.
+    pub fn start_in(name: &str, cgroup2: bool) -> Containerd {
         let dir = std::env::temp_dir().join(format!("berth-shim-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(dir.join("bin")).unwrap();
@@ -96,7 +102,17 @@ impl Containerd {
             dir.join("bin").display(),
             std::env::var("PATH").unwrap()
         );
-        let child = Command::new("containerd")
+        let mut cmd = if cgroup2 {
+            let mut c = Command::new("unshare");
+            c.args(["-m", "--propagation", "private", "sh", "-c"]).arg(
+                "umount -R /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup && exec containerd \"$@\"",
+            );
+            c.arg("containerd");
+            c
+        } else {
+            Command::new("containerd")
+        };
+        let child = cmd
             .arg("--config")
             .arg(dir.join("config.toml"))
             .env("PATH", path)
