@@ -29,6 +29,7 @@ pub struct Exec {
 
 pub struct Container {
     pub id: String,
+    pub namespace: String,
     pub bundle: PathBuf,
     pub berth: Berth,
     pub init: Arc<Process>,
@@ -55,7 +56,9 @@ impl Container {
         };
         let init = Process::new(&req.id, "", stdio);
         let pid_file = bundle.join("init.pid");
-        let launched = launch(&init, &pid_file, |l| berth.create(&req.id, &bundle, l));
+        let launched = launch(&init, namespace, &pid_file, |l| {
+            berth.create(&req.id, &bundle, l)
+        });
         let pid = match launched {
             Ok(pid) => pid,
             Err(e) => {
@@ -70,6 +73,7 @@ impl Container {
         reaper.register(pid, &init);
         Ok(Container {
             id: req.id.clone(),
+            namespace: namespace.into(),
             bundle,
             berth,
             init,
@@ -140,7 +144,9 @@ impl Container {
         std::fs::write(&spec_path, &spec)
             .map_err(Error::io(format!("writing {}", spec_path.display())))?;
         let pid_file = self.bundle.join(format!("{exec_id}.pid"));
-        let launched = launch(&p, &pid_file, |l| self.berth.exec(&self.id, &spec_path, l));
+        let launched = launch(&p, &self.namespace, &pid_file, |l| {
+            self.berth.exec(&self.id, &spec_path, l)
+        });
         let _ = std::fs::remove_file(&spec_path);
         let pid = launched?;
         {
@@ -258,8 +264,17 @@ impl Container {
 
 /// Starts a process through `run` (berth create or exec) with its stdio wired up, and
 /// returns its pid from the pid file.
-fn launch(p: &Process, pid_file: &Path, run: impl FnOnce(Launch) -> Result<()>) -> Result<u32> {
+fn launch(
+    p: &Process,
+    namespace: &str,
+    pid_file: &Path,
+    run: impl FnOnce(Launch) -> Result<()>,
+) -> Result<u32> {
     let _ = std::fs::remove_file(pid_file);
+    let who = io::LogOwner {
+        id: p.id(),
+        namespace,
+    };
     if p.stdio.terminal {
         static N: AtomicU32 = AtomicU32::new(0);
         let name = format!(
@@ -274,10 +289,10 @@ fn launch(p: &Process, pid_file: &Path, run: impl FnOnce(Launch) -> Result<()>) 
             stdio: Default::default(),
         })?;
         let master = sock.receive()?;
-        *p.stdin.lock().unwrap() = io::copy_console(&master, &p.stdio)?;
+        *p.stdin.lock().unwrap() = io::copy_console(&master, &p.stdio, &who)?;
         *p.console.lock().unwrap() = Some(master);
     } else {
-        let (stdio, stdin) = io::pipe_stdio(&p.stdio)?;
+        let (stdio, stdin) = io::pipe_stdio(&p.stdio, &who)?;
         run(Launch {
             pid_file,
             console_socket: None,

@@ -1,4 +1,5 @@
-//! Container stdio: containerd's FIFOs (or `file://` logs) and terminals.
+//! Container stdio: containerd's FIFOs (or `file://` logs, or `binary://` loggers: logbin.rs)
+//! and terminals.
 //!
 //! Without a terminal, stdout and stderr FIFOs are opened read-write and handed straight to the
 //! container (no copying in the shim; read-write so opening never blocks and a detached client
@@ -40,9 +41,6 @@ fn open_output(path: &str) -> Result<Option<OwnedFd>> {
         Some(p) => (p, true),
         None => (path, false),
     };
-    if path.starts_with("binary://") {
-        return Err(Error::Unsupported("binary:// log URIs"));
-    }
     let f = OpenOptions::new()
         .read(!append)
         .write(true)
@@ -51,6 +49,23 @@ fn open_output(path: &str) -> Result<Option<OwnedFd>> {
         .open(path)
         .map_err(Error::io(format!("opening {path}")))?;
     Ok(Some(f.into()))
+}
+
+/// Who a logging binary logs for: the process id (exec id, or container id for the init)
+/// and the containerd namespace, as containerd's runc shim names them.
+pub struct LogOwner<'a> {
+    pub id: &'a str,
+    pub namespace: &'a str,
+}
+
+/// Where a process's stdout and stderr go: containerd's FIFOs, `file://` logs, or a
+/// `binary://` logging binary (which takes both).
+fn outputs(paths: &StdioPaths, who: &LogOwner) -> Result<(Option<OwnedFd>, Option<OwnedFd>)> {
+    if paths.stdout.starts_with("binary://") {
+        let (out, err) = crate::logbin::start(&paths.stdout, who.id, who.namespace)?;
+        return Ok((Some(out), Some(err)));
+    }
+    Ok((open_output(&paths.stdout)?, open_output(&paths.stderr)?))
 }
 
 /// Copies the stdin FIFO into `dst` until EOF, then closes `dst` (the container sees EOF).
@@ -86,10 +101,11 @@ pub fn release_stdin_fifo(path: &str) {
 }
 
 /// Stdio for a process without a terminal; returns the child's fds and the stdin writer.
-pub fn pipe_stdio(paths: &StdioPaths) -> Result<(ProcStdio, Option<StdinWriter>)> {
+pub fn pipe_stdio(paths: &StdioPaths, who: &LogOwner) -> Result<(ProcStdio, Option<StdinWriter>)> {
+    let (stdout, stderr) = outputs(paths, who)?;
     let mut stdio = ProcStdio {
-        stdout: open_output(&paths.stdout)?,
-        stderr: open_output(&paths.stderr)?,
+        stdout,
+        stderr,
         ..Default::default()
     };
     if paths.stdin.is_empty() {
@@ -158,13 +174,18 @@ impl Drop for ConsoleSocket {
 }
 
 /// Starts the copies between a pty master and the FIFOs; returns the stdin writer.
-pub fn copy_console(master: &File, paths: &StdioPaths) -> Result<Option<StdinWriter>> {
+pub fn copy_console(
+    master: &File,
+    paths: &StdioPaths,
+    who: &LogOwner,
+) -> Result<Option<StdinWriter>> {
     let dup = || {
         master
             .try_clone()
             .map_err(Error::io("duplicating the pty master"))
     };
-    if let Some(out) = open_output(&paths.stdout)? {
+    // with a terminal, stderr is the pty too
+    if let Some(out) = outputs(paths, who)?.0 {
         let mut src = dup()?;
         let mut dst = File::from(out);
         let _ = std::thread::Builder::new()

@@ -8,6 +8,7 @@ mod container;
 mod error;
 mod events;
 mod io;
+mod logbin;
 mod logger;
 mod oom;
 mod options;
