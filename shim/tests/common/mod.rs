@@ -319,9 +319,11 @@ impl Drop for Containerd {
 /// Runs `cmd` under a pseudo-terminal (ctr -t needs one): `script -qec`.
 pub fn in_pty(c: &Containerd, ctr_args: &str) -> Output {
     let line = format!(
-        "stty cols 100 rows 30; timeout 60 ctr --address {} -n {NS} {ctr_args}",
+        "stty cols 100 rows 30; timeout --foreground 60 ctr --address {} -n {NS} {ctr_args}",
         c.sock.display()
     );
+    // --foreground: plain timeout moves ctr into a background process group, where ctr -t
+    // setting the terminal raw gets SIGTTOU and stops (a 60 s hang with no output).
     // stdin stays an open pipe until ctr is done: on EOF script(1) would type ^D into the
     // pty at a moment that depends on scheduling, one more thing for a test to race with.
     let mut child = Command::new("script")
