@@ -284,6 +284,8 @@ fn cgroup_placement_from_cgroups_path() {
     let out = b.run_ok();
     let mem = out.lines().find(|l| l.contains(":memory:")).unwrap();
     assert!(mem.ends_with(&rel), "{mem}");
+    // every hierarchy, v1 controllers, named ones and the unified tree alike
+    assert!(out.lines().all(|l| l.ends_with(&rel)), "{out}");
     assert!(
         cgroup_dirs(&b.id).is_empty(),
         "cgroup left after run: {:?}",

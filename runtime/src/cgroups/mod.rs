@@ -228,6 +228,56 @@ fn requested_limits(
     set.iter().filter(|s| s.2).map(|s| (s.0, s.1)).collect()
 }
 
+/// How a container's first process gets into its cgroups. A parent moving a child through
+/// `cgroup.procs` takes the kernel's global threadgroup lock for writing, which waits for an
+/// RCU grace period: 10–20 ms here, half of a whole container start. A single-threaded process
+/// moving itself through a v1 `tasks` file ("0" = the calling thread) skips that lock, so the
+/// stage-1 child joins its v1 cgroups itself and the parent joins it only to the rest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum JoinBy {
+    /// Root in the initial user namespace: the child writes its own v1 `tasks` files.
+    SelfV1,
+    /// Rootless (delegated cgroups may grant only cgroup.procs): the parent does it all.
+    Parent,
+}
+
+impl JoinBy {
+    pub fn for_caller() -> JoinBy {
+        if crate::rootless::is_rootless() {
+            JoinBy::Parent
+        } else {
+            JoinBy::SelfV1
+        }
+    }
+}
+
+/// A v1 cgroup directory has a `tasks` file; a cgroup2 one does not.
+fn is_v1_dir(p: &Path) -> bool {
+    p.join("tasks").exists()
+}
+
+/// Run by the single-threaded stage-1 child, before it joins any namespace (see [`JoinBy`]).
+pub fn join_self(paths: &[PathBuf], by: JoinBy) -> Result<()> {
+    if by != JoinBy::SelfV1 {
+        return Ok(());
+    }
+    for p in paths.iter().filter(|p| is_v1_dir(p)) {
+        let f = p.join("tasks");
+        std::fs::write(&f, "0").ctx(|| format!("join cgroup {}", f.display()))?;
+    }
+    Ok(())
+}
+
+/// Run by the parent for the child `pid`: the cgroups [`join_self`] left to it.
+pub fn join_child(paths: &[PathBuf], pid: i32, by: JoinBy) -> Result<()> {
+    let rest: Vec<PathBuf> = paths
+        .iter()
+        .filter(|p| by == JoinBy::Parent || !is_v1_dir(p))
+        .cloned()
+        .collect();
+    join(&rest, pid)
+}
+
 pub fn join(paths: &[PathBuf], pid: i32) -> Result<()> {
     for p in paths {
         let f = p.join("cgroup.procs");

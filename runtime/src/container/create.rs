@@ -178,6 +178,7 @@ fn create_in(o: &CreateOpts, bundle: Bundle, undo: &mut Undo) -> Result<Created>
         need_hooks,
         idmapped,
         ready_sent: Default::default(),
+        join_by: cgroups::JoinBy::for_caller(),
     };
     // SAFETY: berth is single-threaded here, so the child may allocate freely.
     let stage1 = match unsafe { fork() }.map_err(|e| Error::sys("fork", e))? {
@@ -233,7 +234,7 @@ fn drive(
                 crate::security::seccomp::send_to_listener(s, &fd, st.pid, &doc)?;
             }
             Some(ToParent::Stage1Ready) => {
-                cgroups::join(paths, stage1.as_raw())?;
+                cgroups::join_child(paths, stage1.as_raw(), cgroups::JoinBy::for_caller())?;
                 if plan.is_new(T::User) {
                     write_id_maps(stage1.as_raw(), b)?;
                 }

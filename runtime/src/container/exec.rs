@@ -54,6 +54,7 @@ pub fn exec(o: &ExecOpts) -> Result<i32> {
     let spec = crate::config::parse_file(&st.bundle.join("config.json")).ok();
     let linux = spec.as_ref().and_then(|s| s.linux().as_ref());
     let seccomp = linux.and_then(|l| l.seccomp().clone());
+    let join_by = cgroups::JoinBy::for_caller();
     let ctx = ExecCtx {
         chan: child,
         pid: st.pid,
@@ -63,6 +64,8 @@ pub fn exec(o: &ExecOpts) -> Result<i32> {
         seccomp,
         personality: linux.and_then(|l| l.personality().clone()),
         memory_policy: linux.and_then(|l| l.memory_policy().clone()),
+        cgroup_paths: st.cgroup_paths.clone(),
+        join_by,
     };
     // SAFETY: berth is single-threaded here.
     let stage1 = match unsafe { fork() }.map_err(|e| Error::sys("fork", e))? {
@@ -94,7 +97,7 @@ pub fn exec(o: &ExecOpts) -> Result<i32> {
                 }
             }
             Ok(Some(ToParent::Stage1Ready)) => {
-                if let Err(e) = cgroups::join(&st.cgroup_paths, stage1.as_raw())
+                if let Err(e) = cgroups::join_child(&st.cgroup_paths, stage1.as_raw(), join_by)
                     .and_then(|_| parent.send(&ToChild::Go))
                 {
                     break Err(e);

@@ -23,12 +23,17 @@ pub struct ExecCtx {
     /// The container's linux.personality and linux.memoryPolicy, which exec'd processes share.
     pub personality: Option<oci_spec::runtime::LinuxPersonality>,
     pub memory_policy: Option<oci_spec::runtime::LinuxMemoryPolicy>,
+    /// The container's cgroups, for this process to join itself (cgroups::join_self).
+    pub cgroup_paths: Vec<std::path::PathBuf>,
+    pub join_by: crate::cgroups::JoinBy,
 }
 
 pub fn stage1(ctx: ExecCtx) -> ! {
     set_name("berth:exec1");
     let r = (|| -> Result<()> {
         sched::apply_affinity(&ctx.process, Affinity::Initial)?;
+        // Before setns: the paths are the host's.
+        crate::cgroups::join_self(&ctx.cgroup_paths, ctx.join_by)?;
         crate::namespaces::join_process(ctx.pid, &crate::namespaces::all_types())?;
         ctx.chan.send(&ToParent::Stage1Ready)?;
         match ctx.chan.recv::<ToChild>()? {

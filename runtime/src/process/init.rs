@@ -32,6 +32,7 @@ pub struct InitCtx<'a> {
     /// Idmapped mount trees the parent prepared on the host (moved into place by the init).
     pub idmapped: Vec<rootfs::idmap::Tree>,
     pub ready_sent: std::cell::Cell<bool>,
+    pub join_by: crate::cgroups::JoinBy,
 }
 
 /// Stage-1: never returns.
@@ -60,6 +61,8 @@ fn stage1_inner(ctx: &InitCtx) -> Result<()> {
     if let Some(p) = process {
         sched::apply_affinity(p, Affinity::Initial)?;
     }
+    // Before any setns: the paths are the host's, and a new user namespace could not write them.
+    crate::cgroups::join_self(&ctx.cgroup_paths, ctx.join_by)?;
     crate::namespaces::join(&ctx.plan.join)?;
     if ctx.plan.is_new(T::User) {
         nix::sched::unshare(CloneFlags::CLONE_NEWUSER).map_err(crate::rootless::userns_refused)?;
