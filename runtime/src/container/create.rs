@@ -8,10 +8,11 @@ use crate::config::Bundle;
 use crate::error::{Context, Error, Result};
 use crate::namespaces::Plan;
 use crate::process::channel::{self, Channel, ToChild, ToParent};
+use crate::process::clone;
 use crate::process::init::{self, InitCtx};
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
-use nix::unistd::{fork, ForkResult, Pid};
+use nix::unistd::{ForkResult, Pid};
 use oci_spec::runtime::LinuxNamespaceType as T;
 use std::path::PathBuf;
 
@@ -180,13 +181,16 @@ fn create_in(o: &CreateOpts, bundle: Bundle, undo: &mut Undo) -> Result<Created>
         ready_sent: Default::default(),
         join_by: cgroups::JoinBy::for_caller(),
     };
+    let into = clone::Target::find(&paths, ctx.join_by);
     // SAFETY: berth is single-threaded here, so the child may allocate freely.
-    let stage1 = match unsafe { fork() }.map_err(|e| Error::sys("fork", e))? {
-        ForkResult::Child => init::stage1(ctx),
-        ForkResult::Parent { child } => child,
+    let (stage1, cloned) = match unsafe { clone::fork(into.as_ref()) }? {
+        (ForkResult::Child, _) => init::stage1(ctx),
+        (ForkResult::Parent { child }, cloned) => (child, cloned),
     };
     drop(ctx);
-    let r = drive(&parent, stage1, &bundle, &plan, &paths, &mut st, undo);
+    let cloned_into = into.filter(|_| cloned).map(|t| t.path);
+    let joins = clone::left_to_parent(&paths, cloned_into.as_deref());
+    let r = drive(&parent, stage1, &bundle, &plan, &joins, &mut st, undo);
     if r.is_err() {
         // Stage-1 may still wait for a Go that will not come (e.g. the id maps were refused).
         let _ = kill(stage1, Signal::SIGKILL);

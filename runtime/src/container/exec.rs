@@ -5,9 +5,10 @@ use super::state::{ContainerDir, Status};
 use crate::cgroups;
 use crate::error::{Error, Result};
 use crate::process::channel::{self, ToChild, ToParent};
+use crate::process::clone;
 use crate::process::exec::{self as pexec, ExecCtx};
 use nix::sys::wait::waitpid;
-use nix::unistd::{fork, ForkResult};
+use nix::unistd::ForkResult;
 use oci_spec::runtime::Process;
 use std::path::{Path, PathBuf};
 
@@ -67,12 +68,15 @@ pub fn exec(o: &ExecOpts) -> Result<i32> {
         cgroup_paths: st.cgroup_paths.clone(),
         join_by,
     };
+    let into = clone::Target::find(&st.cgroup_paths, join_by);
     // SAFETY: berth is single-threaded here.
-    let stage1 = match unsafe { fork() }.map_err(|e| Error::sys("fork", e))? {
-        ForkResult::Child => pexec::stage1(ctx),
-        ForkResult::Parent { child } => child,
+    let (stage1, cloned) = match unsafe { clone::fork(into.as_ref()) }? {
+        (ForkResult::Child, _) => pexec::stage1(ctx),
+        (ForkResult::Parent { child }, cloned) => (child, cloned),
     };
     drop(ctx);
+    let cloned_into = into.filter(|_| cloned).map(|t| t.path);
+    let joins = clone::left_to_parent(&st.cgroup_paths, cloned_into.as_deref());
     let mut pid = None;
     let r = loop {
         let (msg, fd) = match parent.recv_fd::<ToParent>() {
@@ -97,7 +101,7 @@ pub fn exec(o: &ExecOpts) -> Result<i32> {
                 }
             }
             Ok(Some(ToParent::Stage1Ready)) => {
-                if let Err(e) = cgroups::join_child(&st.cgroup_paths, stage1.as_raw(), join_by)
+                if let Err(e) = cgroups::join_child(&joins, stage1.as_raw(), join_by)
                     .and_then(|_| parent.send(&ToChild::Go))
                 {
                     break Err(e);

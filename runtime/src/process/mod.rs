@@ -1,5 +1,6 @@
 //! Processes the runtime starts in a container: the init (create) and exec'd processes.
 pub mod channel;
+pub mod clone;
 pub mod exec;
 pub mod init;
 pub mod persona;
