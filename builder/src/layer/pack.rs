@@ -10,7 +10,7 @@ use crate::store::Store;
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fs::{self, File};
-use std::io::{BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -106,6 +106,7 @@ fn write_tar_counting<W: Write>(
         skip,
         content,
         content_size: 0,
+        buf: Vec::new(),
     };
     walker.walk(&mut b, Path::new(""))?;
     Ok((b.into_inner().at(dir)?, walker.content_size))
@@ -118,6 +119,8 @@ struct Walker<'a> {
     skip: &'a [PathBuf],
     content: &'a HashMap<PathBuf, PathBuf>,
     content_size: u64,
+    /// The one read buffer for file contents.
+    buf: Vec<u8>,
 }
 
 fn sorted_names(dir: &Path) -> Result<Vec<OsString>> {
@@ -256,13 +259,12 @@ impl Walker<'_> {
             let mut h = self.header(md, EntryType::Regular);
             h.set_size(len);
             self.content_size += len;
-            // 1 MiB reads (tar copies through an 8 KiB buffer).
-            let f = File::open(src).at(src)?;
-            let r = Exact {
-                inner: BufReader::with_capacity(1 << 20, f).take(len),
-                left: len,
-            };
-            b.append_data(&mut h, rel, r).at(src)
+            let mut f = File::open(src).at(src)?;
+            // tar writes the header (and any long-name entry); the bytes go straight from one
+            // 1 MiB buffer to the writer: tar's own copy would move them twice more, through
+            // an 8 KiB stack buffer and the writer's buffer.
+            b.append_data(&mut h, rel, std::io::empty()).at(src)?;
+            copy_exact(&mut f, b.get_mut(), len, &mut self.buf).at(src)
         } else if ft.is_symlink() {
             let target = fs::read_link(p).at(p)?;
             self.content_size += target.as_os_str().len() as u64;
@@ -292,29 +294,33 @@ impl Walker<'_> {
     }
 }
 
-/// Exactly `left` bytes of a file, or an error if it ends early (it shrank since its
-/// size went into the tar header: the stream would be corrupt).
-struct Exact<R> {
-    inner: R,
-    left: u64,
-}
-
-impl<R: Read> Read for Exact<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.check(n)
+/// Copies exactly `len` bytes of `src` into `dst` and pads them to tar's 512-byte blocks. A
+/// file that ends early shrank since its size went into the header: the stream would be
+/// corrupt, so that is an error. Bytes past `len` (it grew) are left out.
+fn copy_exact(
+    src: &mut File,
+    dst: &mut impl Write,
+    len: u64,
+    buf: &mut Vec<u8>,
+) -> std::io::Result<()> {
+    buf.resize(1 << 20, 0);
+    let mut left = len;
+    while left > 0 {
+        let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+        let n = match src.read(&mut buf[..want]) {
+            Ok(0) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "file shrank while being packed",
+                ))
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        dst.write_all(&buf[..n])?;
+        left -= n as u64;
     }
-}
-
-impl<R> Exact<R> {
-    fn check(&mut self, n: usize) -> std::io::Result<usize> {
-        if n == 0 && self.left > 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "file shrank while being packed",
-            ));
-        }
-        self.left -= n as u64;
-        Ok(n)
-    }
+    let pad = (512 - len % 512) % 512;
+    dst.write_all(&[0u8; 512][..pad as usize])
 }
