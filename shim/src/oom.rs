@@ -121,15 +121,15 @@ fn v2_source(dir: &Path) -> Option<Source> {
     (wd >= 0).then_some(())?;
     Some(Source::V2 {
         inotify,
-        kills: oom_kills(&events),
+        kills: oom_kills(&events).unwrap_or(0),
     })
 }
 
-fn oom_kills(events: &Path) -> u64 {
-    let text = std::fs::read_to_string(events).unwrap_or_default();
+/// The `oom_kill` count; `None` if the file could not be read whole (then the last count stays).
+fn oom_kills(events: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(events).ok()?;
     text.lines()
         .find_map(|l| l.strip_prefix("oom_kill ")?.trim().parse().ok())
-        .unwrap_or(0)
 }
 
 fn drain(fd: &OwnedFd) {
@@ -166,8 +166,10 @@ fn oom_loop(epoll: &OwnedFd, watches: &Mutex<HashMap<RawFd, Watch>>, publish: &P
                 }
                 Source::V2 { inotify, kills } => {
                     drain(inotify);
-                    let now = oom_kills(&w.cgroup.join("memory.events"));
-                    std::mem::replace(kills, now) < now
+                    match oom_kills(&w.cgroup.join("memory.events")) {
+                        Some(now) => std::mem::replace(kills, now) < now,
+                        None => false,
+                    }
                 }
             };
             if oom {
@@ -195,7 +197,8 @@ mod tests {
         w.watch_cgroups("c1", Cgroups::V2(dir.path().to_path_buf()))
             .unwrap();
         let wait = || rx.recv_timeout(Duration::from_millis(500));
-        // a change that is no new kill (the count seen at watch time) is no event
+        // a change that is no new kill (the count seen at watch time) is no event; a plain
+        // file's rewrite is seen empty for a moment (truncation), which must not reset the count
         std::fs::write(&events, counts(1)).unwrap();
         assert!(wait().is_err());
         std::fs::write(&events, counts(2)).unwrap();
