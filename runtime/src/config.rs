@@ -3,6 +3,7 @@
 
 use crate::error::{Error, Result};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use serde::Deserialize;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -64,6 +65,12 @@ pub fn parse_bytes(data: &[u8], path: &Path) -> Result<Spec> {
     if let Some(p) = doc.get_mut("process") {
         spell_scheduler_flags(p);
     }
+    // The plain deserializer on the happy path: serde_path_to_error's wrapper instantiates
+    // every Spec type again (700 KB of code that each create would page in); it runs only to
+    // name the failing field.
+    if let Ok(spec) = Spec::deserialize(&doc) {
+        return Ok(spec);
+    }
     serde_path_to_error::deserialize(doc).map_err(|e| {
         let field = e.path().to_string();
         let field = if field == "." {
@@ -80,10 +87,13 @@ pub fn parse_process(data: &[u8], path: &Path) -> Result<oci_spec::runtime::Proc
     let mut doc: serde_json::Value =
         serde_json::from_slice(data).map_err(|e| cfg_err(path, "(document)", &e.to_string()))?;
     spell_scheduler_flags(&mut doc);
-    let p: oci_spec::runtime::Process = serde_path_to_error::deserialize(doc).map_err(|e| {
-        let field = e.path().to_string();
-        cfg_err(path, &field, &e.into_inner().to_string())
-    })?;
+    let p = match oci_spec::runtime::Process::deserialize(&doc) {
+        Ok(p) => p,
+        Err(_) => serde_path_to_error::deserialize(doc).map_err(|e| {
+            let field = e.path().to_string();
+            cfg_err(path, &field, &e.into_inner().to_string())
+        })?,
+    };
     validate_process_sched(&p, path)?;
     Ok(p)
 }
