@@ -36,17 +36,25 @@ import subprocess, sys
 work, berth = sys.argv[1], sys.argv[2]
 # Peak RSS through GNU time: a child's ru_maxrss includes what its parent held before
 # exec, so the runtime must be forked by a small process (time), not by python.
+# RSS counts the binary's and libraries' file pages each run maps, and how many the kernel
+# maps per fault depends on the page cache's folios: a binary the linker has just written
+# sits in large folios and maps more than one read back from disk. So the clean page cache
+# is dropped first, and every runtime's files are read from disk alike.
 def peak(rt):
-    worst = 0
+    steps = []
     for step in (["create", "--bundle", work + "/bundle", "rss"], ["start", "rss"], ["delete", "--force", "rss"]):
         # -o: the container's init inherits stdio, so no pipe may wait for its EOF.
         subprocess.run(["/usr/bin/time", "-o", work + "/rss", "-f", "%M", rt, "--root", work + "/rss-state", *step],
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        worst = max(worst, int(open(work + "/rss").read().split()[-1]))
-    return worst
+        steps.append(int(open(work + "/rss").read().split()[-1]))
+    return steps
+subprocess.run(["sync"])
+open("/proc/sys/vm/drop_caches", "w").write("1")
 for rt in ("/usr/bin/crun", "/usr/sbin/runc", berth):
     peak(rt)  # warm
-    print(f"peak RSS {rt.rsplit('/', 1)[-1]:6s} {peak(rt):6d} KiB")
+    runs = [peak(rt) for _ in range(3)]
+    med = [sorted(r[i] for r in runs)[1] for i in range(3)]
+    print(f"peak RSS {rt.rsplit('/', 1)[-1]:6s} {max(med):6d} KiB (create/start/delete {med[0]}/{med[1]}/{med[2]}, medians of 3)")
 PY
 EOS
 unshare -m bash "$work/inner.sh" | tee "$work/out.txt"

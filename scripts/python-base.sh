@@ -24,8 +24,10 @@ fi
 mkdir -p "$CACHE"
 if [ ! -s "$TAR" ]; then
   echo "== making the Python base rootfs with mmdebstrap (once; cached in $TAR)"
+  t0=$(date +%s)
+  rm -rf "$TAR.tmp" # what an interrupted run left
   command -v mmdebstrap >/dev/null || apt-get install -y -qq mmdebstrap >/dev/null
-  mmdebstrap --quiet --variant=minbase \
+  mmdebstrap --quiet --variant=minbase --format=tar \
     --include=python3,python3-pip,python-is-python3,ca-certificates \
     --aptopt='Acquire::Retries "3"' \
     --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
@@ -34,6 +36,7 @@ if [ ! -s "$TAR" ]; then
     --customize-hook='rm -f "$1"/usr/lib/python3*/EXTERNALLY-MANAGED; rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*' \
     bookworm "$TAR.tmp" http://deb.debian.org/debian
   mv "$TAR.tmp" "$TAR"
+  echo "== base rootfs made in $(($(date +%s) - t0)) s"
 fi
 echo "== berth-build import $TAR $NAME"
 "$BB" import "$TAR" "$NAME" -c 'ENV LANG=C.UTF-8' -c 'CMD ["python3"]' >/dev/null

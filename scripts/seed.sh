@@ -9,6 +9,7 @@
 #   9 clean up, total time
 # Re-running is idempotent: the base image and the build are cached in the store.
 # Env: BERTH_STORE (default /var/lib/berth), SEED_SKIP_SETUP=1 (set-up already done),
+#      SEED_EXPECT_CACHED=1 (a re-run: check the first build is all cached too),
 #      SEED_REGISTRY_PORT (5000), SEED_PORT (4000), SEED_CTR_RUNTIME (io.containerd.berth.v2;
 #      io.containerd.runc.v2 with SEED_CTR_ARGS="--runc-binary PATH/berth" is runc's shim on berth).
 set -euo pipefail
@@ -38,32 +39,45 @@ show() {
 }
 fail() { echo "seed: FAILED: $*" >&2; exit 1; }
 check() { if eval "$1"; then echo "  ok: $2"; else fail "$2"; fi; }
-ctr_() { ctr --address "$CTRD/c.sock" --namespace "$NS" "$@"; }
+CTR=(ctr --address "$CTRD/c.sock" --namespace "$NS")
 port_free() { ! ss -Hltn "sport = :$1" | grep -q .; }
 
+# Undo everything the scenario started. Quiet from the EXIT trap (a failure's message stays
+# last); at step 9 it prints each command as a user would type it.
 cleanup() {
   set +e
+  local say=${1:-}
+  run_() { if [ -n "$say" ]; then show "$@" 2>&1 | sed 's/^/  /'; else "$@" >/dev/null 2>&1; fi; }
   if [ -S "$CTRD/c.sock" ]; then
-    ctr_ task kill -s KILL hw-ctr >/dev/null 2>&1 && sleep 0.3
-    ctr_ task delete hw-ctr >/dev/null 2>&1
-    ctr_ container delete hw-ctr >/dev/null 2>&1
-    ctr_ image rm "$REGISTRY/helloworld:v2" >/dev/null 2>&1
+    run_ ctr --address "$CTRD/c.sock" --namespace "$NS" task kill -s KILL hw-ctr && sleep 0.3
+    run_ ctr --address "$CTRD/c.sock" --namespace "$NS" task delete hw-ctr
+    run_ ctr --address "$CTRD/c.sock" --namespace "$NS" container delete hw-ctr
+    run_ ctr --address "$CTRD/c.sock" --namespace "$NS" image rm "$REGISTRY/helloworld:v2"
   fi
-  [ -n "${CTRD_PID:-}" ] && kill "$CTRD_PID" 2>/dev/null && wait "$CTRD_PID" 2>/dev/null
-  berth delete --force "$ID" >/dev/null 2>&1
-  [ -d "$BUNDLE" ] && berth-build bundle --rm "$BUNDLE" >/dev/null 2>&1
-  berth-build network-hook prune / >/dev/null 2>&1 # berth0 and portmap's chains, once unused
-  [ -n "${REG_PID:-}" ] && kill "$REG_PID" 2>/dev/null && wait "$REG_PID" 2>/dev/null
+  if [ -n "${CTRD_PID:-}" ]; then
+    [ -n "$say" ] && echo "\$ kill $CTRD_PID   # containerd"
+    kill "$CTRD_PID" 2>/dev/null && wait "$CTRD_PID" 2>/dev/null
+  fi
+  berth state "$ID" >/dev/null 2>&1 && run_ berth delete --force "$ID"
+  [ -d "$BUNDLE" ] && run_ berth-build bundle --rm "$BUNDLE"
+  # berth0 and portmap's chains go once no container uses them.
+  run_ berth-build network-hook prune /
+  if [ -n "${REG_PID:-}" ]; then
+    [ -n "$say" ] && echo "\$ kill $REG_PID   # docker-registry"
+    kill "$REG_PID" 2>/dev/null && wait "$REG_PID" 2>/dev/null
+  fi
   grep -o " $WORK[^ ]*" /proc/mounts | sort -r | xargs -r -n1 umount -l 2>/dev/null
+  [ -n "$say" ] && echo "\$ rm -rf $WORK"
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
 for p in "$PORT" "$REG_PORT" 80; do port_free "$p" || fail "port $p on the host is in use"; done
 berth delete --force "$ID" >/dev/null 2>&1 || true
+BRIDGE_BEFORE=$(ip -o link show berth0 2>/dev/null || true)
 
 step "0. The base image: a local stand-in for python:2.7-slim (made once, then cached)"
-bash scripts/python-base.sh "$BIN/berth-build" localhost/python:3-slim
+show bash scripts/python-base.sh "$BIN/berth-build" localhost/python:3-slim
 show berth-build images localhost/python
 
 step "1. Build the image from the seed's Dockerfile"
@@ -71,6 +85,8 @@ cd examples/helloworld
 show ls
 show berth-build build -t helloworld . 2>&1 | tee "$WORK/build1.log"
 check "grep -q 'naming to helloworld:latest' '$WORK/build1.log'" "image built and tagged helloworld:latest"
+[ -z "${SEED_EXPECT_CACHED:-}" ] ||
+  check "[ \$(grep -c CACHED '$WORK/build1.log') -eq 3 ]" "a re-run's first build is cached too (idempotent)"
 echo "\$ berth-build build -t helloworld .   # again: every step comes from the cache"
 t=$(date +%s%N)
 berth-build build -t helloworld . >"$WORK/build2.log" 2>&1
@@ -97,14 +113,17 @@ show berth-build bundle --publish "$PORT:80" helloworld "$BUNDLE"
 echo "\$ berth run -d --bundle $BUNDLE $ID > $WORK/app.log 2>&1"
 berth run -d --bundle "$BUNDLE" "$ID" >"$WORK/app.log" 2>&1
 show berth list
-check "berth state $ID | jq -e '.status == \"running\"' >/dev/null" "container $ID is running"
+check "berth list --format json | jq -e '.[] | select(.id == \"$ID\" and .status == \"running\")' >/dev/null" "berth list shows $ID running"
 echo "\$ grep $BUNDLE/rootfs /proc/mounts"
 grep " $BUNDLE/rootfs " /proc/mounts
 show berth-build mounts "$BUNDLE"
 opts=$(grep " $BUNDLE/rootfs " /proc/mounts | awk '{print $4}')
 nlow=$(echo "$opts" | tr ',' '\n' | grep '^lowerdir=' | tr ':' '\n' | wc -l)
-check "[ $nlow -eq $n1 ] && [ \$(echo '$opts' | tr ',' '\n' | grep -c '^upperdir=') -eq 1 ]" \
-  "rootfs is an overlay: $nlow lowerdirs (the image's layers) and one upper dir"
+# The lowerdirs must be the image's own layer snapshots, as `berth-build mounts` names them.
+lows=$(echo "$opts" | tr ',' '\n' | sed -n 's/^lowerdir=//p' | tr ':' '\n' | sort)
+named=$(berth-build mounts "$BUNDLE" | grep -o '/[^ ]*' | grep -Fx -f <(echo "$lows") | sort -u)
+check "[ $nlow -eq $n1 ] && [ \"\$named\" = \"\$lows\" ] && [ \$(echo '$opts' | tr ',' '\n' | grep -c '^upperdir=') -eq 1 ]" \
+  "rootfs is an overlay: $nlow lowerdirs (the image's $n1 layer snapshots) and one upper dir"
 
 step "4. Reach the app"
 HOST=$(jq -r .hostname "$BUNDLE/config.json")
@@ -144,6 +163,7 @@ step "7. Push both tags to a registry (Debian's docker-registry on 127.0.0.1:$RE
 mkdir -p "$WORK/registry"
 printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
   "$WORK/registry/data" "$REG_PORT" >"$WORK/registry/config.yml"
+echo "\$ docker-registry serve $WORK/registry/config.yml &"
 docker-registry serve "$WORK/registry/config.yml" >"$WORK/registry/log" 2>&1 &
 REG_PID=$!
 for _ in $(seq 50); do curl -fs "http://127.0.0.1:$REG_PORT/v2/" >/dev/null && break; sleep 0.1; done
@@ -156,26 +176,27 @@ step "8. The same image through containerd, with the berth shim"
 mkdir -p "$CTRD"
 printf 'version = 2\nroot = "%s/root"\nstate = "%s/state"\ndisabled_plugins = ["io.containerd.grpc.v1.cri"]\n[grpc]\n  address = "%s/c.sock"\n[ttrpc]\n  address = "%s/c.sock.ttrpc"\n' \
   "$CTRD" "$CTRD" "$CTRD" "$CTRD" >"$CTRD/config.toml"
+echo "\$ containerd --config $CTRD/config.toml &"
 containerd --config "$CTRD/config.toml" >"$CTRD/log" 2>&1 &
 CTRD_PID=$!
 for _ in $(seq 100); do [ -S "$CTRD/c.sock" ] && break; sleep 0.1; done
 show berth-build save -o "$WORK/helloworld-v2.tar" --format oci-archive "$REGISTRY/helloworld:v2"
-echo "\$ ctr -n $NS image import $WORK/helloworld-v2.tar"
-ctr_ image import "$WORK/helloworld-v2.tar"
-echo "\$ ctr -n $NS run -d --net-host --runtime $CTR_RUNTIME $REGISTRY/helloworld:v2 hw-ctr"
+show "${CTR[@]}" image import "$WORK/helloworld-v2.tar"
 # shellcheck disable=SC2086
-ctr_ run -d --net-host --runtime "$CTR_RUNTIME" ${SEED_CTR_ARGS:-} "$REGISTRY/helloworld:v2" hw-ctr
-echo "\$ ctr -n $NS task ls"; ctr_ task ls
+show "${CTR[@]}" run -d --net-host --runtime "$CTR_RUNTIME" ${SEED_CTR_ARGS:-} "$REGISTRY/helloworld:v2" hw-ctr
+show "${CTR[@]}" task ls
 for _ in $(seq 100); do curl -fs http://127.0.0.1:80 >/dev/null 2>&1 && break; sleep 0.2; done
 show curl -s http://127.0.0.1:80; echo
 check "curl -s http://127.0.0.1:80 | grep -q '<h3>Hello World!</h3>'" "the containerd-run container answers on port 80 (host network)"
-echo "\$ ctr -n $NS task exec --exec-id ls1 hw-ctr ls /app"
-ctr_ task exec --exec-id ls1 hw-ctr ls /app | tee "$WORK/ls.log"
+show "${CTR[@]}" task exec --exec-id ls1 hw-ctr ls /app | tee "$WORK/ls.log"
 check "grep -qx test.txt '$WORK/ls.log'" "the committed test.txt is in the image containerd runs"
 
 step "9. Clean up"
-cleanup
+cleanup say
 trap - EXIT
-check "! berth state $ID >/dev/null 2>&1 && ! grep -q '$WORK' /proc/mounts" "no container, mount or bundle left"
+check "! berth state $ID >/dev/null 2>&1 && ! grep -q '$WORK' /proc/mounts && [ ! -e '$WORK' ]" "no container, mount, bundle or work dir left"
+check "! kill -0 $REG_PID 2>/dev/null && ! kill -0 $CTRD_PID 2>/dev/null" "registry and containerd stopped"
+check "port_free $PORT && port_free $REG_PORT && port_free 80" "ports $PORT, $REG_PORT and 80 free again"
+[ -n "$BRIDGE_BEFORE" ] || check "! ip link show berth0 >/dev/null 2>&1" "the berth0 bridge is gone (no container uses it)"
 echo
 echo "seed scenario done in $(( ($(date +%s%N) - T0) / 1000000 )) ms"
