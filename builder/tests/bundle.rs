@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 static N: AtomicU32 = AtomicU32::new(0);
 
 fn berth() -> String {
-    std::env::var("BERTH_BIN").unwrap_or_else(|_| "/work/main/target/release/berth".into())
+    common::berth_bin()
 }
 
 fn cid(what: &str) -> String {

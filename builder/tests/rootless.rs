@@ -3,7 +3,7 @@
 //! the build), `berth-rl2` has none (only its own id, as 0). The test runs as root,
 //! makes the users, and runs berth-build as them with runuser.
 //!
-//! The runtime for RUN is berth (BERTH_BIN, else /work/main/target/release/berth);
+//! The runtime for RUN is berth (BERTH_BIN, else the berth next to berth-build);
 //! BERTH_ROOTLESS_RUNTIME=runc uses runc instead, with its state in the user's
 //! XDG_RUNTIME_DIR (runc does not pick that itself when uid 0 in a user namespace).
 
@@ -119,7 +119,7 @@ fn runtime_kind() -> String {
 }
 
 fn berth_bin() -> String {
-    std::env::var("BERTH_BIN").unwrap_or_else(|_| "/work/main/target/release/berth".into())
+    common::berth_bin()
 }
 
 impl Fixture {

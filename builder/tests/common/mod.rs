@@ -13,6 +13,16 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_berth-build")
 }
 
+/// The berth runtime for RUN steps and bundles: BERTH_BIN, else the one built next to
+/// berth-build in this workspace's target dir (scripts/setup.sh builds every binary).
+#[allow(dead_code)]
+pub fn berth_bin() -> String {
+    std::env::var("BERTH_BIN").unwrap_or_else(|_| {
+        let b = std::path::Path::new(bin()).with_file_name("berth");
+        b.to_string_lossy().into_owned()
+    })
+}
+
 pub struct Env {
     pub dir: tempfile::TempDir,
 }
