@@ -18,6 +18,8 @@ use std::sync::Mutex;
 const EPOCH: &str = "1700000000";
 const WITH_SUBIDS: &str = "berth-rl1";
 const WITHOUT_SUBIDS: &str = "berth-rl2";
+/// A user whose subordinate ranges are too small for images that use id 1000.
+const SMALL_SUBIDS: &str = "berth-rl3";
 
 const DOCKERFILE: &str = "FROM busybox
 RUN mkdir /d && echo x > /d/f && chown 1000:1000 /d/f && rm /bin/vi
@@ -57,6 +59,11 @@ fn sub_lines(file: &str, name: &str) -> Vec<(u64, u64)> {
 /// Make `name` (useradd -m gives it subordinate ids on Debian) and give it or take
 /// away its /etc/subuid and /etc/subgid lines.
 fn user(name: &'static str, subids: bool) -> User {
+    user_with_range(name, if subids { 65536 } else { 0 })
+}
+
+/// A test user with subordinate ranges of `count` ids (none for 0).
+fn user_with_range(name: &'static str, count: u64) -> User {
     let _g = USERS.lock().unwrap_or_else(|p| p.into_inner());
     if !Command::new("id")
         .arg(name)
@@ -72,7 +79,20 @@ fn user(name: &'static str, subids: bool) -> User {
         let data = std::fs::read_to_string(file).unwrap_or_default();
         let mine = |l: &&str| l.split(':').next() == Some(name);
         let has = data.lines().any(|l| mine(&l));
-        if subids && !has {
+        let right = data
+            .lines()
+            .any(|l| mine(&l) && l.split(':').nth(2) == Some(&count.to_string()));
+        if has && !right {
+            let kept: String = data
+                .lines()
+                .filter(|l| !mine(l))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            std::fs::write(file, &kept).unwrap();
+        }
+        let data = std::fs::read_to_string(file).unwrap_or_default();
+        let has = data.lines().any(|l| mine(&l));
+        if count > 0 && !has {
             // After every range in use.
             let end = data
                 .lines()
@@ -84,15 +104,8 @@ fn user(name: &'static str, subids: bool) -> User {
                 .unwrap_or(100000)
                 .max(100000);
             let mut d = data.clone();
-            d.push_str(&format!("{name}:{end}:65536\n"));
+            d.push_str(&format!("{name}:{end}:{count}\n"));
             std::fs::write(file, d).unwrap();
-        } else if !subids && has {
-            let kept: String = data
-                .lines()
-                .filter(|l| !mine(l))
-                .map(|l| format!("{l}\n"))
-                .collect();
-            std::fs::write(file, kept).unwrap();
         }
     }
     let (uid, gid) = (id_of(name, "-u"), id_of(name, "-g"));
@@ -508,9 +521,26 @@ fn default_store_and_clear_errors() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(home.join(".local/share/berth/index.json").is_file());
-    // bundle needs root.
+    // bundle needs root; --publish says why a bridge is out of reach.
     let err = fx.user_fails(&u, &["bundle", "busybox", home.join("b").to_str().unwrap()]);
     assert!(err.contains("need root"), "{err}");
+    let b = home.join("b");
+    let err = fx.user_fails(
+        &u,
+        &[
+            "bundle",
+            "--publish",
+            "8080:80",
+            "busybox",
+            b.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        err.contains("need a bridge") && err.contains("--network host or none"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(!b.exists());
     // Subordinate ids but no newuidmap (hidden in a mount namespace of our own).
     let script = format!(
         "for b in newuidmap newgidmap; do for d in /usr/bin /usr/sbin /bin /sbin; do \
@@ -528,6 +558,50 @@ fn default_store_and_clear_errors() {
     assert!(!o.status.success());
     assert!(err.contains("install the uidmap package"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
+    fx.assert_nothing_left(&u);
+}
+
+/// Subordinate ranges too small for the image's ids: COPY --chown and a RUN chown to
+/// 1000 fail with one line that says how many ids the build maps and how to widen it.
+#[test]
+fn small_subordinate_range_names_the_id_and_the_range() {
+    let fx = Fixture::new();
+    let u = user_with_range(SMALL_SUBIDS, 500);
+    let home = fx.home(&u);
+    fx.load(&u);
+    for (name, dockerfile) in [
+        ("copy", "FROM busybox\nCOPY --chown=1000:1000 f /f\n"),
+        ("run", "FROM busybox\nRUN touch /f && chown 1000 /f\n"),
+    ] {
+        let ctx = home.join(name);
+        std::fs::create_dir_all(&ctx).unwrap();
+        std::fs::write(ctx.join("Dockerfile"), dockerfile).unwrap();
+        std::fs::write(ctx.join("f"), "f\n").unwrap();
+        chown_tree(&ctx, &u);
+        let err = fx.user_fails(
+            &u,
+            &[
+                "build",
+                "--progress",
+                "plain",
+                "-t",
+                name,
+                ctx.to_str().unwrap(),
+            ],
+        );
+        // The COPY error is one line; the RUN error goes on with the step's output.
+        let first = err
+            .lines()
+            .find(|l| l.contains("Dockerfile:2"))
+            .unwrap_or_default();
+        assert!(
+            first.contains("ids 0-500") && first.contains("/etc/subuid"),
+            "{err}"
+        );
+        if name == "copy" {
+            assert!(first.contains("id 1000 is not mapped"), "{err}");
+        }
+    }
     fx.assert_nothing_left(&u);
 }
 

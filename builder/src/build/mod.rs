@@ -275,10 +275,11 @@ fn run_step(
 /// A rootless build's unmapped-id error names the instruction, not a staging path.
 fn at_ins(cx: &Ctx, ins: &crate::dockerfile::Instruction, e: Error) -> Error {
     match e {
-        Error::Rootless(crate::rootless::RootlessError::Unmapped { id, .. }) => {
+        Error::Rootless(crate::rootless::RootlessError::Unmapped { id, mapped, .. }) => {
             crate::rootless::RootlessError::Unmapped {
                 what: format!("{}:{}: {}", cx.file_name, ins.line, ins.text),
                 id,
+                mapped,
             }
             .into()
         }

@@ -82,6 +82,15 @@ pub fn run(cli: Cli) -> Result<i32> {
         Cmd::NetworkHook { cmd, dir } => return bundle::network_hook(cmd, dir),
         _ => {}
     }
+    if let Cmd::Bundle(a) = &cli.cmd {
+        let bridge = !a.publish.is_empty() || a.network.as_deref() == Some("bridge");
+        if bridge && crate::rootless::active() {
+            return Err(crate::Error::invalid(
+                "rootless berth-build bundle",
+                "--publish and --network bridge need a bridge and veth pair, which an ordinary user cannot create: run it as root, or use --network host or none",
+            ));
+        }
+    }
     if matches!(cli.cmd, Cmd::Bundle(_) | Cmd::Commit(_)) && crate::rootless::active() {
         // A bundle's overlay would live in a namespace that ends with this process.
         return Err(crate::Error::invalid(

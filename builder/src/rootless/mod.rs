@@ -43,8 +43,8 @@ pub enum RootlessError {
     },
     #[error("rootless build: sync with the namespace child: {0}")]
     Sync(String),
-    #[error("{what}: id {id} is not mapped in this rootless build (only your own id is): add ranges for your user to /etc/subuid and /etc/subgid (e.g. USER:100000:65536) and install uidmap (newuidmap, newgidmap)")]
-    Unmapped { what: String, id: u32 },
+    #[error("{what}: id {id} is not mapped in this rootless build ({}): give your user ranges of at least 65536 ids in /etc/subuid and /etc/subgid (e.g. USER:100000:65536) and install uidmap (newuidmap, newgidmap)", mapped_text(*.mapped))]
+    Unmapped { what: String, id: u32, mapped: u64 },
 }
 
 /// Is this process a rootless build: an ordinary user, or the namespace child of one?
@@ -72,6 +72,18 @@ pub fn mapped_ids() -> u64 {
         .sum()
 }
 
+/// What a rootless build's namespace maps, for error messages.
+fn mapped_text(n: u64) -> String {
+    match n {
+        0 | 1 => "it maps only your own id, as 0".to_string(),
+        n => format!(
+            "it maps ids 0-{}: your own id and a subordinate range of {}",
+            n - 1,
+            n - 1
+        ),
+    }
+}
+
 /// Is `id` usable as a file owner here? (Only asked in rootless builds.)
 pub fn is_mapped(id: u32) -> bool {
     !in_userns() || (id as u64) < mapped_ids()
@@ -84,18 +96,23 @@ pub fn chown_error(what: &std::path::Path, uid: u32, gid: u32) -> Option<Rootles
     Some(RootlessError::Unmapped {
         what: what.display().to_string(),
         id,
+        mapped: mapped_ids(),
     })
 }
 
-/// For a failed RUN step in a rootless build that maps only the user's own id: the
-/// likely cause (chown to another id fails with EINVAL) and its fix, for the error line.
-pub fn run_hint(output: &str) -> Option<&'static str> {
+/// For a failed RUN step in a rootless build that maps fewer ids than an image may use:
+/// the likely cause (chown to an unmapped id fails with EINVAL) and its fix.
+pub fn run_hint(output: &str) -> Option<String> {
     let unmapped = output.contains("Invalid argument") || output.contains("invalid argument");
-    (in_userns() && mapped_ids() == 1 && unmapped).then_some(
-        " (this rootless build maps only your own id, so files cannot be given to other \
-         ids: add ranges for your user to /etc/subuid and /etc/subgid and install uidmap \
-         (newuidmap, newgidmap))",
-    )
+    let n = mapped_ids();
+    (in_userns() && n < 65536 && unmapped).then(|| {
+        format!(
+            " (this rootless build cannot give files to other ids: {}; give your user ranges \
+             of at least 65536 ids in /etc/subuid and /etc/subgid and install uidmap \
+             (newuidmap, newgidmap))",
+            mapped_text(n)
+        )
+    })
 }
 
 /// The store of a rootless user: $XDG_DATA_HOME/berth, else ~/.local/share/berth.
