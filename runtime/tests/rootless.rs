@@ -382,3 +382,67 @@ fn a_delegated_cgroup_is_used_and_its_limit_applied() {
     assert_eq!(lines, ["42", "1"], "{out}");
     assert!(!left, "container cgroup left behind");
 }
+
+/// The user without subordinate ids execs into its container too, and the device nodes
+/// it could not make (no CAP_MKNOD over the host's devices) are the host's, bound in.
+#[test]
+fn user_without_subids_execs_and_gets_the_hosts_device_nodes() {
+    let ub = user_bundle(WITHOUT_SUBIDS, &["sleep", "100"]);
+    let id = &ub.b.id;
+    let (ok, out) = ub.detached(&["run", "-d", "--bundle", ".", id]);
+    assert!(ok, "run -d: {out}");
+    let out = ub.ok(&[
+        "exec",
+        id,
+        "sh",
+        "-c",
+        "id -u; for d in null zero full random urandom tty; do stat -c '%n %F %t:%T' /dev/$d; done; echo hi > /dev/null && echo wrote",
+    ]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "0", "{out}");
+    for (dev, nums) in [
+        ("null", "1:3"),
+        ("zero", "1:5"),
+        ("full", "1:7"),
+        ("random", "1:8"),
+        ("urandom", "1:9"),
+        ("tty", "5:0"),
+    ] {
+        let want = format!("/dev/{dev} character special file {nums}");
+        assert!(lines.contains(&want.as_str()), "{want} not in:\n{out}");
+    }
+    assert_eq!(lines.last(), Some(&"wrote"), "{out}");
+    ub.ok(&["kill", id, "KILL"]);
+    let o = ub.as_user(&["delete", "--force", id]);
+    assert!(o.status.success(), "delete: {}", err(&o));
+    assert!(!ub.state_root().join(id).exists());
+}
+
+/// Subordinate ranges without newuidmap/newgidmap (hidden here in a mount namespace of
+/// our own): one line that says what to install, and nothing left behind.
+#[test]
+fn missing_newuidmap_names_the_package_to_install() {
+    let ub = user_bundle(WITH_SUBIDS, &["true"]);
+    let script = format!(
+        "for b in newuidmap newgidmap; do for d in /usr/bin /usr/sbin /bin /sbin; do \
+         [ -f $d/$b ] && mount --bind /dev/null $d/$b; done; done; \
+         exec runuser -u {} -- env -i PATH=/usr/bin:/bin XDG_RUNTIME_DIR={} {} run --bundle . {}",
+        ub.user,
+        ub.xdg.display(),
+        ub.b.path().join("berth").display(),
+        ub.b.id
+    );
+    let o = Command::new("unshare")
+        .args(["-m", "sh", "-c", &script])
+        .current_dir(ub.b.path())
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let e = err(&o);
+    assert!(
+        e.contains("uidmap") && e.contains("linux.uidMappings"),
+        "{e}"
+    );
+    assert_eq!(e.trim().lines().count(), 1, "{e}");
+    assert!(!ub.state_root().join(&ub.b.id).exists());
+}
