@@ -446,3 +446,54 @@ fn missing_newuidmap_names_the_package_to_install() {
     assert_eq!(e.trim().lines().count(), 1, "{e}");
     assert!(!ub.state_root().join(&ub.b.id).exists());
 }
+
+/// On a cgroup v2 host: root delegates a subtree (chown, hugetlb enabled for its children,
+/// the user's shell moved into a leaf of it, as systemd does for a user's slice). The
+/// container's cgroup is made in it and its limit applied. No v2-only host is at hand, so
+/// the test mounts this machine's cgroup2 hierarchy (hugetlb only) over /sys/fs/cgroup in
+/// a mount namespace of its own, where berth sees a pure v2 host.
+#[test]
+fn a_delegated_cgroup2_subtree_is_used_and_its_limit_applied() {
+    let parent = format!("berth-rrt-deleg2-{}", std::process::id());
+    let host = Path::new("/sys/fs/cgroup/unified");
+    let hugetlb = std::fs::read_to_string(host.join("cgroup.controllers")).unwrap_or_default();
+    if !hugetlb.split_whitespace().any(|c| c == "hugetlb") {
+        eprintln!("no hugetlb controller on the cgroup2 hierarchy: skipped");
+        return;
+    }
+    let ub = user_bundle(WITH_SUBIDS, &["sleep", "30"]);
+    let id = ub.b.id.clone();
+    let mut c = ub.config();
+    c["linux"]["cgroupsPath"] = json!(format!("/{parent}/{id}"));
+    c["linux"]["resources"] = json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}]});
+    ub.save(&c);
+    let as_user = format!(
+        "runuser -u {} -- env -i PATH=/usr/bin:/bin XDG_RUNTIME_DIR={} {}",
+        ub.user,
+        ub.xdg.display(),
+        ub.b.path().join("berth").display()
+    );
+    let script = format!(
+        "set -e; umount -R /sys/fs/cgroup; mount -t cgroup2 none /sys/fs/cgroup; \
+         P=/sys/fs/cgroup/{parent}; \
+         mkdir -p $P/caller; echo +hugetlb > $P/cgroup.subtree_control; \
+         chown -R {user}:{user} $P; echo $$ > $P/caller/cgroup.procs; \
+         {as_user} run -d --bundle . {id} >run.log 2>&1 </dev/null || {{ cat run.log; exit 1; }}; \
+         cat $P/{id}/hugetlb.2MB.max; wc -l < $P/{id}/cgroup.procs; \
+         {as_user} delete --force {id}; [ -d $P/{id} ] && echo left || echo gone",
+        user = ub.user,
+    );
+    let o = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .current_dir(ub.b.path())
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir(host.join(&parent).join(&id));
+    let _ = std::fs::remove_dir(host.join(&parent).join("caller"));
+    let _ = std::fs::remove_dir(host.join(&parent));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{out}{}", err(&o));
+    let lines: Vec<&str> = out.split_whitespace().collect();
+    assert_eq!(lines, ["4194304", "1", "gone"], "{out}{}", err(&o));
+    assert!(!host.join(&parent).exists(), "delegated cgroup left behind");
+}

@@ -252,6 +252,11 @@ pub fn apply(
         if let Some(d) = dirs.iter().find(|d| d.join("devices.allow").exists()) {
             devices_v1(d, rules, extra)?;
         }
+    } else if crate::rootless::is_rootless() {
+        // As rootless runc and crun: loading a device program needs CAP_BPF and
+        // CAP_SYS_ADMIN in the initial namespace, and a user namespace cannot make device
+        // nodes anyway (they are bind-mounted from the host). On v1 the devices hierarchy
+        // is never delegated, so it was skipped already.
     } else if let Some(d) = dirs.first() {
         super::devbpf::apply(d, &device_rules_v2(rules, extra)?)?;
     }
