@@ -76,6 +76,109 @@ fn recursive_mount_attributes_reach_submounts() {
     }
 }
 
+/// A tmpfs on a fresh directory with another tmpfs on its `sub`, both remounted with
+/// `preset` mount flags (the opposite of what the option under test asks for).
+struct Preset {
+    dir: tempfile::TempDir,
+}
+
+impl Preset {
+    fn new(preset: &str) -> Preset {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-rec-")
+            .tempdir()
+            .unwrap();
+        let d = dir.path().display().to_string();
+        sh(&format!(
+            "mount -t tmpfs tmpfs {d} && mkdir {d}/sub && mount -t tmpfs tmpfs {d}/sub"
+        ));
+        let p = Preset { dir };
+        if !preset.is_empty() {
+            sh(&format!(
+                "mount -o remount,bind,{preset} {d}/sub && mount -o remount,bind,{preset} {d}"
+            ));
+        }
+        p
+    }
+}
+
+impl Drop for Preset {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-R")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// Every recursive option: (option, preset on the source and its submount, flags the
+/// container's mountinfo must show on both, flags it must not show). Strictatime shows as
+/// neither relatime nor noatime.
+const RECURSIVE: [(&str, &str, &[&str], &[&str]); 16] = [
+    ("rro", "", &["ro"], &["rw"]),
+    ("rrw", "ro", &["rw"], &["ro"]),
+    ("rnosuid", "", &["nosuid"], &[]),
+    ("rsuid", "nosuid", &[], &["nosuid"]),
+    ("rnodev", "", &["nodev"], &[]),
+    ("rdev", "nodev", &[], &["nodev"]),
+    ("rnoexec", "", &["noexec"], &[]),
+    ("rexec", "noexec", &[], &["noexec"]),
+    ("rrelatime", "strictatime", &["relatime"], &["noatime"]),
+    ("rnorelatime", "", &[], &["relatime", "noatime"]),
+    ("rnoatime", "", &["noatime"], &["relatime"]),
+    ("ratime", "noatime", &["relatime"], &["noatime"]),
+    ("rstrictatime", "noatime", &[], &["relatime", "noatime"]),
+    ("rnostrictatime", "strictatime", &["relatime"], &["noatime"]),
+    ("rnosymfollow", "", &["nosymfollow"], &[]),
+    ("rsymfollow", "nosymfollow", &[], &["nosymfollow"]),
+];
+
+/// The options runc 1.1 applies as berth does; it refuses ratime and rnostrictatime (a
+/// partial atime clear, EINVAL) and makes rnorelatime a no-op (it clears RELATIME, 0).
+const RUNC_11: [&str; 13] = [
+    "rro",
+    "rrw",
+    "rnosuid",
+    "rsuid",
+    "rnodev",
+    "rdev",
+    "rnoexec",
+    "rexec",
+    "rrelatime",
+    "rnoatime",
+    "rstrictatime",
+    "rnosymfollow",
+    "rsymfollow",
+];
+
+#[test]
+fn every_recursive_option_reaches_mount_and_submount() {
+    // One container, one bind mount per option at /m/<option>.
+    let rows: Vec<_> = RECURSIVE
+        .iter()
+        .filter(|r| is_berth() || RUNC_11.contains(&r.0))
+        .collect();
+    let trees: Vec<Preset> = rows.iter().map(|r| Preset::new(r.1)).collect();
+    let mut b = bundle(&["cat", "/proc/self/mountinfo"]);
+    for (r, t) in rows.iter().zip(&trees) {
+        b.config["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": format!("/m/{}", r.0), "type": "bind",
+            "source": t.dir.path(), "options": ["rbind", r.0]}));
+    }
+    let out = b.run_ok();
+    let mut bad = vec![];
+    for (opt, preset, has, lacks) in rows {
+        for m in [format!("/m/{opt}"), format!("/m/{opt}/sub")] {
+            let o = mount_opts(&out, &m);
+            let flags: Vec<&str> = o.split(',').collect();
+            if has.iter().any(|f| !flags.contains(f)) || lacks.iter().any(|f| flags.contains(f)) {
+                bad.push(format!("{opt} (preset {preset:?}) on {m}: {o}"));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "wrong flags:\n{}", bad.join("\n"));
+}
+
 #[test]
 fn recursive_nosymfollow_and_clearing_attributes() {
     if !is_berth() {
