@@ -181,7 +181,7 @@ fn create_in(o: &CreateOpts, bundle: Bundle, undo: &mut Undo) -> Result<Created>
         ready_sent: Default::default(),
         join_by: cgroups::JoinBy::for_caller(),
     };
-    let into = clone::Target::find(&paths, ctx.join_by);
+    let into = clone::Target::for_process(&paths, ctx.join_by, bundle.spec.process().as_ref());
     // SAFETY: berth is single-threaded here, so the child may allocate freely.
     let (stage1, cloned) = match unsafe { clone::fork(into.as_ref()) }? {
         (ForkResult::Child, _) => init::stage1(ctx),
