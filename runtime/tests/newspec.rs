@@ -31,6 +31,11 @@ fn create_fails_naming(edit: impl FnOnce(&mut Value), field: &str) {
     assert!(err.contains(field), "error does not name {field}: {err}");
     assert_eq!(err.trim().lines().count(), 1, "not one line: {err}");
     assert_eq!(b.status(), "gone", "a failed create left state behind");
+    assert_eq!(
+        cgroup_dirs(&b.id),
+        Vec::<std::path::PathBuf>::new(),
+        "cgroups left"
+    );
 }
 
 fn running(args: &[&str], edit: impl FnOnce(&mut Value)) -> Bundle {
@@ -86,6 +91,53 @@ fn scheduler_fifo_priority_and_idle() {
     );
     let v = probe_run(|c| c["process"]["scheduler"] = json!({"policy": "SCHED_IDLE"}));
     assert_eq!(v["sched.policy"], "5", "{v:?}");
+}
+
+#[test]
+fn scheduler_deadline_reads_back() {
+    if !is_berth() {
+        return; // runc 1.1 ignores process.scheduler
+    }
+    // 1 ms of every 100 ms, due within 50 ms (sched_setattr takes nanoseconds).
+    let v = probe_run(|c| {
+        c["process"]["scheduler"] = json!({"policy": "SCHED_DEADLINE",
+            "runtime": 1_000_000, "deadline": 50_000_000, "period": 100_000_000});
+    });
+    assert_eq!(v["sched.policy"], "6", "{v:?}"); // SCHED_DEADLINE
+    assert_eq!(
+        (
+            v["sched.runtime"].as_str(),
+            v["sched.deadline"].as_str(),
+            v["sched.period"].as_str()
+        ),
+        ("1000000", "50000000", "100000000"),
+        "{v:?}"
+    );
+}
+
+#[test]
+fn scheduler_and_memory_policy_in_an_exec_process() {
+    if !is_berth() {
+        return; // runc 1.1 ignores process.scheduler and linux.memoryPolicy
+    }
+    // berth forks the exec'd process from itself, on the host's defaults: what the probe
+    // reads was set for it, not inherited from the container's init.
+    let b = running(&["sleep", "100"], |c| {
+        c["linux"]["memoryPolicy"] = json!({"mode": "MPOL_BIND", "nodes": "0"});
+    });
+    let v = exec_probe(&b, |p| {
+        p["scheduler"] = json!({"policy": "SCHED_BATCH", "nice": 7});
+    });
+    assert_eq!(
+        (v["sched.policy"].as_str(), v["sched.nice"].as_str()),
+        ("3", "7"),
+        "{v:?}"
+    );
+    assert_eq!(
+        (v["mempolicy.mode"].as_str(), v["mempolicy.nodes"].as_str()),
+        ("2", "1"),
+        "{v:?}"
+    );
 }
 
 /// On a cgroup v1 host with RT group scheduling (this one) a new cpu cgroup has no realtime

@@ -215,7 +215,17 @@ fn mount_option_the_kernel_refuses_names_the_mount() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
     assert!(err.contains("mounts[") && err.contains("/mnt"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "not one line: {err}");
+    assert_gone(&b);
+}
+
+/// A failed create leaves no state, no cgroup directory and no mount of its bundle.
+fn assert_gone(b: &Bundle) {
     assert_eq!(b.status(), "gone");
+    assert_eq!(cgroup_dirs(&b.id), Vec::<PathBuf>::new(), "cgroups left");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let dir = b.path().to_str().unwrap();
+    assert!(!mounts.contains(dir), "mounts left under {dir}:\n{mounts}");
 }
 
 fn idmapped_bundle(src: &Path, args: &[&str], mount: serde_json::Value) -> Bundle {
@@ -297,7 +307,38 @@ fn idmap_bad_input_names_the_mount() {
         err.contains("mounts[") && err.contains("gidMappings"),
         "{err}"
     );
-    assert_eq!(b.status(), "gone");
+    assert_eq!(err.trim().lines().count(), 1, "not one line: {err}");
+    assert_gone(&b);
+}
+
+#[test]
+fn ridmap_reaches_the_submount_and_idmap_does_not() {
+    if !is_berth() {
+        return; // runc 1.1 has no idmapped mounts
+    }
+    let t = Tree::new(); // root-owned f, and a tmpfs on sub (root-owned g in it)
+    std::fs::write(t.path().join("sub/g"), "x").unwrap();
+    let mut b = bundle(&[
+        "sh",
+        "-c",
+        "stat -c %u:%g /a/f /a/sub/g /b/f /b/sub/g; cat /proc/self/mountinfo",
+    ]);
+    for (dest, opt) in [("/a", "idmap"), ("/b", "ridmap")] {
+        b.config["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": dest, "type": "bind", "source": t.path(), "options": ["rbind", opt],
+            "uidMappings": [{"containerID": 0, "hostID": 1234, "size": 1}],
+            "gidMappings": [{"containerID": 0, "hostID": 4321, "size": 1}]}));
+    }
+    let out = b.run_ok();
+    let owners: Vec<&str> = out.lines().take(4).collect();
+    assert_eq!(
+        owners,
+        ["1234:4321", "0:0", "1234:4321", "1234:4321"],
+        "/a/f /a/sub/g /b/f /b/sub/g: {out}"
+    );
+    let idmapped = |m: &str| mount_opts(&out, m).split(',').any(|o| o == "idmapped");
+    assert!(idmapped("/a") && !idmapped("/a/sub"), "{out}");
+    assert!(idmapped("/b") && idmapped("/b/sub"), "{out}");
 }
 
 /// A veth pair on the host, deleted on drop (this kernel has no `dummy` link type).
@@ -366,7 +407,7 @@ fn net_device_that_does_not_exist_names_the_field() {
     assert!(!o.status.success());
     assert!(err.contains("linux.netDevices.nosuchdev0"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert_eq!(b.status(), "gone");
+    assert_gone(&b);
 }
 
 #[test]
