@@ -305,7 +305,10 @@ fn validate_linux_attrs(linux: &oci_spec::runtime::Linux, file: &Path) -> Result
     if let Some(m) = linux.memory_policy() {
         persona::check_memory_policy(m).map_err(|(f, m)| cfg_err(file, f, &m))?;
     }
-    for (h, dev) in linux.net_devices().iter().flatten() {
+    let mut devs: Vec<_> = linux.net_devices().iter().flatten().collect();
+    devs.sort_by_key(|(h, _)| h.as_str());
+    let mut names = std::collections::HashMap::new();
+    for (h, dev) in devs {
         let has_net = linux
             .namespaces()
             .iter()
@@ -317,6 +320,12 @@ fn validate_linux_attrs(linux: &oci_spec::runtime::Linux, file: &Path) -> Result
         }
         crate::netdev::check(h, dev)
             .map_err(|m| cfg_err(file, &format!("linux.netDevices.{h}"), &m))?;
+        // Two devices under one name: the second move would fail halfway (spec: an error).
+        let name = dev.name().as_deref().unwrap_or(h);
+        if let Some(other) = names.insert(name, h) {
+            let m = format!("name {name:?} is also taken by linux.netDevices.{other}");
+            return Err(cfg_err(file, &format!("linux.netDevices.{h}"), &m));
+        }
     }
     if linux.intel_rdt().is_some() {
         let why = if Path::new("/sys/fs/resctrl/schemata").exists() {

@@ -4,7 +4,7 @@
 //! (/proc/self/mountinfo, stat, ip) and on the host.
 mod common;
 use common::*;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -348,15 +348,34 @@ struct Veth {
 
 impl Veth {
     fn new(addr: &str) -> Veth {
+        let v = Veth::down(addr);
+        sh(&format!("ip link set {} up", v.a));
+        v
+    }
+    /// Both ends down, as `ip link add` leaves them.
+    fn down(addr: &str) -> Veth {
         let n = std::process::id() % 100000;
         let seq = SEQ_VETH.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let a = format!("bv{n}x{seq}");
-        sh(&format!("ip link add {a} type veth peer name {a}p && ip addr add {addr} dev {a} && ip link set {a} up"));
+        sh(&format!(
+            "ip link add {a} type veth peer name {a}p && ip addr add {addr} dev {a}"
+        ));
         Veth { a }
     }
     fn on_host(&self) -> bool {
         PathBuf::from("/sys/class/net").join(&self.a).exists()
     }
+    /// Whether the host's device is administratively up (IFF_UP).
+    fn up_on_host(&self) -> bool {
+        let f = std::fs::read_to_string(format!("/sys/class/net/{}/flags", self.a)).unwrap();
+        u32::from_str_radix(f.trim().trim_start_matches("0x"), 16).unwrap() & 1 != 0
+    }
+}
+
+/// The link flags (`<BROADCAST,MULTICAST,UP,…>`) in `ip -o link` output.
+fn link_flags(ip_link: &str) -> Vec<String> {
+    let s = ip_link.split('<').nth(1).and_then(|r| r.split('>').next());
+    s.unwrap_or("").split(',').map(str::to_string).collect()
 }
 
 static SEQ_VETH: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -393,6 +412,69 @@ fn net_device_moves_in_renamed_with_address_and_returns_on_delete() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&host.stdout).contains("10.213.7.1/24"));
+    assert!(v.up_on_host(), "{} came back down", v.a);
+}
+
+#[test]
+fn net_device_that_was_down_is_set_up_inside() {
+    if !is_berth() {
+        return; // runc 1.1 has no linux.netDevices
+    }
+    // The spec: "The runtime MUST set the network device state to 'up' after moving it".
+    // The peer stays down on the host, so the link is up but has no carrier (admin state).
+    let v = Veth::down("10.213.9.1/24");
+    assert!(!v.up_on_host());
+    let mut b = bundle(&["sleep", "100"]);
+    b.config["linux"]["netDevices"] = json!({v.a.clone(): {"name": "ctr9"}});
+    b.create_ok();
+    let out = b.ok(&["exec", &b.id, "ip", "-o", "link", "show", "dev", "ctr9"]);
+    assert!(
+        link_flags(&out).contains(&"UP".to_string()),
+        "not up: {out}"
+    );
+    b.ok(&["delete", "--force", &b.id]);
+    // Back on the host as it was there: down.
+    assert!(
+        v.on_host() && !v.up_on_host(),
+        "{} not restored as it was",
+        v.a
+    );
+}
+
+#[test]
+fn net_device_failed_create_loses_no_link() {
+    if !is_berth() {
+        return; // runc 1.1 ignores linux.netDevices
+    }
+    let (v1, v2) = (Veth::new("10.213.10.1/24"), Veth::new("10.213.11.1/24"));
+    // A failed create must name the field in one line, leave nothing, and lose no link.
+    let fails = |devs: Value, mount: Option<Value>, field: &str| {
+        let mut b = bundle(&["true"]);
+        b.config["linux"]["netDevices"] = devs;
+        if let Some(m) = mount {
+            b.config["mounts"].as_array_mut().unwrap().push(m);
+        }
+        let o = b.create();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success());
+        assert!(err.contains(field), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "not one line: {err}");
+        assert!(v1.on_host() && v2.on_host(), "a link was lost: {err}");
+        assert!(v1.up_on_host() && v2.up_on_host(), "a link came back down");
+        assert_gone(&b);
+    };
+    // Two devices under one name (the spec: a name taken in the container is an error).
+    let dup = json!({v1.a.clone(): {"name": "dup0"}, v2.a.clone(): {"name": "dup0"}});
+    fails(dup, None, &format!("linux.netDevices.{}", v2.a));
+    // A name the new namespace already has: the kernel moves the device, then refuses the
+    // rename, so it sits inside under its host name and must still come back.
+    let lo = json!({v1.a.clone(): {"name": "lo"}});
+    fails(lo, None, &format!("linux.netDevices.{}", v1.a));
+    // A failure after the move (a mount the kernel refuses, in the init).
+    let both = json!({v1.a.clone(): {}, v2.a.clone(): {"name": "ctr11"}});
+    let bad = json!({"destination": "/mnt", "type": "tmpfs", "source": "tmpfs",
+        "options": ["size=notanumber"]});
+    fails(both, Some(bad), "mounts[");
 }
 
 #[test]
