@@ -388,6 +388,33 @@ fn time_offsets_apply_to_exec_too() {
 }
 
 #[test]
+fn time_offsets_bad_clock_is_refused_before_create() {
+    if !is_berth() {
+        return; // runc 1.1 has no time namespace
+    }
+    let field = "linux.timeOffsets.realtime";
+    create_fails_naming(
+        |c| {
+            c["linux"]["namespaces"]
+                .as_array_mut()
+                .unwrap()
+                .push(json!({"type": "time"}));
+            c["linux"]["timeOffsets"] = json!({"realtime": {"secs": 10, "nanosecs": 0}});
+        },
+        field,
+    );
+    // Refused by config validation ("config FILE: field: …"), not by the container's stage 1.
+    let mut b = bundle(&["true"]);
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"type": "time"}));
+    b.config["linux"]["timeOffsets"] = json!({"realtime": {"secs": 10}});
+    let err = String::from_utf8_lossy(&b.create().stderr).into_owned();
+    assert!(err.starts_with("berth: config "), "{err}");
+}
+
+#[test]
 fn intel_rdt_without_resctrl_is_a_clear_error() {
     if std::path::Path::new("/sys/fs/resctrl/schemata").exists() {
         eprintln!("this host has resctrl; the error path cannot be shown");
