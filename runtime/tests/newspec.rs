@@ -427,7 +427,31 @@ fn intel_rdt_without_resctrl_is_a_clear_error() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
     assert!(err.contains("intelRdt"), "{err}");
+    if is_berth() {
+        assert!(err.contains("linux.intelRdt"), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "not one line: {err}");
+    }
     assert_eq!(b.status(), "gone");
+    assert_eq!(
+        cgroup_dirs(&b.id),
+        Vec::<std::path::PathBuf>::new(),
+        "cgroups left"
+    );
+}
+
+/// `berth features` as `Value`, run by root or, with `uid`, by that user.
+fn features_as(uid: Option<u32>) -> Option<Value> {
+    let mut c = match uid {
+        Some(u) => {
+            let mut c = std::process::Command::new("setpriv");
+            let u = u.to_string();
+            c.args(["--reuid", &u, "--regid", &u, "--clear-groups", &runtime()]);
+            c
+        }
+        None => std::process::Command::new(runtime()),
+    };
+    let o = c.arg("features").output().ok()?;
+    serde_json::from_slice(&o.stdout).ok()
 }
 
 #[test]
@@ -435,25 +459,59 @@ fn features_lists_the_newer_settings_truthfully() {
     if !is_berth() {
         return; // runc 1.1's features document predates these fields
     }
-    let o = std::process::Command::new(runtime())
-        .arg("features")
-        .output()
-        .unwrap();
-    let f: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let f = features_as(None).unwrap();
     let l = &f["linux"];
+    // memoryPolicy and netDevices, both accepted, are runtime-spec 1.3 fields.
+    assert_eq!(f["ociVersionMax"], json!("1.3.0"));
     assert_eq!(l["mountExtensions"]["idmap"]["enabled"], json!(true), "{l}");
+    // Moving a host device needs root: as root it is on, for another user off.
     assert_eq!(l["netDevices"]["enabled"], json!(true), "{l}");
+    let nobody = features_as(Some(65534)).expect("features as uid 65534");
+    assert_eq!(nobody["linux"]["netDevices"]["enabled"], json!(false));
     // No resctrl on this host and no implementation: never claimed.
     assert_eq!(l["intelRdt"]["enabled"], json!(false), "{l}");
     let modes = l["memoryPolicy"]["modes"].as_array().unwrap();
     assert!(modes.contains(&json!("MPOL_BIND")) && modes.contains(&json!("MPOL_LOCAL")));
-    assert!(l["namespaces"].as_array().unwrap().contains(&json!("time")));
-    for o in ["rro", "rnosymfollow", "idmap", "ridmap"] {
-        assert!(
-            f["mountOptions"].as_array().unwrap().contains(&json!(o)),
-            "{o}"
-        );
+    // Probed, not a fixed list: weighted interleave (Linux 6.9) comes with this sysfs dir.
+    let weighted = std::path::Path::new("/sys/kernel/mm/mempolicy/weighted_interleave").exists();
+    assert_eq!(
+        modes.contains(&json!("MPOL_WEIGHTED_INTERLEAVE")),
+        weighted,
+        "{modes:?}"
+    );
+    let ns: Vec<&str> = l["namespaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_str().unwrap())
+        .collect();
+    let time = std::path::Path::new("/proc/self/ns/time").exists();
+    assert_eq!(ns.contains(&"time"), time, "{ns:?}");
+    // Every recursive option works (newspec_mounts.rs shows all 16); tmpcopyup is ignored.
+    let opts = f["mountOptions"].as_array().unwrap();
+    for o in [
+        "rro",
+        "rrw",
+        "rnosuid",
+        "rsuid",
+        "rnodev",
+        "rdev",
+        "rnoexec",
+        "rexec",
+        "rrelatime",
+        "rnorelatime",
+        "rnoatime",
+        "ratime",
+        "rstrictatime",
+        "rnostrictatime",
+        "rnosymfollow",
+        "rsymfollow",
+        "idmap",
+        "ridmap",
+    ] {
+        assert!(opts.contains(&json!(o)), "{o}");
     }
+    assert!(!opts.contains(&json!("tmpcopyup")));
     let a = &f["annotations"];
     assert!(a["io.github.berth.process.scheduler"]
         .as_str()
@@ -463,4 +521,19 @@ fn features_lists_the_newer_settings_truthfully() {
         .as_str()
         .unwrap()
         .contains("LINUX32"));
+}
+
+#[test]
+fn features_into_a_closed_pipe_does_not_panic() {
+    // The reader is gone before berth writes (`berth features | head -1` on a long document).
+    let sh = format!("(sleep 0.2; {} features; echo rc=$? >&2) | true", runtime());
+    let o = std::process::Command::new("bash")
+        .args(["-c", &sh])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    if is_berth() {
+        assert_eq!(err.trim(), "rc=0", "{err}");
+    }
 }

@@ -196,7 +196,12 @@ fn recursive_attr(s: &str) -> Option<Recursive> {
     })
 }
 
-/// Every option we understand, for `berth features`.
+/// Whether an option is applied with mount_setattr(2) (kernel 5.12+).
+pub fn needs_setattr(s: &str) -> bool {
+    recursive_attr(s).is_some() || s == "idmap" || s == "ridmap"
+}
+
+/// Every option we apply, for `berth features` (not tmpcopyup, which is accepted and ignored).
 pub fn known() -> Vec<&'static str> {
     vec![
         "async",
@@ -257,7 +262,6 @@ pub fn known() -> Vec<&'static str> {
         "strictatime",
         "suid",
         "sync",
-        "tmpcopyup",
         "unbindable",
     ]
 }
