@@ -259,9 +259,7 @@ fn validate_linux(spec: &Spec, file: &Path) -> Result<()> {
     {
         return err("domainname", "cannot be set without a UTS namespace");
     }
-    if linux.time_offsets().is_some() && !new_ns(LinuxNamespaceType::Time) {
-        return err("linux.timeOffsets", "needs a new time namespace");
-    }
+    validate_time_offsets(linux, new_ns(LinuxNamespaceType::Time), file)?;
     validate_linux_attrs(linux, file)?;
     for key in linux.sysctl().iter().flat_map(|m| m.keys()) {
         let needs = if key.starts_with("net.") {
@@ -296,6 +294,36 @@ fn validate_linux(spec: &Spec, file: &Path) -> Result<()> {
     Ok(())
 }
 
+/// linux.timeOffsets: a new time namespace, and only the clocks it can offset.
+fn validate_time_offsets(
+    linux: &oci_spec::runtime::Linux,
+    new_time_ns: bool,
+    file: &Path,
+) -> Result<()> {
+    let Some(offs) = linux.time_offsets() else {
+        return Ok(());
+    };
+    if !new_time_ns {
+        return Err(cfg_err(
+            file,
+            "linux.timeOffsets",
+            "needs a new time namespace",
+        ));
+    }
+    // time_namespaces(7): CLOCK_REALTIME and the rest cannot be offset.
+    match offs
+        .keys()
+        .find(|c| !matches!(c.as_str(), "monotonic" | "boottime"))
+    {
+        Some(c) => Err(cfg_err(
+            file,
+            &format!("linux.timeOffsets.{c}"),
+            "only monotonic and boottime can be offset",
+        )),
+        None => Ok(()),
+    }
+}
+
 /// linux.personality, linux.memoryPolicy and linux.intelRdt, checked before create starts.
 fn validate_linux_attrs(linux: &oci_spec::runtime::Linux, file: &Path) -> Result<()> {
     use crate::process::persona;
@@ -305,7 +333,10 @@ fn validate_linux_attrs(linux: &oci_spec::runtime::Linux, file: &Path) -> Result
     if let Some(m) = linux.memory_policy() {
         persona::check_memory_policy(m).map_err(|(f, m)| cfg_err(file, f, &m))?;
     }
-    for (h, dev) in linux.net_devices().iter().flatten() {
+    let mut devs: Vec<_> = linux.net_devices().iter().flatten().collect();
+    devs.sort_by_key(|(h, _)| h.as_str());
+    let mut names = std::collections::HashMap::new();
+    for (h, dev) in devs {
         let has_net = linux
             .namespaces()
             .iter()
@@ -317,6 +348,12 @@ fn validate_linux_attrs(linux: &oci_spec::runtime::Linux, file: &Path) -> Result
         }
         crate::netdev::check(h, dev)
             .map_err(|m| cfg_err(file, &format!("linux.netDevices.{h}"), &m))?;
+        // Two devices under one name: the second move would fail halfway (spec: an error).
+        let name = dev.name().as_deref().unwrap_or(h);
+        if let Some(other) = names.insert(name, h) {
+            let m = format!("name {name:?} is also taken by linux.netDevices.{other}");
+            return Err(cfg_err(file, &format!("linux.netDevices.{h}"), &m));
+        }
     }
     if linux.intel_rdt().is_some() {
         let why = if Path::new("/sys/fs/resctrl/schemata").exists() {
@@ -388,5 +425,23 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("ociVersion"));
+    }
+
+    #[test]
+    fn time_offsets_only_for_monotonic_and_boottime() {
+        let doc = |clock: &str| {
+            format!(
+                r#"{{"ociVersion":"1.2.0","root":{{"path":"r"}},"process":{{"args":["sh"],"cwd":"/","user":{{"uid":0,"gid":0}}}},
+                "linux":{{"namespaces":[{{"type":"mount"}},{{"type":"time"}}],"timeOffsets":{{"{clock}":{{"secs":1}}}}}}}}"#
+            )
+        };
+        let check = |clock: &str| {
+            let spec = parse_bytes(doc(clock).as_bytes(), Path::new("c.json")).unwrap();
+            validate(&spec, Path::new("c.json")).map_err(|e| e.to_string())
+        };
+        assert!(check("boottime").is_ok());
+        assert!(check("monotonic").is_ok());
+        let e = check("realtime").unwrap_err();
+        assert!(e.contains("linux.timeOffsets.realtime"), "{e}");
     }
 }

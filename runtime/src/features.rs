@@ -95,6 +95,33 @@ fn kernel_has_syscall(nr: libc::c_long) -> bool {
     r == 0 || std::io::Error::last_os_error().raw_os_error() != Some(libc::ENOSYS)
 }
 
+/// The namespaces of the runtime-spec this kernel has (a /proc/self/ns entry each).
+fn namespaces() -> Vec<&'static str> {
+    let all = [
+        ("cgroup", "cgroup"),
+        ("ipc", "ipc"),
+        ("mount", "mnt"),
+        ("network", "net"),
+        ("pid", "pid"),
+        ("time", "time"),
+        ("user", "user"),
+        ("uts", "uts"),
+    ];
+    all.iter()
+        .filter(|(_, f)| std::path::Path::new("/proc/self/ns").join(f).exists())
+        .map(|(n, _)| *n)
+        .collect()
+}
+
+/// Mount options that work here: the recursive ones and idmap need mount_setattr(2).
+fn mount_options(setattr: bool) -> Vec<&'static str> {
+    let mut all = crate::rootfs::options::known();
+    if !setattr {
+        all.retain(|o| !crate::rootfs::options::needs_setattr(o));
+    }
+    all
+}
+
 pub fn features() -> Value {
     let hooks = [
         "prestart",
@@ -104,13 +131,17 @@ pub fn features() -> Value {
         "poststart",
         "poststop",
     ];
+    let setattr = kernel_has_syscall(libc::SYS_mount_setattr);
+    let (mpol_modes, mpol_flags) = crate::process::persona::supported_memory_policy();
+    // Moving a device needs CAP_NET_ADMIN in the host's network namespace: root only.
+    let net_devices = !crate::rootless::is_rootless();
     json!({
         "ociVersionMin": "1.0.0",
-        "ociVersionMax": crate::OCI_VERSION,
+        "ociVersionMax": crate::OCI_VERSION_MAX,
         "hooks": hooks,
-        "mountOptions": crate::rootfs::options::known(),
+        "mountOptions": mount_options(setattr),
         "linux": {
-            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
+            "namespaces": namespaces(),
             "capabilities": crate::security::caps::known_names(),
             "cgroup": {"v1": true, "v2": true, "systemd": false, "systemdUser": false, "rdma": false},
             "seccomp": {
@@ -125,15 +156,11 @@ pub fn features() -> Value {
             "selinux": {"enabled": false},
             // No resctrl support: a config with linux.intelRdt is refused at create.
             "intelRdt": {"enabled": false, "schemata": false, "monitoring": false},
-            "mountExtensions": {"idmap": {"enabled": kernel_has_syscall(libc::SYS_mount_setattr)}},
-            "netDevices": {"enabled": true},
-            "memoryPolicy": {
-                "modes": ["MPOL_DEFAULT", "MPOL_BIND", "MPOL_INTERLEAVE", "MPOL_WEIGHTED_INTERLEAVE", "MPOL_PREFERRED", "MPOL_PREFERRED_MANY", "MPOL_LOCAL"],
-                "flags": ["MPOL_F_NUMA_BALANCING", "MPOL_F_RELATIVE_NODES", "MPOL_F_STATIC_NODES"]
-            }
+            "mountExtensions": {"idmap": {"enabled": setattr}},
+            "netDevices": {"enabled": net_devices},
+            "memoryPolicy": {"modes": mpol_modes, "flags": mpol_flags}
         },
         "annotations": {
-            "org.opencontainers.runtime-spec.features.version": crate::OCI_VERSION,
             // runtime-spec's features document has no fields for these process settings yet.
             "io.github.berth.process.scheduler": "SCHED_OTHER,SCHED_FIFO,SCHED_RR,SCHED_BATCH,SCHED_IDLE,SCHED_DEADLINE",
             "io.github.berth.process.ioPriority": "IOPRIO_CLASS_RT,IOPRIO_CLASS_BE,IOPRIO_CLASS_IDLE",

@@ -26,3 +26,6 @@ pub use error::{Error, Result};
 
 /// The runtime-spec version berth implements.
 pub const OCI_VERSION: &str = "1.2.0";
+/// The newest runtime-spec whose fields berth applies (1.3's linux.memoryPolicy and
+/// linux.netDevices): `berth features`' ociVersionMax. Configs and state carry OCI_VERSION.
+pub const OCI_VERSION_MAX: &str = "1.3.0";

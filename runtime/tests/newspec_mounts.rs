@@ -4,7 +4,7 @@
 //! (/proc/self/mountinfo, stat, ip) and on the host.
 mod common;
 use common::*;
-use serde_json::json;
+use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -76,6 +76,109 @@ fn recursive_mount_attributes_reach_submounts() {
     }
 }
 
+/// A tmpfs on a fresh directory with another tmpfs on its `sub`, both remounted with
+/// `preset` mount flags (the opposite of what the option under test asks for).
+struct Preset {
+    dir: tempfile::TempDir,
+}
+
+impl Preset {
+    fn new(preset: &str) -> Preset {
+        let dir = tempfile::Builder::new()
+            .prefix("berth-rec-")
+            .tempdir()
+            .unwrap();
+        let d = dir.path().display().to_string();
+        sh(&format!(
+            "mount -t tmpfs tmpfs {d} && mkdir {d}/sub && mount -t tmpfs tmpfs {d}/sub"
+        ));
+        let p = Preset { dir };
+        if !preset.is_empty() {
+            sh(&format!(
+                "mount -o remount,bind,{preset} {d}/sub && mount -o remount,bind,{preset} {d}"
+            ));
+        }
+        p
+    }
+}
+
+impl Drop for Preset {
+    fn drop(&mut self) {
+        let _ = Command::new("umount")
+            .arg("-R")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// Every recursive option: (option, preset on the source and its submount, flags the
+/// container's mountinfo must show on both, flags it must not show). Strictatime shows as
+/// neither relatime nor noatime.
+const RECURSIVE: [(&str, &str, &[&str], &[&str]); 16] = [
+    ("rro", "", &["ro"], &["rw"]),
+    ("rrw", "ro", &["rw"], &["ro"]),
+    ("rnosuid", "", &["nosuid"], &[]),
+    ("rsuid", "nosuid", &[], &["nosuid"]),
+    ("rnodev", "", &["nodev"], &[]),
+    ("rdev", "nodev", &[], &["nodev"]),
+    ("rnoexec", "", &["noexec"], &[]),
+    ("rexec", "noexec", &[], &["noexec"]),
+    ("rrelatime", "strictatime", &["relatime"], &["noatime"]),
+    ("rnorelatime", "", &[], &["relatime", "noatime"]),
+    ("rnoatime", "", &["noatime"], &["relatime"]),
+    ("ratime", "noatime", &["relatime"], &["noatime"]),
+    ("rstrictatime", "noatime", &[], &["relatime", "noatime"]),
+    ("rnostrictatime", "strictatime", &["relatime"], &["noatime"]),
+    ("rnosymfollow", "", &["nosymfollow"], &[]),
+    ("rsymfollow", "nosymfollow", &[], &["nosymfollow"]),
+];
+
+/// The options runc 1.1 applies as berth does; it refuses ratime and rnostrictatime (a
+/// partial atime clear, EINVAL) and makes rnorelatime a no-op (it clears RELATIME, 0).
+const RUNC_11: [&str; 13] = [
+    "rro",
+    "rrw",
+    "rnosuid",
+    "rsuid",
+    "rnodev",
+    "rdev",
+    "rnoexec",
+    "rexec",
+    "rrelatime",
+    "rnoatime",
+    "rstrictatime",
+    "rnosymfollow",
+    "rsymfollow",
+];
+
+#[test]
+fn every_recursive_option_reaches_mount_and_submount() {
+    // One container, one bind mount per option at /m/<option>.
+    let rows: Vec<_> = RECURSIVE
+        .iter()
+        .filter(|r| is_berth() || RUNC_11.contains(&r.0))
+        .collect();
+    let trees: Vec<Preset> = rows.iter().map(|r| Preset::new(r.1)).collect();
+    let mut b = bundle(&["cat", "/proc/self/mountinfo"]);
+    for (r, t) in rows.iter().zip(&trees) {
+        b.config["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": format!("/m/{}", r.0), "type": "bind",
+            "source": t.dir.path(), "options": ["rbind", r.0]}));
+    }
+    let out = b.run_ok();
+    let mut bad = vec![];
+    for (opt, preset, has, lacks) in rows {
+        for m in [format!("/m/{opt}"), format!("/m/{opt}/sub")] {
+            let o = mount_opts(&out, &m);
+            let flags: Vec<&str> = o.split(',').collect();
+            if has.iter().any(|f| !flags.contains(f)) || lacks.iter().any(|f| flags.contains(f)) {
+                bad.push(format!("{opt} (preset {preset:?}) on {m}: {o}"));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "wrong flags:\n{}", bad.join("\n"));
+}
+
 #[test]
 fn recursive_nosymfollow_and_clearing_attributes() {
     if !is_berth() {
@@ -112,7 +215,17 @@ fn mount_option_the_kernel_refuses_names_the_mount() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
     assert!(err.contains("mounts[") && err.contains("/mnt"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "not one line: {err}");
+    assert_gone(&b);
+}
+
+/// A failed create leaves no state, no cgroup directory and no mount of its bundle.
+fn assert_gone(b: &Bundle) {
     assert_eq!(b.status(), "gone");
+    assert_eq!(cgroup_dirs(&b.id), Vec::<PathBuf>::new(), "cgroups left");
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let dir = b.path().to_str().unwrap();
+    assert!(!mounts.contains(dir), "mounts left under {dir}:\n{mounts}");
 }
 
 fn idmapped_bundle(src: &Path, args: &[&str], mount: serde_json::Value) -> Bundle {
@@ -194,7 +307,38 @@ fn idmap_bad_input_names_the_mount() {
         err.contains("mounts[") && err.contains("gidMappings"),
         "{err}"
     );
-    assert_eq!(b.status(), "gone");
+    assert_eq!(err.trim().lines().count(), 1, "not one line: {err}");
+    assert_gone(&b);
+}
+
+#[test]
+fn ridmap_reaches_the_submount_and_idmap_does_not() {
+    if !is_berth() {
+        return; // runc 1.1 has no idmapped mounts
+    }
+    let t = Tree::new(); // root-owned f, and a tmpfs on sub (root-owned g in it)
+    std::fs::write(t.path().join("sub/g"), "x").unwrap();
+    let mut b = bundle(&[
+        "sh",
+        "-c",
+        "stat -c %u:%g /a/f /a/sub/g /b/f /b/sub/g; cat /proc/self/mountinfo",
+    ]);
+    for (dest, opt) in [("/a", "idmap"), ("/b", "ridmap")] {
+        b.config["mounts"].as_array_mut().unwrap().push(json!({
+            "destination": dest, "type": "bind", "source": t.path(), "options": ["rbind", opt],
+            "uidMappings": [{"containerID": 0, "hostID": 1234, "size": 1}],
+            "gidMappings": [{"containerID": 0, "hostID": 4321, "size": 1}]}));
+    }
+    let out = b.run_ok();
+    let owners: Vec<&str> = out.lines().take(4).collect();
+    assert_eq!(
+        owners,
+        ["1234:4321", "0:0", "1234:4321", "1234:4321"],
+        "/a/f /a/sub/g /b/f /b/sub/g: {out}"
+    );
+    let idmapped = |m: &str| mount_opts(&out, m).split(',').any(|o| o == "idmapped");
+    assert!(idmapped("/a") && !idmapped("/a/sub"), "{out}");
+    assert!(idmapped("/b") && idmapped("/b/sub"), "{out}");
 }
 
 /// A veth pair on the host, deleted on drop (this kernel has no `dummy` link type).
@@ -204,15 +348,34 @@ struct Veth {
 
 impl Veth {
     fn new(addr: &str) -> Veth {
+        let v = Veth::down(addr);
+        sh(&format!("ip link set {} up", v.a));
+        v
+    }
+    /// Both ends down, as `ip link add` leaves them.
+    fn down(addr: &str) -> Veth {
         let n = std::process::id() % 100000;
         let seq = SEQ_VETH.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let a = format!("bv{n}x{seq}");
-        sh(&format!("ip link add {a} type veth peer name {a}p && ip addr add {addr} dev {a} && ip link set {a} up"));
+        sh(&format!(
+            "ip link add {a} type veth peer name {a}p && ip addr add {addr} dev {a}"
+        ));
         Veth { a }
     }
     fn on_host(&self) -> bool {
         PathBuf::from("/sys/class/net").join(&self.a).exists()
     }
+    /// Whether the host's device is administratively up (IFF_UP).
+    fn up_on_host(&self) -> bool {
+        let f = std::fs::read_to_string(format!("/sys/class/net/{}/flags", self.a)).unwrap();
+        u32::from_str_radix(f.trim().trim_start_matches("0x"), 16).unwrap() & 1 != 0
+    }
+}
+
+/// The link flags (`<BROADCAST,MULTICAST,UP,…>`) in `ip -o link` output.
+fn link_flags(ip_link: &str) -> Vec<String> {
+    let s = ip_link.split('<').nth(1).and_then(|r| r.split('>').next());
+    s.unwrap_or("").split(',').map(str::to_string).collect()
 }
 
 static SEQ_VETH: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
@@ -249,6 +412,69 @@ fn net_device_moves_in_renamed_with_address_and_returns_on_delete() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&host.stdout).contains("10.213.7.1/24"));
+    assert!(v.up_on_host(), "{} came back down", v.a);
+}
+
+#[test]
+fn net_device_that_was_down_is_set_up_inside() {
+    if !is_berth() {
+        return; // runc 1.1 has no linux.netDevices
+    }
+    // The spec: "The runtime MUST set the network device state to 'up' after moving it".
+    // The peer stays down on the host, so the link is up but has no carrier (admin state).
+    let v = Veth::down("10.213.9.1/24");
+    assert!(!v.up_on_host());
+    let mut b = bundle(&["sleep", "100"]);
+    b.config["linux"]["netDevices"] = json!({v.a.clone(): {"name": "ctr9"}});
+    b.create_ok();
+    let out = b.ok(&["exec", &b.id, "ip", "-o", "link", "show", "dev", "ctr9"]);
+    assert!(
+        link_flags(&out).contains(&"UP".to_string()),
+        "not up: {out}"
+    );
+    b.ok(&["delete", "--force", &b.id]);
+    // Back on the host as it was there: down.
+    assert!(
+        v.on_host() && !v.up_on_host(),
+        "{} not restored as it was",
+        v.a
+    );
+}
+
+#[test]
+fn net_device_failed_create_loses_no_link() {
+    if !is_berth() {
+        return; // runc 1.1 ignores linux.netDevices
+    }
+    let (v1, v2) = (Veth::new("10.213.10.1/24"), Veth::new("10.213.11.1/24"));
+    // A failed create must name the field in one line, leave nothing, and lose no link.
+    let fails = |devs: Value, mount: Option<Value>, field: &str| {
+        let mut b = bundle(&["true"]);
+        b.config["linux"]["netDevices"] = devs;
+        if let Some(m) = mount {
+            b.config["mounts"].as_array_mut().unwrap().push(m);
+        }
+        let o = b.create();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!o.status.success());
+        assert!(err.contains(field), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "not one line: {err}");
+        assert!(v1.on_host() && v2.on_host(), "a link was lost: {err}");
+        assert!(v1.up_on_host() && v2.up_on_host(), "a link came back down");
+        assert_gone(&b);
+    };
+    // Two devices under one name (the spec: a name taken in the container is an error).
+    let dup = json!({v1.a.clone(): {"name": "dup0"}, v2.a.clone(): {"name": "dup0"}});
+    fails(dup, None, &format!("linux.netDevices.{}", v2.a));
+    // A name the new namespace already has: the kernel moves the device, then refuses the
+    // rename, so it sits inside under its host name and must still come back.
+    let lo = json!({v1.a.clone(): {"name": "lo"}});
+    fails(lo, None, &format!("linux.netDevices.{}", v1.a));
+    // A failure after the move (a mount the kernel refuses, in the init).
+    let both = json!({v1.a.clone(): {}, v2.a.clone(): {"name": "ctr11"}});
+    let bad = json!({"destination": "/mnt", "type": "tmpfs", "source": "tmpfs",
+        "options": ["size=notanumber"]});
+    fails(both, Some(bad), "mounts[");
 }
 
 #[test]
@@ -263,7 +489,7 @@ fn net_device_that_does_not_exist_names_the_field() {
     assert!(!o.status.success());
     assert!(err.contains("linux.netDevices.nosuchdev0"), "{err}");
     assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert_eq!(b.status(), "gone");
+    assert_gone(&b);
 }
 
 #[test]

@@ -1,5 +1,6 @@
 //! state, list, ps, spec, features.
 
+use super::outln;
 use berth::container::ops;
 use clap::{Args, ValueEnum};
 use std::path::{Path, PathBuf};
@@ -79,17 +80,12 @@ pub fn events(root: &Path, a: EventsArgs) -> berth::Result<i32> {
     } else {
         Some(parse_interval(&a.interval)?)
     };
-    let mut out = std::io::stdout();
-    berth::container::events::events(root, &a.id, interval, &mut |e| {
-        use std::io::Write;
-        let _ = writeln!(out, "{e}");
-        let _ = out.flush();
-    })?;
+    berth::container::events::events(root, &a.id, interval, &mut |e| outln!("{e}"))?;
     Ok(0)
 }
 
 fn print_json(v: &serde_json::Value) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+    outln!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
 pub fn state(root: &Path, id: &str) -> berth::Result<i32> {
@@ -101,19 +97,23 @@ pub fn list(root: &Path, a: ListArgs) -> berth::Result<i32> {
     let all = ops::list(root)?;
     if a.quiet {
         all.iter()
-            .for_each(|s| println!("{}", s["id"].as_str().unwrap_or("")));
+            .for_each(|s| outln!("{}", s["id"].as_str().unwrap_or("")));
         return Ok(0);
     }
     match a.format {
-        Format::Json => println!("{}", serde_json::Value::Array(all)),
+        Format::Json => outln!("{}", serde_json::Value::Array(all)),
         Format::Table => {
-            println!(
+            outln!(
                 "{:<20} {:<8} {:<10} {:<40} {:<31} OWNER",
-                "ID", "PID", "STATUS", "BUNDLE", "CREATED"
+                "ID",
+                "PID",
+                "STATUS",
+                "BUNDLE",
+                "CREATED"
             );
             for s in &all {
                 let g = |k: &str| s[k].as_str().unwrap_or("").to_string();
-                println!(
+                outln!(
                     "{:<20} {:<8} {:<10} {:<40} {:<31} {}",
                     g("id"),
                     s["pid"],
@@ -131,7 +131,7 @@ pub fn list(root: &Path, a: ListArgs) -> berth::Result<i32> {
 pub fn ps(root: &Path, a: PsArgs) -> berth::Result<i32> {
     let pids = ops::pids(root, &a.id)?;
     if let Format::Json = a.format {
-        println!("{}", serde_json::to_string(&pids).unwrap_or_default());
+        outln!("{}", serde_json::to_string(&pids).unwrap_or_default());
         return Ok(0);
     }
     let args = if a.ps_args.is_empty() {
@@ -150,14 +150,14 @@ pub fn ps(root: &Path, a: PsArgs) -> berth::Result<i32> {
         .split_whitespace()
         .position(|c| c == "PID")
         .ok_or_else(|| berth::Error::Other("ps output has no PID column".into()))?;
-    println!("{header}");
+    outln!("{header}");
     for l in lines {
         if l.split_whitespace()
             .nth(col)
             .and_then(|p| p.parse::<i32>().ok())
             .is_some_and(|p| pids.contains(&p))
         {
-            println!("{l}");
+            outln!("{l}");
         }
     }
     Ok(0)

@@ -9,6 +9,26 @@ pub mod update;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
+/// println! for the commands' output, without its panic on a failed write. A reader that
+/// went away (`berth features | head -1`: EPIPE, as Rust ignores SIGPIPE) ends the command
+/// quietly, as it would a C tool; any other write error is reported on stderr.
+macro_rules! outln {
+    ($($t:tt)*) => { $crate::cli::write_line(format_args!($($t)*)) };
+}
+pub(crate) use outln;
+
+pub fn write_line(args: std::fmt::Arguments) {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    if let Err(e) = o.write_fmt(args).and_then(|_| o.write_all(b"\n")) {
+        if e.kind() != std::io::ErrorKind::BrokenPipe {
+            eprintln!("berth: write to stdout: {e}");
+            std::process::exit(1);
+        }
+        std::process::exit(0);
+    }
+}
+
 #[derive(Parser, Debug)]
 #[command(name = "berth", version = concat!(env!("CARGO_PKG_VERSION"), "\nspec: 1.2.0"), about = "berth: an OCI container runtime")]
 pub struct Cli {

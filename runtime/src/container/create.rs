@@ -181,7 +181,7 @@ fn create_in(o: &CreateOpts, bundle: Bundle, undo: &mut Undo) -> Result<Created>
         ready_sent: Default::default(),
         join_by: cgroups::JoinBy::for_caller(),
     };
-    let into = clone::Target::find(&paths, ctx.join_by);
+    let into = clone::Target::for_process(&paths, ctx.join_by, bundle.spec.process().as_ref());
     // SAFETY: berth is single-threaded here, so the child may allocate freely.
     let (stage1, cloned) = match unsafe { clone::fork(into.as_ref()) }? {
         (ForkResult::Child, _) => init::stage1(ctx),
@@ -242,7 +242,7 @@ fn drive(
                 if plan.is_new(T::User) {
                     write_id_maps(stage1.as_raw(), b)?;
                 }
-                chan.send(&ToChild::Go)?;
+                send(chan, &ToChild::Go)?;
             }
             Some(ToParent::Pid(pid)) => {
                 undo.pid = Some(pid);
@@ -259,14 +259,14 @@ fn drive(
                 }
                 let doc = st.to_oci(super::state::Status::Creating);
                 undo.bundle = Some((b.clone(), doc.clone()));
-                chan.send(&ToChild::State(doc.to_string()))?;
+                send(chan, &ToChild::State(doc.to_string()))?;
             }
             Some(ToParent::RunHooks) => {
                 undo.dir.as_ref().expect("dir is set").save(st)?;
                 let doc = st.to_oci(super::state::Status::Creating);
                 crate::hooks::run(b.spec.hooks().as_ref(), "prestart", &doc)?;
                 crate::hooks::run(b.spec.hooks().as_ref(), "createRuntime", &doc)?;
-                chan.send(&ToChild::HooksDone)?;
+                send(chan, &ToChild::HooksDone)?;
             }
             Some(ToParent::Ready) => return Ok(()),
             Some(ToParent::Error(m)) => return Err(Error::Child(m)),
@@ -277,6 +277,15 @@ fn drive(
             }
         }
     }
+}
+
+/// Sends to the child; when it has gone (EPIPE), the error it sent first says why (e.g. a
+/// mount it refused while the parent was moving network devices).
+fn send(chan: &Channel, msg: &ToChild) -> Result<()> {
+    chan.send(msg).map_err(|e| match chan.recv::<ToParent>() {
+        Ok(Some(ToParent::Error(m))) => Error::Child(m),
+        _ => e,
+    })
 }
 
 /// Writes uid_map and gid_map of the stage-1 process that unshared the user namespace.

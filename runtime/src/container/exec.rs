@@ -68,7 +68,7 @@ pub fn exec(o: &ExecOpts) -> Result<i32> {
         cgroup_paths: st.cgroup_paths.clone(),
         join_by,
     };
-    let into = clone::Target::find(&st.cgroup_paths, join_by);
+    let into = clone::Target::for_process(&st.cgroup_paths, join_by, Some(&o.process));
     // SAFETY: berth is single-threaded here.
     let (stage1, cloned) = match unsafe { clone::fork(into.as_ref()) }? {
         (ForkResult::Child, _) => pexec::stage1(ctx),

@@ -4,11 +4,13 @@
 //! for writing, which waits for an RCU grace period (10–20 ms here). clone3 with
 //! CLONE_INTO_CGROUP starts the child in its cgroup instead, under the read side of that lock.
 //! v1 hierarchies have no such call; there the child joins itself (cgroups::join_self).
+//! A process with execCPUAffinity.initial is never cloned into its cgroup (Target::for_process).
 
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::unistd::{ForkResult, Pid};
+use oci_spec::runtime::Process;
 
 use crate::cgroups::JoinBy;
 use crate::error::{Error, Result};
@@ -58,6 +60,22 @@ impl Target {
             dir,
         })
     }
+
+    /// [`Target::find`] for stage 1 of process `p`, or none when `p` sets
+    /// execCPUAffinity.initial. The spec applies `initial` "before the transition to the
+    /// container's cgroup": a child born in the cgroup2 directory would run it too late, and
+    /// a v2 cpuset without those CPUs would refuse it (EINVAL). So stage 1 is forked plainly,
+    /// applies `initial`, and the parent joins it at Stage1Ready.
+    pub fn for_process(paths: &[PathBuf], by: JoinBy, p: Option<&Process>) -> Option<Target> {
+        let initial = p
+            .and_then(|p| p.exec_cpu_affinity().as_ref())
+            .and_then(|a| a.initial().as_deref())
+            .is_some_and(|l| !l.is_empty());
+        if initial {
+            return None;
+        }
+        Target::find(paths, by)
+    }
 }
 
 /// fork(), with the child born in `into` when given and the kernel can (returned: whether it
@@ -106,4 +124,27 @@ pub fn left_to_parent(paths: &[PathBuf], cloned_into: Option<&Path>) -> Vec<Path
         .filter(|p| Some(p.as_path()) != cloned_into)
         .cloned()
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn initial_affinity_keeps_stage1_out_of_the_cgroup() {
+        // A directory without `tasks` stands for a cgroup2 one.
+        let dir = tempfile::tempdir().unwrap();
+        let paths = vec![dir.path().to_path_buf()];
+        let p = |a: serde_json::Value| -> Process {
+            let mut v = serde_json::to_value(Process::default()).unwrap();
+            v["execCPUAffinity"] = a;
+            serde_json::from_value(v).unwrap()
+        };
+        let by = JoinBy::SelfV1;
+        assert!(Target::for_process(&paths, by, None).is_some());
+        let fin = p(serde_json::json!({"final": "0"}));
+        assert!(Target::for_process(&paths, by, Some(&fin)).is_some());
+        let init = p(serde_json::json!({"initial": "0", "final": "0"}));
+        assert!(Target::for_process(&paths, by, Some(&init)).is_none());
+    }
 }

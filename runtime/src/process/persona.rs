@@ -76,6 +76,56 @@ fn flag_number(f: MF) -> i32 {
     }
 }
 
+/// The memory policy modes and flags with their kernel numbers, for `berth features`.
+const MODES: &[(&str, i32)] = &[
+    ("MPOL_DEFAULT", 0),
+    ("MPOL_PREFERRED", 1),
+    ("MPOL_BIND", 2),
+    ("MPOL_INTERLEAVE", 3),
+    ("MPOL_LOCAL", 4),
+    ("MPOL_PREFERRED_MANY", 5),
+    ("MPOL_WEIGHTED_INTERLEAVE", 6),
+];
+const FLAGS: &[(&str, i32)] = &[
+    ("MPOL_F_NUMA_BALANCING", 1 << 13),
+    ("MPOL_F_RELATIVE_NODES", 1 << 14),
+    ("MPOL_F_STATIC_NODES", 1 << 15),
+];
+
+/// The memory policy modes and flags this kernel accepts, found by trying each one
+/// (flags with MPOL_BIND) on the first online node. set_mempolicy(2) is per thread, so
+/// the probe runs on a thread of its own, which resets to MPOL_DEFAULT and ends.
+pub fn supported_memory_policy() -> (Vec<&'static str>, Vec<&'static str>) {
+    let node = std::fs::read_to_string("/sys/devices/system/node/online")
+        .ok()
+        .and_then(|s| crate::process::sched::parse_cpus(s.trim()).ok())
+        .and_then(|l| l.first().copied())
+        .unwrap_or(0);
+    let probe = move || {
+        let mut mask = [0u64; MASK_WORDS];
+        mask[node / 64] |= 1 << (node % 64);
+        let set = |mode: i32| {
+            // DEFAULT and LOCAL take no nodes.
+            let nodes = if mode == 0 || mode == 4 {
+                std::ptr::null()
+            } else {
+                mask.as_ptr()
+            };
+            let maxnode = (MASK_WORDS * 64 + 1) as libc::c_ulong;
+            // SAFETY: mask outlives the call and holds maxnode-1 bits; only this thread's
+            // policy changes.
+            unsafe { libc::syscall(libc::SYS_set_mempolicy, mode, nodes, maxnode) == 0 }
+        };
+        let modes = MODES.iter().filter(|(_, m)| set(*m)).map(|(n, _)| *n);
+        let modes: Vec<_> = modes.collect();
+        let flags = FLAGS.iter().filter(|(_, f)| set(2 | f)).map(|(n, _)| *n);
+        let flags: Vec<_> = flags.collect();
+        set(0);
+        (modes, flags)
+    };
+    std::thread::spawn(probe).join().unwrap_or_default()
+}
+
 const MASK_WORDS: usize = 16;
 
 /// Checks linux.memoryPolicy against the spec and the host's NUMA nodes; returns the

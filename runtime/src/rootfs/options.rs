@@ -66,16 +66,8 @@ pub fn parse(opts: &[String]) -> Options {
             }
         } else if let Some(p) = propagation(s) {
             o.propagation.push(p);
-        } else if let Some((attr, clear)) = recursive_attr(s) {
-            if matches!(s, "rrelatime" | "rnoatime" | "rstrictatime") {
-                // The kernel wants the whole atime field cleared when one mode is set.
-                o.attr_clr |= ATTR_ATIME;
-                o.attr_set |= attr;
-            } else if clear {
-                o.attr_clr |= attr;
-            } else {
-                o.attr_set |= attr;
-            }
+        } else if let Some(r) = recursive_attr(s) {
+            o.add_recursive(r);
         } else if s == "idmap" {
             o.idmap = true;
         } else if s == "ridmap" {
@@ -144,32 +136,72 @@ fn propagation(s: &str) -> Option<MsFlags> {
     })
 }
 
-/// (attribute, clears?) for the recursive options that mount_setattr(2) applies.
-fn recursive_attr(s: &str) -> Option<(u64, bool)> {
+/// What one recursive option does to the mount_setattr(2) attributes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Recursive {
+    Set(u64),
+    Clear(u64),
+    /// One of the atime modes (RELATIME, NOATIME, STRICTATIME). They share one field,
+    /// MOUNT_ATTR__ATIME, which the kernel only takes cleared as a whole (a partial clear
+    /// is EINVAL), so every atime option clears it all and sets exactly one mode.
+    Atime(u64),
+}
+
+impl Options {
+    /// Adds one recursive option; a later option overrides an earlier one on the same bit.
+    fn add_recursive(&mut self, r: Recursive) {
+        match r {
+            Recursive::Set(a) => {
+                self.attr_set |= a;
+                self.attr_clr &= !a;
+            }
+            Recursive::Clear(a) => {
+                self.attr_clr |= a;
+                self.attr_set &= !a;
+            }
+            Recursive::Atime(mode) => {
+                self.attr_clr |= ATTR_ATIME;
+                self.attr_set = (self.attr_set & !ATTR_ATIME) | mode;
+            }
+        }
+    }
+}
+
+/// The recursive options that mount_setattr(2) applies.
+///
+/// The atime ones follow mount(8)'s meaning of their non-recursive forms: `atime` and
+/// `nostrictatime` fall back to the kernel default (relatime), and `norelatime` turns
+/// relatime off for full atime updates, i.e. strictatime. (runc and crun clear the
+/// RELATIME value, which is 0, so for them rnorelatime changes nothing; ratime and
+/// rnostrictatime clear only part of the atime field there, which the kernel refuses.)
+fn recursive_attr(s: &str) -> Option<Recursive> {
+    use Recursive::{Atime, Clear, Set};
     Some(match s {
-        "rro" => (ATTR_RDONLY, false),
-        "rrw" => (ATTR_RDONLY, true),
-        "rnosuid" => (ATTR_NOSUID, false),
-        "rsuid" => (ATTR_NOSUID, true),
-        "rnodev" => (ATTR_NODEV, false),
-        "rdev" => (ATTR_NODEV, true),
-        "rnoexec" => (ATTR_NOEXEC, false),
-        "rexec" => (ATTR_NOEXEC, true),
-        "rnodiratime" => (ATTR_NODIRATIME, false),
-        "rdiratime" => (ATTR_NODIRATIME, true),
-        "rrelatime" => (ATTR_RELATIME, false),
-        "rnorelatime" => (ATTR_ATIME, true),
-        "rnoatime" => (ATTR_NOATIME, false),
-        "ratime" => (ATTR_NOATIME, true),
-        "rstrictatime" => (ATTR_STRICTATIME, false),
-        "rnostrictatime" => (ATTR_STRICTATIME, true),
-        "rnosymfollow" => (ATTR_NOSYMFOLLOW, false),
-        "rsymfollow" => (ATTR_NOSYMFOLLOW, true),
+        "rro" => Set(ATTR_RDONLY),
+        "rrw" => Clear(ATTR_RDONLY),
+        "rnosuid" => Set(ATTR_NOSUID),
+        "rsuid" => Clear(ATTR_NOSUID),
+        "rnodev" => Set(ATTR_NODEV),
+        "rdev" => Clear(ATTR_NODEV),
+        "rnoexec" => Set(ATTR_NOEXEC),
+        "rexec" => Clear(ATTR_NOEXEC),
+        "rnodiratime" => Set(ATTR_NODIRATIME),
+        "rdiratime" => Clear(ATTR_NODIRATIME),
+        "rrelatime" | "ratime" | "rnostrictatime" => Atime(ATTR_RELATIME),
+        "rnoatime" => Atime(ATTR_NOATIME),
+        "rstrictatime" | "rnorelatime" => Atime(ATTR_STRICTATIME),
+        "rnosymfollow" => Set(ATTR_NOSYMFOLLOW),
+        "rsymfollow" => Clear(ATTR_NOSYMFOLLOW),
         _ => return None,
     })
 }
 
-/// Every option we understand, for `berth features`.
+/// Whether an option is applied with mount_setattr(2) (kernel 5.12+).
+pub fn needs_setattr(s: &str) -> bool {
+    recursive_attr(s).is_some() || s == "idmap" || s == "ridmap"
+}
+
+/// Every option we apply, for `berth features` (not tmpcopyup, which is accepted and ignored).
 pub fn known() -> Vec<&'static str> {
     vec![
         "async",
@@ -230,7 +262,6 @@ pub fn known() -> Vec<&'static str> {
         "strictatime",
         "suid",
         "sync",
-        "tmpcopyup",
         "unbindable",
     ]
 }
@@ -256,5 +287,30 @@ mod tests {
         assert_eq!(o.attr_set, ATTR_NOSUID);
         let o = parse(&["ro".into(), "rw".into()]);
         assert!(!o.flags.contains(MsFlags::MS_RDONLY));
+    }
+
+    fn attrs(opts: &[&str]) -> (u64, u64) {
+        let o = parse(&opts.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        (o.attr_set, o.attr_clr)
+    }
+
+    #[test]
+    fn atime_options_clear_the_whole_field_and_set_one_mode() {
+        for (opt, mode) in [
+            ("rrelatime", ATTR_RELATIME),
+            ("ratime", ATTR_RELATIME),
+            ("rnostrictatime", ATTR_RELATIME),
+            ("rnoatime", ATTR_NOATIME),
+            ("rstrictatime", ATTR_STRICTATIME),
+            ("rnorelatime", ATTR_STRICTATIME),
+        ] {
+            assert_eq!(attrs(&[opt]), (mode, ATTR_ATIME), "{opt}");
+        }
+        // The last atime option wins, and other attributes are kept.
+        assert_eq!(
+            attrs(&["rnoatime", "rro", "rstrictatime"]),
+            (ATTR_RDONLY | ATTR_STRICTATIME, ATTR_ATIME)
+        );
+        assert_eq!(attrs(&["rro", "rrw"]), (0, ATTR_RDONLY));
     }
 }
