@@ -246,15 +246,26 @@ fn static_c(name: &'static str) -> PathBuf {
     if let Some((_, p)) = bins.iter().find(|(n, _)| *n == name) {
         return p.clone();
     }
-    let out = std::env::temp_dir().join(format!("berth-{name}-{}", std::process::id()));
+    // Named after the source's hash and shared by test runs, so none leaves a copy behind;
+    // built under a private name and renamed, so concurrent test binaries never see half a file.
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/common/{name}.c"));
-    let st = Command::new("gcc")
-        .args(["-static", "-pthread", "-O2", "-o"])
-        .arg(&out)
-        .arg(&src)
-        .status()
-        .expect("gcc is required for the test probes (apt-get install gcc libc6-dev)");
-    assert!(st.success(), "compiling {} failed", src.display());
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    std::hash::Hash::hash(&std::fs::read(&src).unwrap(), &mut h);
+    let out = std::env::temp_dir().join(format!(
+        "berth-{name}-{:016x}",
+        std::hash::Hasher::finish(&h)
+    ));
+    if !out.exists() {
+        let tmp = out.with_extension(std::process::id().to_string());
+        let st = Command::new("gcc")
+            .args(["-static", "-pthread", "-O2", "-o"])
+            .arg(&tmp)
+            .arg(&src)
+            .status()
+            .expect("gcc is required for the test probes (apt-get install gcc libc6-dev)");
+        assert!(st.success(), "compiling {} failed", src.display());
+        std::fs::rename(&tmp, &out).unwrap();
+    }
     bins.push((name, out.clone()));
     out
 }
