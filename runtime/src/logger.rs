@@ -41,6 +41,13 @@ pub fn warn(msg: &str) {
     }
 }
 
+/// A warning both in --log and on stderr, for what a user must hear about even when a
+/// manager keeps the log (the container does not run exactly as configured).
+pub fn warn_loud(msg: &str) {
+    write("warning", msg);
+    eprintln!("berth: warning: {msg}");
+}
+
 /// A warning for people at a terminal: always in --log, on stderr only when it is a tty (so
 /// it does not fill the output of programs that run berth, such as a builder's RUN steps).
 pub fn notice(msg: &str) {

@@ -3,57 +3,169 @@ mod common;
 use common::*;
 use serde_json::json;
 
-/// A docker-like profile: default ERRNO(EPERM), everything allowed except what docker's
-/// default profile blocks for a container without extra capabilities.
-fn docker_like() -> serde_json::Value {
-    let blocked = [
-        "unshare",
-        "keyctl",
-        "add_key",
-        "request_key",
-        "mount",
-        "umount2",
-        "setns",
-        "kexec_load",
-        "init_module",
-        "finit_module",
-        "delete_module",
-        "bpf",
-        "ptrace",
-        "pivot_root",
-        "swapon",
-        "swapoff",
-        "reboot",
-        "open_by_handle_at",
-        "perf_event_open",
-        "userfaultfd",
-    ];
-    let header = std::fs::read_to_string("/usr/include/x86_64-linux-gnu/asm/unistd_64.h").unwrap();
-    let names: Vec<String> = header
-        .lines()
-        .filter_map(|l| l.strip_prefix("#define __NR_"))
-        .filter_map(|l| l.split_whitespace().next().map(String::from))
-        .filter(|n| !blocked.contains(&n.as_str()))
-        .collect();
-    json!({"defaultAction": "SCMP_ACT_ERRNO", "defaultErrnoRet": 1, "architectures": ["SCMP_ARCH_X86_64"],
-           "syscalls": [{"names": names, "action": "SCMP_ACT_ALLOW"}]})
+/// Docker's default profile as dockerd passes it for a default container (see
+/// tests/fixtures/README.md).
+fn docker_default() -> serde_json::Value {
+    let f = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/docker-default.json"
+    );
+    serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap()
 }
 
+fn give_caps(b: &mut Bundle, caps: &[&str]) {
+    for set in ["bounding", "effective", "permitted"] {
+        b.config["process"]["capabilities"][set] = json!(caps);
+    }
+}
+
+/// The probe's calls: unshare(CLONE_NEWNS), keyctl(KEYCTL_GET_KEYRING_ID, session, 0) and
+/// mount("none", "/mnt", "tmpfs"). The container holds CAP_SYS_ADMIN, so only the profile
+/// (built for Docker's default capabilities, without it) can refuse them; the same probe
+/// without the profile is the control.
+const BLOCKED: &str =
+    "sysprobe 272 0x20000; sysprobe 250 0 -3 0; mkdir -p /mnt; sysprobe 165 none /mnt tmpfs 0 0";
+
 #[test]
-fn docker_like_profile_blocks_unshare_keyctl_mount_and_lets_a_shell_work() {
-    let mut b = bundle(&["sh", "-c", "echo shell works; ls / > /dev/null && echo ls works; unshare -m true 2>&1 || echo unshare blocked; mount -t tmpfs none /tmp 2>&1 || echo mount blocked; grep Seccomp: /proc/self/status"]);
-    b.config["linux"]["seccomp"] = docker_like();
-    b.config["process"]["capabilities"]["bounding"] = json!(["CAP_SYS_ADMIN", "CAP_KILL"]);
-    b.config["process"]["capabilities"]["effective"] = json!(["CAP_SYS_ADMIN", "CAP_KILL"]);
-    b.config["process"]["capabilities"]["permitted"] = json!(["CAP_SYS_ADMIN", "CAP_KILL"]);
+fn docker_default_profile_blocks_unshare_keyctl_mount_and_lets_a_shell_work() {
+    let script = format!("echo shell works; ls / > /dev/null && echo ls works; {BLOCKED}; grep Seccomp: /proc/self/status");
+    let mut b = bundle(&["sh", "-c", &script]);
+    install_sysprobe(&b);
+    b.config["linux"]["seccomp"] = docker_default();
+    give_caps(&mut b, &["CAP_SYS_ADMIN", "CAP_KILL"]);
     let out = b.run_ok();
     assert!(
         out.contains("shell works") && out.contains("ls works"),
         "{out}"
     );
-    assert!(out.contains("unshare blocked"), "{out}");
-    assert!(out.contains("mount blocked"), "{out}");
+    // The profile's default action: SCMP_ACT_ERRNO with EPERM.
+    for nr in ["272", "250", "165"] {
+        assert!(
+            out.contains(&format!("{nr} errno=1\n")),
+            "{nr} not refused: {out}"
+        );
+    }
     assert!(out.contains("Seccomp:\t2"), "{out}");
+    let mut c = bundle(&["sh", "-c", BLOCKED]);
+    install_sysprobe(&c);
+    give_caps(&mut c, &["CAP_SYS_ADMIN", "CAP_KILL"]);
+    let out = c.run_ok();
+    assert!(
+        out.contains("272 ret=0") && out.contains("165 ret=0") && !out.contains("250 errno=1\n"),
+        "control without the profile: {out}"
+    );
+}
+
+/// A syscall name unknown on x86_64 is skipped (runtime-spec) with a warning in --log and
+/// on stderr, and fchmodat2 (nr 452, Linux 6.6, past the old 5.17 table) is filtered.
+#[test]
+fn unknown_syscall_names_are_skipped_with_a_warning_and_fchmodat2_is_filtered() {
+    let mut b = bundle(&["sh", "-c", "touch /f; sysprobe 452 -100 /f 0700 0"]);
+    install_sysprobe(&b);
+    b.config["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["berth_no_such_syscall", "fchmodat2"], "action": "SCMP_ACT_ERRNO", "errnoRet": 122}]});
+    let log = b.path().join("berth.log");
+    let o = b.rt(&[
+        "--log",
+        log.to_str().unwrap(),
+        "--log-format",
+        "json",
+        "run",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &b.id,
+    ]);
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert!(o.status.success(), "{out} {err}");
+    // runc 1.1 links libseccomp 2.5.4, which does not know fchmodat2 either.
+    if !is_berth() {
+        return;
+    }
+    assert!(out.contains("452 errno=122"), "fchmodat2 rule lost: {out}");
+    assert_eq!(err.matches("berth_no_such_syscall").count(), 1, "{err}");
+    let log = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.contains(r#""level":"warning""#) && l.contains("berth_no_such_syscall")),
+        "{log}"
+    );
+}
+
+/// Listing 32-bit ABIs is not silently ignored: berth filters x86_64 only and says so.
+#[test]
+fn other_architectures_are_warned_about() {
+    let mut b = bundle(&["true"]);
+    b.config["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_ERRNO"}]});
+    let (code, _, err) = b.run();
+    assert_eq!(code, 0, "{err}");
+    if is_berth() {
+        assert!(
+            err.contains("linux.seccomp.architectures") && err.contains("SCMP_ARCH_X86,"),
+            "{err}"
+        );
+    }
+}
+
+/// With no_new_privs the filter is loaded last, after the user switch and the capability
+/// calls, so a profile denying those still lets the container start.
+#[test]
+fn filter_is_loaded_after_identity_with_no_new_privileges() {
+    let mut b = bundle(&["sh", "-c", "id -u; id -G; echo ran"]);
+    b.config["process"]["noNewPrivileges"] = json!(true);
+    b.config["process"]["user"] = json!({"uid": 65534, "gid": 65534, "additionalGids": [65534]});
+    b.config["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["capset", "setresuid", "setresgid", "setuid", "setgid", "setgroups", "prctl"],
+         "action": "SCMP_ACT_ERRNO"}]});
+    let out = b.run_ok();
+    assert!(out.starts_with("65534\n") && out.contains("ran"), "{out}");
+}
+
+/// SCMP_ACT_KILL_THREAD kills the calling thread only; SCMP_ACT_KILL_PROCESS the process.
+#[test]
+fn kill_thread_kills_only_the_calling_thread() {
+    let run = |action: &str| {
+        let mut b = bundle(&["sysprobe", "thread", "110"]);
+        install_sysprobe(&b);
+        b.config["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW",
+            "syscalls": [{"names": ["getppid"], "action": action}]});
+        b.run()
+    };
+    let (code, out, err) = run("SCMP_ACT_KILL_THREAD");
+    assert_eq!((code, out.as_str()), (0, "survived\n"), "{err}");
+    let (code, out, _) = run("SCMP_ACT_KILL_PROCESS");
+    assert_eq!((code, out.as_str()), (128 + 31, ""), "SIGSYS expected");
+}
+
+/// SCMP_ACT_TRACE with no tracer attached: the call is skipped and fails with ENOSYS.
+#[test]
+fn trace_without_a_tracer_fails_with_enosys() {
+    let mut b = bundle(&["sysprobe", "110"]);
+    install_sysprobe(&b);
+    b.config["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW",
+        "syscalls": [{"names": ["getppid"], "action": "SCMP_ACT_TRACE", "errnoRet": 7}]});
+    assert_eq!(b.run_ok(), "110 errno=38\n");
+}
+
+/// defaultErrnoRet is the default action's errno; a rule without errnoRet still gets EPERM.
+#[test]
+fn default_errno_ret_other_than_eperm() {
+    let mut b = bundle(&["sh", "-c", "sysprobe 250 0 -3 0; sysprobe 272 0x20000"]);
+    install_sysprobe(&b);
+    let mut p = docker_default();
+    p["defaultErrnoRet"] = json!(95);
+    p["syscalls"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"names": ["unshare"], "action": "SCMP_ACT_ERRNO"}));
+    b.config["linux"]["seccomp"] = p;
+    let out = b.run_ok();
+    assert!(out.contains("250 errno=95\n"), "{out}");
+    assert!(out.contains("272 errno=1\n"), "{out}");
 }
 
 #[test]

@@ -107,3 +107,74 @@ fn masked_path_with_swapped_dev_null_is_refused() {
         );
     }
 }
+
+/// Unmounts a test's bind mount even when an assertion fails.
+struct Unmount(std::path::PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+fn mounts_at(p: &std::path::Path) -> usize {
+    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let p = p.to_str().unwrap();
+    mi.lines()
+        .filter(|l| l.split(' ').nth(4) == Some(p))
+        .count()
+}
+
+/// 2025 masked-path class, the other half: maskedPaths and readonlyPaths whose targets (or a
+/// directory on the way) are links out of the rootfs, to a host directory by absolute path or
+/// by `..`, must not mask or remount that directory. It is a shared mount here and the
+/// container's root is rshared, so a mount made on it in the container's namespace would
+/// show up on the host.
+#[test]
+fn masked_and_readonly_paths_through_links_stay_in_the_container() {
+    let mut b = bundle(&[
+        "sh",
+        "-c",
+        "ls /mlink /rlink /mdir/ /rdir/ >/dev/null 2>&1; echo ran",
+    ]);
+    let host = b.path().join("hostdir");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("secret"), "host-data").unwrap();
+    let sh = |c: &str| {
+        let st = std::process::Command::new("sh")
+            .args(["-c", c])
+            .status()
+            .unwrap();
+        assert!(st.success(), "{c}");
+    };
+    let h = host.to_str().unwrap();
+    sh(&format!("mount --bind {h} {h} && mount --make-shared {h}"));
+    let _guard = Unmount(host.clone());
+    let up = "../".repeat(20) + h.trim_start_matches('/');
+    let r = b.rootfs();
+    for (link, to) in [
+        ("mlink", h.to_string()),
+        ("rlink", h.to_string()),
+        ("mdir", up.clone()),
+        ("rdir", up),
+    ] {
+        std::os::unix::fs::symlink(to, r.join(link)).unwrap();
+    }
+    b.config["linux"]["rootfsPropagation"] = json!("rshared");
+    b.config["linux"]["maskedPaths"] = json!(["/mlink", "/mdir/secret", "/proc/kcore"]);
+    b.config["linux"]["readonlyPaths"] = json!(["/rlink", "/rdir/secret", "/proc/sys"]);
+    let before = mounts_at(&host);
+    let (code, out, err) = b.run();
+    assert_eq!(code, 0, "{out} {err}");
+    assert!(out.contains("ran"), "{out}");
+    assert_eq!(
+        mounts_at(&host),
+        before,
+        "a mount reached the host directory"
+    );
+    assert_eq!(
+        std::fs::read_to_string(host.join("secret")).unwrap(),
+        "host-data"
+    );
+    std::fs::write(host.join("after"), "x").expect("host directory left read-only");
+}

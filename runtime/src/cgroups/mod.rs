@@ -3,10 +3,13 @@
 //! it, and delete removes it. v1 and v2 differ only in the per-controller files (v1.rs, v2.rs).
 
 pub mod devbpf;
+pub mod journal;
+pub mod plan;
 pub mod resources;
 pub mod stats;
 pub mod v1;
 pub mod v2;
+pub mod validate;
 
 use crate::error::{Context, Error, Result};
 use std::path::{Component, Path, PathBuf};

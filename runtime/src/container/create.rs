@@ -98,6 +98,11 @@ fn create_in(o: &CreateOpts, bundle: Bundle, undo: &mut Undo) -> Result<Created>
             nix::unistd::geteuid()
         )));
     }
+    if let Some(s) = linux.and_then(|l| l.seccomp().as_ref()) {
+        for w in crate::security::seccomp::warnings(s) {
+            crate::logger::warn_loud(&w);
+        }
+    }
     let hierarchies = cgroups::hierarchies();
     let cg_path = linux.and_then(|l| l.cgroups_path().as_deref());
     let paths = cgroups::container_paths(&hierarchies, cg_path, &o.id)?;

@@ -6,12 +6,19 @@
 //! - a base filter: every syscall named by any rule → ALLOW, anything else → defaultAction;
 //! - one filter per other action (ERRNO(n), KILL, TRAP, LOG, TRACE(n)): its rules → that
 //!   action, anything else → ALLOW.
+//!
 //! A named syscall thus gets its rule's action, and an unnamed one the default.
 //!
 //! SCMP_ACT_NOTIFY: seccompiler has no user-notification action, so notify rules are
 //! compiled as TRACE with a marker value in their own filter, whose marked RET
 //! instructions are then rewritten to SECCOMP_RET_USER_NOTIF. That filter is loaded with
 //! SECCOMP_FILTER_FLAG_NEW_LISTENER; the listener fd goes to `linux.seccomp.listenerPath`.
+//!
+//! Only the native ABI is filtered. seccompiler's filters kill a process making a system call
+//! through another audit arch (i386, `int 0x80`), and an x32 guard loaded first does the same
+//! for x32 numbers (bit 30 set, same audit arch), which would otherwise slip past rules keyed
+//! on x86_64 numbers where the kernel has the x32 ABI. `warnings` says so when the profile
+//! lists SCMP_ARCH_X86 or SCMP_ARCH_X32, and names the syscalls it skips as unknown.
 
 use super::syscalls_x86_64::X86_64;
 use crate::error::{Error, Result};
@@ -22,7 +29,7 @@ use seccompiler::{
     BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
     SeccompRule, TargetArch,
 };
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 const EPERM: u32 = 1;
@@ -40,6 +47,59 @@ pub struct Compiled {
 
 fn syscall_nr(name: &str) -> Option<i64> {
     X86_64.iter().find(|(n, _)| *n == name).map(|(_, nr)| *nr)
+}
+
+/// What the profile asks that berth does not do, for the user to see once at create: syscall
+/// names unknown on x86_64 (skipped, as the runtime-spec allows) and architectures other
+/// than x86_64 (not filtered: their system calls kill the process).
+pub fn warnings(s: &LinuxSeccomp) -> Vec<String> {
+    let unknown: BTreeSet<&str> = s
+        .syscalls()
+        .iter()
+        .flatten()
+        .flat_map(|sc| sc.names())
+        .map(String::as_str)
+        .filter(|n| syscall_nr(n).is_none())
+        .collect();
+    let mut out = Vec::new();
+    if !unknown.is_empty() {
+        out.push(format!(
+            "linux.seccomp.syscalls: {} syscall name(s) unknown on x86_64 are ignored (runtime-spec: a runtime skips names it does not know): {}",
+            unknown.len(),
+            unknown.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    let others: Vec<String> = s
+        .architectures()
+        .iter()
+        .flatten()
+        .filter_map(|a| serde_json::to_value(a).ok()?.as_str().map(String::from))
+        .filter(|a| a != "SCMP_ARCH_X86_64" && a != "SCMP_ARCH_NATIVE")
+        .collect();
+    if !others.is_empty() {
+        out.push(format!(
+            "linux.seccomp.architectures: only SCMP_ARCH_X86_64 is filtered; a process making system calls as {} is killed, not filtered",
+            others.join(", ")
+        ));
+    }
+    out
+}
+
+/// Kills a process making an x32 system call (x86_64 audit arch, number with bit 30 set);
+/// anything else is left to the filters after it. See the module comment.
+fn x32_guard() -> BpfProgram {
+    use seccompiler::sock_filter;
+    const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+    const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+    let ins = |code: u16, jt: u8, jf: u8, k: u32| sock_filter { code, jt, jf, k };
+    vec![
+        ins(0x20, 0, 0, 4),                 // ld seccomp_data.arch
+        ins(0x15, 0, 3, AUDIT_ARCH_X86_64), // jeq x86_64, else allow
+        ins(0x20, 0, 0, 0),                 // ld seccomp_data.nr
+        ins(0x35, 0, 1, X32_SYSCALL_BIT),   // jge x32 bit, else allow
+        ins(0x06, 0, 0, libc::SECCOMP_RET_KILL_PROCESS),
+        ins(0x06, 0, 0, libc::SECCOMP_RET_ALLOW),
+    ]
 }
 
 fn action(a: A, errno: Option<u32>, default_errno: Option<u32>) -> Result<SeccompAction> {
@@ -130,7 +190,8 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Compiled> {
     let mut groups: Vec<(SeccompAction, RuleSet)> = Vec::new();
     for (i, sc) in s.syscalls().iter().flatten().enumerate() {
         let field = format!("linux.seccomp.syscalls[{i}]");
-        let act = action(sc.action(), sc.errno_ret(), s.default_errno_ret())
+        // A rule's errnoRet defaults to EPERM (runtime-spec, and runc), not to defaultErrnoRet.
+        let act = action(sc.action(), sc.errno_ret(), None)
             .map_err(|e| Error::Other(format!("{field}.action: {e}")))?;
         let r = rule(sc, &field)?;
         let pos = match groups.iter().position(|(a, _)| *a == act) {
@@ -142,7 +203,8 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Compiled> {
         };
         for name in sc.names() {
             let Some(nr) = syscall_nr(name) else {
-                // runtime-spec: a syscall the runtime does not know on this architecture is skipped.
+                // runtime-spec: a syscall unknown on this architecture is skipped; create
+                // warns about these once (`warnings`), this runs again at every exec.
                 crate::logger::debug(&format!(
                     "{field}: ignoring syscall {name:?} unknown on x86_64"
                 ));
@@ -171,6 +233,10 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Compiled> {
             }
             progs.push(prog);
         }
+    }
+    if !progs.is_empty() {
+        progs.insert(0, x32_guard());
+        notify_at = notify_at.map(|i| i + 1);
     }
     if notify_at.is_some() && s.listener_path().is_none() {
         return Err(Error::Other(
@@ -298,4 +364,51 @@ pub fn send_to_listener(
     )
     .map_err(|e| Error::Other(format!("{field}: send: {e}")))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile(v: serde_json::Value) -> LinuxSeccomp {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn recent_syscalls_are_known() {
+        for (n, nr) in [
+            ("fchmodat2", 452),
+            ("mseal", 462),
+            ("file_setattr", 469),
+            ("uretprobe", 335),
+        ] {
+            assert_eq!(syscall_nr(n), Some(nr), "{n}");
+        }
+        let mut nrs: Vec<i64> = X86_64.iter().map(|(_, nr)| *nr).collect();
+        nrs.sort_unstable();
+        nrs.dedup();
+        assert_eq!(nrs.len(), X86_64.len(), "a number appears twice");
+    }
+
+    #[test]
+    fn unknown_names_and_other_arches_are_warned_about() {
+        let s = profile(serde_json::json!({
+            "defaultAction": "SCMP_ACT_ALLOW",
+            "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+            "syscalls": [{"names": ["mkdir", "no_such_call", "chown32"], "action": "SCMP_ACT_ERRNO"}]
+        }));
+        let w = warnings(&s);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(
+            w[0].contains("chown32, no_such_call") && !w[0].contains("mkdir"),
+            "{}",
+            w[0]
+        );
+        assert!(w[1].contains("SCMP_ARCH_X86, SCMP_ARCH_X32"), "{}", w[1]);
+        let c = compile(&s).unwrap();
+        assert_eq!(c.progs[0], x32_guard(), "the x32 guard goes first");
+        let plain = profile(serde_json::json!({"defaultAction": "SCMP_ACT_ALLOW"}));
+        assert!(warnings(&plain).is_empty());
+        assert!(compile(&plain).unwrap().progs.is_empty());
+    }
 }

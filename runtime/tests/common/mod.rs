@@ -239,24 +239,48 @@ pub fn cgroup_dirs(id: &str) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Compiles tests/common/probe.c (static) once per test binary and copies it into the
-/// bundle as /bin/probe: it prints the process's scheduling, I/O priority, CPU affinity,
-/// personality and memory policy as key=value lines, read with the syscalls that report them.
-pub fn install_probe(b: &Bundle) {
-    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    let bin = BIN.get_or_init(|| {
-        let out = std::env::temp_dir().join(format!("berth-probe-{}", std::process::id()));
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common/probe.c");
+/// Compiles tests/common/NAME.c (static) once per test binary; the binary's path.
+fn static_c(name: &'static str) -> PathBuf {
+    static BINS: std::sync::Mutex<Vec<(&str, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut bins = BINS.lock().unwrap();
+    if let Some((_, p)) = bins.iter().find(|(n, _)| *n == name) {
+        return p.clone();
+    }
+    // Named after the source's hash and shared by test runs, so none leaves a copy behind;
+    // built under a private name and renamed, so concurrent test binaries never see half a file.
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/common/{name}.c"));
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    std::hash::Hash::hash(&std::fs::read(&src).unwrap(), &mut h);
+    let out = std::env::temp_dir().join(format!(
+        "berth-{name}-{:016x}",
+        std::hash::Hasher::finish(&h)
+    ));
+    if !out.exists() {
+        let tmp = out.with_extension(std::process::id().to_string());
         let st = Command::new("gcc")
-            .args(["-static", "-O2", "-o"])
-            .arg(&out)
+            .args(["-static", "-pthread", "-O2", "-o"])
+            .arg(&tmp)
             .arg(&src)
             .status()
-            .expect("gcc is required for the probe (apt-get install gcc libc6-dev)");
+            .expect("gcc is required for the test probes (apt-get install gcc libc6-dev)");
         assert!(st.success(), "compiling {} failed", src.display());
-        out
-    });
-    std::fs::copy(bin, b.rootfs().join("bin/probe")).unwrap();
+        std::fs::rename(&tmp, &out).unwrap();
+    }
+    bins.push((name, out.clone()));
+    out
+}
+
+/// Copies tests/common/probe.c, built static, into the bundle as /bin/probe: it prints the
+/// process's scheduling, I/O priority, CPU affinity, personality and memory policy as
+/// key=value lines, read with the syscalls that report them.
+pub fn install_probe(b: &Bundle) {
+    std::fs::copy(static_c("probe"), b.rootfs().join("bin/probe")).unwrap();
+}
+
+/// Copies tests/common/sysprobe.c, built static, into the bundle as /bin/sysprobe: it makes
+/// one raw system call (`sysprobe NR ARGS…`) and prints its result or errno.
+pub fn install_sysprobe(b: &Bundle) {
+    std::fs::copy(static_c("sysprobe"), b.rootfs().join("bin/sysprobe")).unwrap();
 }
 
 /// key=value lines of the probe's output.
