@@ -44,8 +44,12 @@ fn host_veth(dir: &Path) -> String {
         .to_string()
 }
 
-/// After delete: no pinned namespace, no port claim, no host veth left.
-fn assert_released(id: &str, port: u16, veth: &str) {
+/// After delete: no port rule, no network.json, no pinned namespace, no port claim, no host
+/// veth left.
+fn assert_released(dir: &Path, id: &str, port: u16, veth: &str) {
+    let nat = nat_rules();
+    assert!(!nat.contains(id), "port rules left: {nat}");
+    assert!(!dir.join("network.json").exists());
     let pin = Path::new(RUN_DIR).join("netns").join(id);
     assert!(!pin.exists(), "{} left after delete", pin.display());
     let claim = Path::new(RUN_DIR).join(format!("ports/tcp-{port}"));
@@ -154,22 +158,10 @@ fn web_bundle(e: &Env, name: &str, port: u16) -> PathBuf {
     dir
 }
 
-fn published_port_reaches(runtime: &str) {
-    let _host = HOST_NET.read().unwrap_or_else(|p| p.into_inner());
-    let e = Env::with_busybox();
-    let port = free_port();
-    let dir = web_bundle(&e, "web", port);
-    let id = cid("web");
-    let _g = Cleanup {
-        runtime: runtime.into(),
-        id: id.clone(),
-        dir: dir.clone(),
-        store: e.store(),
-    };
-    rt_ok(
-        runtime,
-        &["run", "-d", "--bundle", dir.to_str().unwrap(), &id],
-    );
+/// The running bundle answers on the host port and on its address, shown by inspect-bundle,
+/// the annotation and `mounts`; its port rules, host veth and pinned netns are there.
+/// (address, host veth).
+fn reaches(e: &Env, dir: &Path, id: &str, port: u16) -> (String, String) {
     let info: serde_json::Value =
         serde_json::from_str(&e.ok(&["inspect-bundle", dir.to_str().unwrap()])).unwrap();
     let ip = info["network"]["ip"]
@@ -190,10 +182,30 @@ fn published_port_reaches(runtime: &str) {
         curl(&format!("http://{ip}:80/")).as_deref(),
         Some("hello from web\n")
     );
-    assert!(nat_rules().contains(&id), "port rules are set up");
-    let veth = host_veth(&dir);
+    assert!(nat_rules().contains(id), "port rules are set up");
+    let veth = host_veth(dir);
     assert!(Path::new("/sys/class/net").join(&veth).exists(), "{veth}");
-    assert!(Path::new(RUN_DIR).join("netns").join(&id).exists());
+    assert!(Path::new(RUN_DIR).join("netns").join(id).exists());
+    (ip, veth)
+}
+
+fn published_port_reaches(runtime: &str) {
+    let _host = HOST_NET.read().unwrap_or_else(|p| p.into_inner());
+    let e = Env::with_busybox();
+    let port = free_port();
+    let dir = web_bundle(&e, "web", port);
+    let id = cid("web");
+    let _g = Cleanup {
+        runtime: runtime.into(),
+        id: id.clone(),
+        dir: dir.clone(),
+        store: e.store(),
+    };
+    rt_ok(
+        runtime,
+        &["run", "-d", "--bundle", dir.to_str().unwrap(), &id],
+    );
+    let (ip, veth) = reaches(&e, &dir, &id, port);
     // A second bundle cannot publish the same port.
     let err = e.fails(&[
         "bundle",
@@ -209,13 +221,7 @@ fn published_port_reaches(runtime: &str) {
     let _ = Command::new(runtime).args(["kill", &id, "KILL"]).status();
     std::thread::sleep(std::time::Duration::from_millis(300));
     rt_ok(runtime, &["delete", "-f", &id]);
-    assert!(
-        !nat_rules().contains(&id),
-        "port rules left: {}",
-        nat_rules()
-    );
-    assert!(!dir.join("network.json").exists());
-    assert_released(&id, port, &veth);
+    assert_released(&dir, &id, port, &veth);
     assert!(curl_once(&format!("http://127.0.0.1:{port}/")).is_none());
     // ... and its address: another bundle could take it now.
     let ip_file = Path::new("/run/berth-build/cni/berth").join(&ip);
@@ -232,7 +238,7 @@ fn published_port_reaches(runtime: &str) {
     );
     let veth = host_veth(&dir);
     rt_ok(runtime, &["delete", "-f", &id]);
-    assert_released(&id, port, &veth);
+    assert_released(&dir, &id, port, &veth);
     assert!(
         !ip_file.exists(),
         "IP still allocated after the second delete"

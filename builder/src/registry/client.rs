@@ -67,7 +67,7 @@ impl Client {
         }
         let agent = b.build();
         let scheme = if insecure {
-            super::tls::probe_scheme(&agent, &r.api_host())
+            super::tls::probe_scheme(&agent, r.api_host())
         } else {
             "https"
         };
