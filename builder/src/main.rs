@@ -1,6 +1,6 @@
 use clap::Parser;
 
-/// The error and its causes, on one line.
+/// The error and its causes, on one line (a cause's own line breaks become spaces).
 fn chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
@@ -12,7 +12,11 @@ fn chain(e: &dyn std::error::Error) -> String {
         }
         cur = c.source();
     }
-    s
+    if !s.contains('\n') {
+        return s;
+    }
+    let lines: Vec<&str> = s.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+    lines.join(" ")
 }
 
 fn main() {

@@ -360,3 +360,49 @@ fn prune_keeps_a_bundles_layers() {
         2
     );
 }
+
+/// The snapshot directories in the store (one per chain id).
+fn snapshots(e: &Env) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(e.store().join("berth/snapshots"))
+        .unwrap()
+        .flatten()
+        .map(|d| d.path())
+        .collect();
+    v.sort();
+    v
+}
+
+/// A RUN step's result is kept as the snapshot of its layer's chain id, and a bundle of the
+/// image uses it (and the base's) as lowerdirs: bundling unpacks nothing new.
+#[test]
+fn run_steps_and_bundles_share_snapshots() {
+    let e = Env::with_busybox();
+    let df = "FROM busybox\nRUN echo made-by-run > /built.txt\n";
+    let ctx = e.context("ctx", &[("Dockerfile", df)]);
+    e.build(&ctx, &["-t", "ran:v1"]);
+    let before = snapshots(&e);
+    assert_eq!(before.len(), 2, "base and RUN layer: {before:?}");
+    let dir = e.path("b");
+    e.ok(&[
+        "bundle",
+        "ran:v1",
+        dir.to_str().unwrap(),
+        "cat",
+        "/built.txt",
+    ]);
+    assert_eq!(snapshots(&e), before, "bundling made new snapshots");
+    let meta: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("berth-bundle.json")).unwrap()).unwrap();
+    let mut lowers: Vec<std::path::PathBuf> = meta["lowerdirs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap().into())
+        .collect();
+    lowers.sort();
+    assert_eq!(lowers, before);
+    let (ok, out) = run_bundle(RUNC, &dir, &cid("shared"));
+    assert!(ok && out.contains("made-by-run"), "{out}");
+    e.ok(&["bundle", "--rm", dir.to_str().unwrap()]);
+    assert_eq!(snapshots(&e), before);
+}

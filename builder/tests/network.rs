@@ -6,8 +6,59 @@ use common::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::RwLock;
 
 static N: AtomicU32 = AtomicU32::new(0);
+
+/// network_bad_input counts the host's address reservations and NAT rules before and after
+/// each failure: it holds this for writing, the tests that add both hold it for reading.
+static HOST_NET: RwLock<()> = RwLock::new(());
+
+const RUN_DIR: &str = "/run/berth-build";
+
+/// The addresses host-local holds for berth bundles (its files named by address).
+fn reserved_ips() -> Vec<String> {
+    let Ok(rd) = std::fs::read_dir(Path::new(RUN_DIR).join("cni/berth")) else {
+        return vec![];
+    };
+    let mut v: Vec<String> = rd
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .filter(|n| n.parse::<std::net::Ipv4Addr>().is_ok())
+        .collect();
+    v.sort();
+    v
+}
+
+/// The host end of the bundle's veth pair, from the bridge plugin's result in network.json.
+fn host_veth(dir: &Path) -> String {
+    let v: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("network.json")).unwrap()).unwrap();
+    v["result"]["interfaces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["sandbox"].is_null() && i["name"] != "berth0")
+        .and_then(|i| i["name"].as_str())
+        .unwrap_or_else(|| panic!("no host veth in {v}"))
+        .to_string()
+}
+
+/// After delete: no port rule, no network.json, no pinned namespace, no port claim, no host
+/// veth left.
+fn assert_released(dir: &Path, id: &str, port: u16, veth: &str) {
+    let nat = nat_rules();
+    assert!(!nat.contains(id), "port rules left: {nat}");
+    assert!(!dir.join("network.json").exists());
+    let pin = Path::new(RUN_DIR).join("netns").join(id);
+    assert!(!pin.exists(), "{} left after delete", pin.display());
+    let claim = Path::new(RUN_DIR).join(format!("ports/tcp-{port}"));
+    assert!(!claim.exists(), "{} left after delete", claim.display());
+    assert!(
+        !Path::new("/sys/class/net").join(veth).exists(),
+        "veth {veth} left after delete"
+    );
+}
 
 fn berth() -> String {
     common::berth_bin()
@@ -43,11 +94,13 @@ fn curl(url: &str) -> Option<String> {
     None
 }
 
+/// `iptables -t nat -S`: every NAT chain and rule (comments name the container), no counters.
 fn nat_rules() -> String {
-    let o = Command::new("iptables-save")
-        .args(["-t", "nat"])
+    let o = Command::new("iptables")
+        .args(["-t", "nat", "-S"])
         .output()
         .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     String::from_utf8_lossy(&o.stdout).to_string()
 }
 
@@ -105,21 +158,10 @@ fn web_bundle(e: &Env, name: &str, port: u16) -> PathBuf {
     dir
 }
 
-fn published_port_reaches(runtime: &str) {
-    let e = Env::with_busybox();
-    let port = free_port();
-    let dir = web_bundle(&e, "web", port);
-    let id = cid("web");
-    let _g = Cleanup {
-        runtime: runtime.into(),
-        id: id.clone(),
-        dir: dir.clone(),
-        store: e.store(),
-    };
-    rt_ok(
-        runtime,
-        &["run", "-d", "--bundle", dir.to_str().unwrap(), &id],
-    );
+/// The running bundle answers on the host port and on its address, shown by inspect-bundle,
+/// the annotation and `mounts`; its port rules, host veth and pinned netns are there.
+/// (address, host veth).
+fn reaches(e: &Env, dir: &Path, id: &str, port: u16) -> (String, String) {
     let info: serde_json::Value =
         serde_json::from_str(&e.ok(&["inspect-bundle", dir.to_str().unwrap()])).unwrap();
     let ip = info["network"]["ip"]
@@ -140,7 +182,30 @@ fn published_port_reaches(runtime: &str) {
         curl(&format!("http://{ip}:80/")).as_deref(),
         Some("hello from web\n")
     );
-    assert!(nat_rules().contains(&id), "port rules are set up");
+    assert!(nat_rules().contains(id), "port rules are set up");
+    let veth = host_veth(dir);
+    assert!(Path::new("/sys/class/net").join(&veth).exists(), "{veth}");
+    assert!(Path::new(RUN_DIR).join("netns").join(id).exists());
+    (ip, veth)
+}
+
+fn published_port_reaches(runtime: &str) {
+    let _host = HOST_NET.read().unwrap_or_else(|p| p.into_inner());
+    let e = Env::with_busybox();
+    let port = free_port();
+    let dir = web_bundle(&e, "web", port);
+    let id = cid("web");
+    let _g = Cleanup {
+        runtime: runtime.into(),
+        id: id.clone(),
+        dir: dir.clone(),
+        store: e.store(),
+    };
+    rt_ok(
+        runtime,
+        &["run", "-d", "--bundle", dir.to_str().unwrap(), &id],
+    );
+    let (ip, veth) = reaches(&e, &dir, &id, port);
     // A second bundle cannot publish the same port.
     let err = e.fails(&[
         "bundle",
@@ -156,12 +221,7 @@ fn published_port_reaches(runtime: &str) {
     let _ = Command::new(runtime).args(["kill", &id, "KILL"]).status();
     std::thread::sleep(std::time::Duration::from_millis(300));
     rt_ok(runtime, &["delete", "-f", &id]);
-    assert!(
-        !nat_rules().contains(&id),
-        "port rules left: {}",
-        nat_rules()
-    );
-    assert!(!dir.join("network.json").exists());
+    assert_released(&dir, &id, port, &veth);
     assert!(curl_once(&format!("http://127.0.0.1:{port}/")).is_none());
     // ... and its address: another bundle could take it now.
     let ip_file = Path::new("/run/berth-build/cni/berth").join(&ip);
@@ -176,7 +236,9 @@ fn published_port_reaches(runtime: &str) {
         curl(&format!("http://127.0.0.1:{port}/")).as_deref(),
         Some("hello from web\n")
     );
+    let veth = host_veth(&dir);
     rt_ok(runtime, &["delete", "-f", &id]);
+    assert_released(&dir, &id, port, &veth);
     assert!(
         !ip_file.exists(),
         "IP still allocated after the second delete"
@@ -265,56 +327,64 @@ fn network_none_and_host() {
     }
 }
 
+/// The host's address reservations and NAT rules, to compare before and after a failure.
+fn host_net() -> (Vec<String>, String) {
+    (reserved_ips(), nat_rules())
+}
+
+/// `bundle ARGS` fails with one line containing each of `want`; no bundle dir, and no address
+/// or NAT rule more than before.
+fn bundle_fails(e: &Env, dir: &Path, args: &[&str], cni_path: Option<&Path>, want: &[&str]) {
+    let before = host_net();
+    let mut all = vec!["bundle"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["busybox", dir.to_str().unwrap(), "true"]);
+    let mut c = e.cmd(&all);
+    if let Some(p) = cni_path {
+        c.env("BERTH_CNI_PATH", p);
+    }
+    let o = c.output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "bundle {args:?} succeeded");
+    assert!(
+        want.iter().all(|w| err.contains(w)) && err.trim().lines().count() == 1,
+        "bundle {args:?}: {err}"
+    );
+    assert!(!dir.exists(), "bundle {args:?} left {}", dir.display());
+    let after = host_net();
+    assert_eq!(before.0, after.0, "bundle {args:?}: addresses held");
+    assert_eq!(before.1, after.1, "bundle {args:?}: NAT rules changed");
+}
+
 #[test]
 fn network_bad_input() {
+    let _host = HOST_NET.write().unwrap_or_else(|p| p.into_inner());
     let e = Env::with_busybox();
     let dir = e.path("bad");
-    let mut c = e.cmd(&[
-        "bundle",
-        "--publish",
-        "8080:80",
-        "busybox",
-        dir.to_str().unwrap(),
-        "true",
-    ]);
-    let o = c.env("BERTH_CNI_PATH", e.path("no-cni")).output().unwrap();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert!(
-        !o.status.success() && err.contains("CNI plugin") && err.contains("not found"),
-        "{err}"
+    let no_cni = e.path("no-cni");
+    let port = free_port();
+    let p = format!("{port}:80");
+    let missing = ["CNI plugin", "not found"];
+    bundle_fails(&e, &dir, &["--publish", &p], Some(&no_cni), &missing);
+    // Fails after the address is reserved (the volume is checked when config.json is made):
+    // the address is released.
+    let last = || std::fs::read_to_string(Path::new(RUN_DIR).join("cni/berth/last_reserved_ip.0"));
+    let last_before = last().ok();
+    let bad_volume = ["--publish", &p, "--volume", "relative/dir:/data"];
+    bundle_fails(&e, &dir, &bad_volume, None, &["--volume", "absolute"]);
+    assert_ne!(
+        last().ok(),
+        last_before,
+        "no address was reserved before the failure"
     );
-    assert!(!dir.exists());
+    let claim = Path::new(RUN_DIR).join(format!("ports/tcp-{port}"));
+    assert!(!claim.exists(), "{}", claim.display());
     let busy = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
     let p = format!("{}:80", busy.local_addr().unwrap().port());
-    let err = e.fails(&[
-        "bundle",
-        "--publish",
-        &p,
-        "busybox",
-        dir.to_str().unwrap(),
-        "true",
-    ]);
-    assert!(err.contains("already in use"), "{err}");
-    assert_eq!(err.trim().lines().count(), 1);
-    assert!(!dir.exists());
+    bundle_fails(&e, &dir, &["--publish", &p], None, &["already in use"]);
     for bad in ["80", "x:80", "80:80/sctp", "0:80"] {
-        let err = e.fails(&[
-            "bundle",
-            "--publish",
-            bad,
-            "busybox",
-            dir.to_str().unwrap(),
-            "true",
-        ]);
-        assert!(err.contains("--publish"), "{err}");
+        bundle_fails(&e, &dir, &["--publish", bad], None, &["--publish"]);
     }
-    let err = e.fails(&[
-        "bundle",
-        "--network",
-        "weird",
-        "busybox",
-        dir.to_str().unwrap(),
-        "true",
-    ]);
-    assert!(err.contains("none, host or bridge"), "{err}");
+    let weird = ["--network", "weird"];
+    bundle_fails(&e, &dir, &weird, None, &["none, host or bridge"]);
 }

@@ -1,112 +1,14 @@
 //! push and pull against a real registry (Debian's docker-registry, started here on
-//! a free 127.0.0.1 port with a temp storage dir, with and without htpasswd auth).
+//! a free 127.0.0.1 port with a temp storage dir, with and without htpasswd auth or TLS).
+//! Bad input is in registry_bad.rs.
 
 mod common;
+#[path = "common/registry.rs"]
+mod server;
 use common::*;
+use server::*;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-
-struct Registry {
-    child: Child,
-    port: u16,
-    storage: PathBuf,
-}
-
-impl Registry {
-    /// Start a registry; with `htpasswd` = (user, password), basic auth is required.
-    fn start(dir: &Path, htpasswd: Option<(&str, &str)>) -> Registry {
-        Registry::start_with(dir, htpasswd, false)
-    }
-
-    /// A registry that speaks only TLS, with a self-signed certificate made here.
-    fn start_tls(dir: &Path) -> Registry {
-        Registry::start_with(dir, None, true)
-    }
-
-    fn start_with(dir: &Path, htpasswd: Option<(&str, &str)>, tls: bool) -> Registry {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let storage = dir.join("registry-data");
-        let mut cfg = format!(
-            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
-            storage.display()
-        );
-        if tls {
-            let (key, cert) = (dir.join("key.pem"), dir.join("cert.pem"));
-            let o = Command::new("openssl")
-                .args([
-                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                ])
-                .args([
-                    "-subj",
-                    "/CN=127.0.0.1",
-                    "-addext",
-                    "subjectAltName=IP:127.0.0.1",
-                ])
-                .arg("-keyout")
-                .arg(&key)
-                .arg("-out")
-                .arg(&cert)
-                .output()
-                .expect("openssl (apt-get install openssl)");
-            assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-            cfg.push_str(&format!(
-                "  tls:\n    certificate: {}\n    key: {}\n",
-                cert.display(),
-                key.display()
-            ));
-        }
-        if let Some((u, p)) = htpasswd {
-            let f = dir.join("htpasswd");
-            let st = Command::new("htpasswd")
-                .args(["-B", "-b", "-c"])
-                .arg(&f)
-                .args([u, p])
-                .output()
-                .unwrap();
-            assert!(st.status.success());
-            cfg.push_str(&format!(
-                "auth:\n  htpasswd:\n    realm: test\n    path: {}\n",
-                f.display()
-            ));
-        }
-        let cfg_path = dir.join("registry.yml");
-        std::fs::write(&cfg_path, cfg).unwrap();
-        let child = Command::new("/usr/bin/docker-registry")
-            .arg("serve")
-            .arg(&cfg_path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("docker-registry (apt-get install docker-registry)");
-        let r = Registry {
-            child,
-            port,
-            storage,
-        };
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return r;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        panic!("registry did not start on port {port}");
-    }
-
-    fn host(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// busybox plus an image built on it (one more layer).
 fn two_images() -> Env {
@@ -120,15 +22,6 @@ fn two_images() -> Env {
     );
     e.build(&ctx, &["-t", "app:v1"]);
     e
-}
-
-fn layers(v: &serde_json::Value) -> Vec<String> {
-    v["Manifest"]["layers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["digest"].as_str().unwrap().to_string())
-        .collect()
 }
 
 #[test]
@@ -216,6 +109,61 @@ fn push_and_pull_over_tls_with_a_self_signed_certificate() {
     assert_eq!(f.inspect(&dest)["Digest"], digest);
 }
 
+/// `berth-build ARGS` with no proxy from the environment; (success, stderr).
+fn run_direct(e: &Env, args: &[&str]) -> (bool, String) {
+    let mut c = e.cmd(args);
+    for v in [
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+    ] {
+        c.env_remove(v);
+    }
+    let o = c.output().unwrap();
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stderr).to_string(),
+    )
+}
+
+/// Off loopback the flag is what decides: a TLS registry with a self-signed certificate on a
+/// non-loopback address of this host is refused (one line naming the certificate problem and
+/// the flag) until `--tls-verify=false` is given; nothing is pushed or pulled before that.
+#[test]
+fn tls_verify_decides_for_a_non_loopback_registry() {
+    let e = Env::with_busybox();
+    let addr = LocalAddr::new();
+    let reg = Registry::start_tls_on(e.dir.path(), &addr.ip);
+    let dest = format!("{}/tls/busybox:v1", reg.host());
+    let (ok, err) = run_direct(&e, &["push", "busybox", &dest]);
+    assert!(!ok, "push to an untrusted certificate succeeded");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.starts_with(&format!("berth-build: registry {}: ", reg.host()))
+            && err.contains("certificate")
+            && err.contains("--tls-verify=false"),
+        "{err}"
+    );
+    let repos = reg.storage.join("docker/registry/v2/repositories/tls");
+    assert!(!repos.exists(), "something was pushed");
+    let (ok, err) = run_direct(&e, &["push", "--tls-verify=false", "busybox", &dest]);
+    assert!(ok, "{err}");
+    let digest = e.inspect("busybox")["Digest"].as_str().unwrap().to_string();
+    let f = Env::empty();
+    let (ok, err) = run_direct(&f, &["pull", &dest]);
+    assert!(
+        !ok && err.trim().lines().count() == 1 && err.contains("certificate"),
+        "{err}"
+    );
+    assert!(f.index()["manifests"].as_array().unwrap().is_empty());
+    let (ok, err) = run_direct(&f, &["pull", "--tls-verify=false", &dest]);
+    assert!(ok, "{err}");
+    assert_eq!(f.inspect(&dest)["Digest"], digest.as_str());
+}
+
 #[test]
 fn chunked_push_and_digest_pull() {
     let e = Env::with_busybox();
@@ -269,56 +217,39 @@ fn auth_basic_creds_and_auth_file() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(f.inspect(&dest)["Digest"], e.inspect("busybox")["Digest"]);
-}
-
-#[test]
-fn registry_bad_input() {
-    let e = Env::with_busybox();
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let err = e.fails(&["push", "busybox", &format!("127.0.0.1:{closed}/x/y:v1")]);
+    // And from $HOME/.docker/config.json, as `docker login` writes it.
+    let home = e.path("home");
+    let pull_as = |home: &Path| {
+        let g = Env::empty();
+        let o = g
+            .cmd(&["pull", &dest])
+            .env("HOME", home)
+            .env_remove("REGISTRY_AUTH_FILE")
+            .env_remove("DOCKER_CONFIG")
+            .env_remove("XDG_RUNTIME_DIR")
+            .output()
+            .unwrap();
+        (g, o)
+    };
+    std::fs::create_dir_all(&home).unwrap();
+    let (_, o) = pull_as(&home);
+    let err = String::from_utf8_lossy(&o.stderr);
     assert!(
-        err.starts_with("berth-build: registry 127.0.0.1:") && err.trim().lines().count() == 1,
+        !o.status.success() && err.contains("authentication required"),
         "{err}"
     );
-    let err = e.fails(&["pull", &format!("127.0.0.1:{closed}/x/y:v1")]);
-    assert!(err.contains("registry 127.0.0.1:"), "{err}");
-    let reg = Registry::start(e.dir.path(), None);
-    let h = reg.host();
-    let err = e.fails(&["push", "nosuch", &format!("{h}/x/y:v1")]);
-    assert!(err.contains("nosuch"), "{err}");
-    let err = e.fails(&["pull", &format!("{h}/x/y:nope")]);
-    assert!(
-        err.contains("MANIFEST_UNKNOWN") || err.contains("NAME_UNKNOWN"),
-        "{err}"
-    );
-    // A layer corrupted in the registry's storage: the pull fails, nothing is kept.
-    e.ok(&["push", "busybox", &format!("{h}/x/bb:v1")]);
-    let layer = layers(&e.inspect("busybox"))[0]
-        .trim_start_matches("sha256:")
-        .to_string();
-    let data = reg.storage.join(format!(
-        "docker/registry/v2/blobs/sha256/{}/{layer}/data",
-        &layer[..2]
-    ));
-    let mut bytes = std::fs::read(&data).unwrap();
-    let n = bytes.len();
-    bytes[n / 2] ^= 0xff;
-    std::fs::write(&data, bytes).unwrap();
-    let f = Env::empty();
-    let err = f.fails(&["pull", &format!("{h}/x/bb:v1")]);
-    assert!(
-        err.contains("digest mismatch") && err.contains(&layer),
-        "{err}"
-    );
-    assert!(
-        f.index()["manifests"].as_array().unwrap().is_empty(),
-        "no image after a failed pull"
-    );
-    assert!(!f.store().join("blobs/sha256").join(&layer).exists());
+    std::fs::create_dir_all(home.join(".docker")).unwrap();
+    std::fs::write(
+        home.join(".docker/config.json"),
+        format!(
+            r#"{{"auths":{{"https://{}":{{"auth":"YWxpY2U6czNjcmV0"}}}}}}"#,
+            reg.host()
+        ),
+    )
+    .unwrap();
+    let (g, o) = pull_as(&home);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(g.inspect(&dest)["Digest"], e.inspect("busybox")["Digest"]);
 }
 
 /// A bearer-token front for a registry, as Docker Hub works: requests without the

@@ -59,7 +59,8 @@ pub struct BuildArgs {
     /// USER:PASSWORD for the cache registries
     #[arg(long)]
     pub creds: Option<String>,
-    /// Verify TLS for the cache registries (false: plain http)
+    /// Verify TLS certificates of the cache registries (false: HTTPS accepting any
+    /// certificate, else plain http)
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub tls_verify: bool,
 }

@@ -14,7 +14,8 @@ pub struct RemoteArgs {
     /// Auth file (default: $REGISTRY_AUTH_FILE, else ~/.docker/config.json)
     #[arg(long)]
     pub authfile: Option<PathBuf>,
-    /// Verify TLS; false speaks plain http (always so for 127.0.0.1/localhost)
+    /// Verify TLS certificates; false: HTTPS accepting any certificate, else plain http
+    /// (always so for 127.0.0.1/localhost)
     #[arg(long, default_value_t = true, action = ArgAction::Set)]
     pub tls_verify: bool,
     /// No progress output

@@ -24,6 +24,25 @@ pub enum Body<'a> {
     },
 }
 
+/// A request that got no answer.
+struct Failure {
+    error: Error,
+    /// Worth trying again (connection refused or reset, timeout, …).
+    transient: bool,
+}
+
+/// The TLS verifier's complaint, when that is why the connection failed.
+fn untrusted_certificate(t: &ureq::Transport) -> Option<String> {
+    use std::error::Error as _;
+    let io = t.source()?.downcast_ref::<std::io::Error>()?;
+    match io.get_ref()?.downcast_ref::<rustls::Error>()? {
+        e @ (rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented) => {
+            Some(e.to_string())
+        }
+        _ => None,
+    }
+}
+
 pub struct Client {
     agent: ureq::Agent,
     base: String,
@@ -48,7 +67,7 @@ impl Client {
         }
         let agent = b.build();
         let scheme = if insecure {
-            super::tls::probe_scheme(&agent, &r.api_host())
+            super::tls::probe_scheme(&agent, r.api_host())
         } else {
             "https"
         };
@@ -81,7 +100,11 @@ impl Client {
         url: &str,
         headers: &[(&str, &str)],
         body: &Body,
-    ) -> Result<ureq::Response> {
+    ) -> std::result::Result<ureq::Response, Failure> {
+        let fatal = |error| Failure {
+            error,
+            transient: false,
+        };
         let mut req = self.agent.request(method, url);
         for (k, v) in headers {
             req = req.set(k, v);
@@ -93,8 +116,8 @@ impl Client {
             Body::Empty => req.call(),
             Body::Bytes(b) => req.send_bytes(b),
             Body::File { path, offset, len } => {
-                let mut f = std::fs::File::open(path).at(path)?;
-                f.seek(SeekFrom::Start(*offset)).at(path)?;
+                let mut f = std::fs::File::open(path).at(path).map_err(fatal)?;
+                f.seek(SeekFrom::Start(*offset)).at(path).map_err(fatal)?;
                 req.set("Content-Length", &len.to_string())
                     .send(f.take(*len))
             }
@@ -102,7 +125,32 @@ impl Client {
         match res {
             Ok(r) => Ok(r),
             Err(ureq::Error::Status(_, r)) => Ok(r),
-            Err(ureq::Error::Transport(t)) => Err(self.fail(t)),
+            Err(ureq::Error::Transport(t)) => Err(self.transport_failure(t)),
+        }
+    }
+
+    /// A transport error, and whether trying again may help: not for a name that does not
+    /// resolve, nor for a certificate that is not trusted (said so, with the way out).
+    fn transport_failure(&self, t: ureq::Transport) -> Failure {
+        if let Some(why) = untrusted_certificate(&t) {
+            return Failure {
+                error: self.fail(format!(
+                    "TLS certificate not trusted ({why}): give --tls-verify=false to accept it"
+                )),
+                transient: false,
+            };
+        }
+        let transient = match t.kind() {
+            ureq::ErrorKind::Dns => t.to_string().contains("Temporary failure"),
+            ureq::ErrorKind::InvalidUrl
+            | ureq::ErrorKind::UnknownScheme
+            | ureq::ErrorKind::InvalidProxyUrl
+            | ureq::ErrorKind::InsecureRequestHttpsOnly => false,
+            _ => true,
+        };
+        Failure {
+            error: self.fail(t),
+            transient,
         }
     }
 
@@ -120,7 +168,7 @@ impl Client {
         loop {
             let r = self.once(method, &url, headers, &body);
             let transient = match &r {
-                Err(_) => true,
+                Err(f) => f.transient,
                 Ok(resp) => resp.status() == 429 || resp.status() >= 500,
             };
             if transient && attempt < RETRIES {
@@ -128,7 +176,7 @@ impl Client {
                 std::thread::sleep(Duration::from_millis(200 * 3u64.pow(attempt - 1)));
                 continue;
             }
-            let resp = r?;
+            let resp = r.map_err(|f| f.error)?;
             if resp.status() == 401 && !authed {
                 authed = true;
                 let ch = resp
@@ -217,6 +265,7 @@ impl Client {
                     .map(|m| format!("{}: {m}", e["code"].as_str().unwrap_or("")))
             })
             .unwrap_or_else(|| text.chars().take(200).collect());
+        let msg = msg.split_whitespace().collect::<Vec<_>>().join(" ");
         self.fail(format!("{what}: HTTP {status} {msg}"))
     }
 }

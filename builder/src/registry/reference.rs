@@ -65,7 +65,8 @@ impl RemoteRef {
         }
     }
 
-    /// Loopback registries are spoken to over plain http, as docker does.
+    /// Loopback registries are treated as `--tls-verify=false` (as docker does): HTTPS
+    /// accepting any certificate, else plain http.
     pub fn is_loopback(&self) -> bool {
         let host = self
             .registry
