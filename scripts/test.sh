@@ -14,7 +14,9 @@ step cargo test --release -p berth-runtime
 step env RUNTIME=/usr/sbin/runc cargo test --release -p berth-runtime --test lifecycle --test environment --test process --test hooks --test exec --test errors --test security --test seccomp --test resources --test newspec --test newspec_mounts --test events
 # Leaks after many containers: 100 create/start/delete cycles and 20 at once (bench/stress.sh
 # does 1000 and 50); fails on any leftover cgroup, mount, state entry, process or descriptor.
-step bash bench/stress.sh 100 20
+# Ten-cycle means are noisy on a shared runner: growth fails CI only past 1.5x (the
+# 1000-cycle bench keeps 1.25x); any leak fails it at once.
+step env GROWTH=1.5 bash bench/stress.sh 100 20
 if [ -d builder ]; then
   step cargo test --release -p berth-builder
 fi
