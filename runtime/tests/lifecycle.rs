@@ -171,6 +171,17 @@ fn ps_lists_container_pids() {
     assert_eq!(pids, vec![b.pid()]);
     let table = b.ok(&["ps", &b.id]);
     assert!(table.contains("PID") && table.contains("sleep"), "{table}");
+    // ps(1) options after the id pass through, as with runc: only the columns asked for.
+    let cols = b.ok(&["ps", &b.id, "-o", "pid,comm"]);
+    let lines: Vec<Vec<&str>> = cols
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(lines[0], ["PID", "COMMAND"], "{cols}");
+    assert!(
+        lines.contains(&vec![&*b.pid().to_string(), "sleep"]),
+        "{cols}"
+    );
 }
 
 #[test]

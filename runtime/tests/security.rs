@@ -36,6 +36,42 @@ fn cwd_through_a_leaked_fd_cannot_reach_the_host() {
     );
 }
 
+/// The same through `exec`: a working directory given as an fd the runtime inherited
+/// (`--cwd /proc/self/fd/3` with `--preserve-fds 1`) must not reach the host directory.
+#[test]
+fn exec_cwd_through_a_leaked_fd_cannot_reach_the_host() {
+    let b = bundle(&["sleep", "100"]);
+    b.create_ok();
+    b.ok(&["start", &b.id]);
+    let secret = b.path().join("hostsecret");
+    std::fs::create_dir_all(&secret).unwrap();
+    std::fs::write(secret.join("TOPSECRET"), "x").unwrap();
+    let dir = std::fs::File::open(&secret).unwrap();
+    let raw = dir.as_raw_fd();
+    let mut c = b.cmd(&[
+        "exec",
+        "--preserve-fds",
+        "1",
+        "--cwd",
+        "/proc/self/fd/3",
+        &b.id,
+        "ls",
+        ".",
+    ]);
+    use std::os::unix::process::CommandExt;
+    unsafe {
+        c.pre_exec(move || {
+            libc::dup2(raw, 3);
+            Ok(())
+        });
+    }
+    let o = c.output().unwrap();
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains("TOPSECRET"),
+        "exec listed a host directory"
+    );
+}
+
 /// CVE-2019-5736 class: while the runtime runs inside the container's namespaces, its
 /// /proc/PID/exe must not be the on-disk binary (which a container could overwrite).
 #[test]
