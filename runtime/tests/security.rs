@@ -13,7 +13,6 @@ fn cwd_through_a_leaked_fd_cannot_reach_the_host() {
     std::fs::write(secret.join("TOPSECRET"), "x").unwrap();
     b.config["process"]["cwd"] = json!("/proc/self/fd/3");
     let dir = std::fs::File::open(&secret).unwrap();
-    let raw = dir.as_raw_fd();
     let mut c = b.cmd(&[
         "run",
         "--preserve-fds",
@@ -22,13 +21,7 @@ fn cwd_through_a_leaked_fd_cannot_reach_the_host() {
         b.path().to_str().unwrap(),
         &b.id,
     ]);
-    use std::os::unix::process::CommandExt;
-    unsafe {
-        c.pre_exec(move || {
-            libc::dup2(raw, 3);
-            Ok(())
-        });
-    }
+    fd3(&mut c, &dir);
     let o = c.output().unwrap();
     assert!(
         !String::from_utf8_lossy(&o.stdout).contains("TOPSECRET"),
@@ -47,7 +40,6 @@ fn exec_cwd_through_a_leaked_fd_cannot_reach_the_host() {
     std::fs::create_dir_all(&secret).unwrap();
     std::fs::write(secret.join("TOPSECRET"), "x").unwrap();
     let dir = std::fs::File::open(&secret).unwrap();
-    let raw = dir.as_raw_fd();
     let mut c = b.cmd(&[
         "exec",
         "--preserve-fds",
@@ -58,13 +50,7 @@ fn exec_cwd_through_a_leaked_fd_cannot_reach_the_host() {
         "ls",
         ".",
     ]);
-    use std::os::unix::process::CommandExt;
-    unsafe {
-        c.pre_exec(move || {
-            libc::dup2(raw, 3);
-            Ok(())
-        });
-    }
+    fd3(&mut c, &dir);
     let o = c.output().unwrap();
     assert!(
         !String::from_utf8_lossy(&o.stdout).contains("TOPSECRET"),
@@ -213,4 +199,17 @@ fn masked_and_readonly_paths_through_links_stay_in_the_container() {
         "host-data"
     );
     std::fs::write(host.join("after"), "x").expect("host directory left read-only");
+}
+
+/// A host directory fd, open (without CLOEXEC) as fd 3 in the runtime `c` starts.
+fn fd3(c: &mut std::process::Command, dir: &std::fs::File) {
+    use std::os::unix::process::CommandExt;
+    let raw = dir.as_raw_fd();
+    // SAFETY: dup2 is async-signal-safe; `dir` outlives the spawn.
+    unsafe {
+        c.pre_exec(move || {
+            libc::dup2(raw, 3);
+            Ok(())
+        });
+    }
 }
