@@ -3,7 +3,6 @@
 
 use crate::error::{Error, Result};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
-use serde::Deserialize;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
@@ -53,72 +52,57 @@ pub fn parse_file(path: &Path) -> Result<Spec> {
 }
 
 pub fn parse_bytes(data: &[u8], path: &Path) -> Result<Spec> {
-    let mut doc: serde_json::Value = match serde_json::from_slice(data) {
-        Ok(v) => v,
-        // Re-read as a Spec for the error: that one knows the JSON path it failed at.
-        Err(syntax) => {
-            return Err(path_error(data, path)
-                .unwrap_or_else(|| cfg_err(path, "(document)", &syntax.to_string())))
-        }
+    let first = match crate::jsonpath::from_slice::<Spec>(data) {
+        Ok(spec) => return Ok(spec),
+        Err(e) => e,
     };
-    drop_unknown_capabilities(&mut doc);
-    if let Some(p) = doc.get_mut("process") {
-        spell_scheduler_flags(p);
+    // What oci-spec refuses and the runtime-spec allows: capabilities this build does not
+    // know (ignored with a warning), scheduler flags spelled the spec's way. Rewritten, the
+    // document is parsed again; else the first error stands.
+    if let Ok(mut doc) = serde_json::from_slice::<serde_json::Value>(data) {
+        let mut changed = drop_unknown_capabilities(&mut doc);
+        if let Some(p) = doc.get_mut("process") {
+            changed |= spell_scheduler_flags(p);
+        }
+        if changed {
+            let text = serde_json::to_vec(&doc).unwrap_or_default();
+            return crate::jsonpath::from_slice::<Spec>(&text)
+                .map_err(|e| cfg_err(path, &e.field, &e.msg));
+        }
     }
-    // The plain deserializer on the happy path: serde_path_to_error's wrapper instantiates
-    // every Spec type again (700 KB of code that each create would page in); it runs only to
-    // name the failing field.
-    if let Ok(spec) = Spec::deserialize(&doc) {
-        return Ok(spec);
-    }
-    serde_path_to_error::deserialize(doc).map_err(|e| {
-        let field = e.path().to_string();
-        let field = if field == "." {
-            "(document)".to_string()
-        } else {
-            field
-        };
-        cfg_err(path, &field, &e.into_inner().to_string())
-    })
+    Err(cfg_err(path, &first.field, &first.msg))
 }
 
 /// A `process` object on its own (`exec --process FILE`), checked like config.json's.
 pub fn parse_process(data: &[u8], path: &Path) -> Result<oci_spec::runtime::Process> {
-    let mut doc: serde_json::Value =
-        serde_json::from_slice(data).map_err(|e| cfg_err(path, "(document)", &e.to_string()))?;
-    spell_scheduler_flags(&mut doc);
-    let p = match oci_spec::runtime::Process::deserialize(&doc) {
+    use oci_spec::runtime::Process;
+    let p = match crate::jsonpath::from_slice::<Process>(data) {
         Ok(p) => p,
-        Err(_) => serde_path_to_error::deserialize(doc).map_err(|e| {
-            let field = e.path().to_string();
-            cfg_err(path, &field, &e.into_inner().to_string())
-        })?,
+        Err(first) => {
+            let mut doc: serde_json::Value = serde_json::from_slice(data)
+                .map_err(|_| cfg_err(path, &first.field, &first.msg))?;
+            if !spell_scheduler_flags(&mut doc) {
+                return Err(cfg_err(path, &first.field, &first.msg));
+            }
+            let text = serde_json::to_vec(&doc).unwrap_or_default();
+            crate::jsonpath::from_slice::<Process>(&text)
+                .map_err(|e| cfg_err(path, &e.field, &e.msg))?
+        }
     };
     validate_process_sched(&p, path)?;
     Ok(p)
 }
 
-fn path_error(data: &[u8], path: &Path) -> Option<Error> {
-    let de = &mut serde_json::Deserializer::from_slice(data);
-    let e = serde_path_to_error::deserialize::<_, Spec>(de).err()?;
-    let field = e.path().to_string();
-    let field = if field == "." {
-        "(document)".to_string()
-    } else {
-        field
-    };
-    Some(cfg_err(path, &field, &e.into_inner().to_string()))
-}
-
 /// runtime-spec: capabilities that cannot be mapped to the kernel are logged as a warning,
 /// not an error (a config written for a newer kernel must still run).
-fn drop_unknown_capabilities(doc: &mut serde_json::Value) {
+fn drop_unknown_capabilities(doc: &mut serde_json::Value) -> bool {
     let Some(caps) = doc
         .pointer_mut("/process/capabilities")
         .and_then(|c| c.as_object_mut())
     else {
-        return;
+        return false;
     };
+    let mut dropped = false;
     for (set, list) in caps.iter_mut() {
         let Some(list) = list.as_array_mut() else {
             continue;
@@ -129,28 +113,34 @@ fn drop_unknown_capabilities(doc: &mut serde_json::Value) {
                 crate::logger::warn(&format!(
                     "process.capabilities.{set}: ignoring unknown capability {c}"
                 ));
+                dropped = true;
             }
             known
         });
     }
+    dropped
 }
 
 /// oci-spec 0.10 spells two scheduler flags differently from runtime-spec
 /// (SCHED_RESET_ON_FORK, SCHED_FLAG_D_L_OVERRUN): map the spec's names onto its names.
-fn spell_scheduler_flags(process: &mut serde_json::Value) {
+fn spell_scheduler_flags(process: &mut serde_json::Value) -> bool {
     let Some(flags) = process
         .pointer_mut("/scheduler/flags")
         .and_then(|f| f.as_array_mut())
     else {
-        return;
+        return false;
     };
+    let mut changed = false;
     for f in flags {
-        match f.as_str() {
-            Some("SCHED_FLAG_RESET_ON_FORK") => *f = "SCHED_RESET_ON_FORK".into(),
-            Some("SCHED_FLAG_DL_OVERRUN") => *f = "SCHED_FLAG_D_L_OVERRUN".into(),
-            _ => {}
-        }
+        let ours = match f.as_str() {
+            Some("SCHED_FLAG_RESET_ON_FORK") => "SCHED_RESET_ON_FORK",
+            Some("SCHED_FLAG_DL_OVERRUN") => "SCHED_FLAG_D_L_OVERRUN",
+            _ => continue,
+        };
+        *f = ours.into();
+        changed = true;
     }
+    changed
 }
 
 fn cfg_err(file: &Path, field: &str, msg: &str) -> Error {

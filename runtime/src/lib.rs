@@ -9,6 +9,7 @@ pub mod container;
 pub mod error;
 pub mod features;
 pub mod hooks;
+pub mod jsonpath;
 pub mod logger;
 pub mod namespaces;
 pub mod netdev;

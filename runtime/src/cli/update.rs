@@ -112,12 +112,13 @@ pub fn update(root: &Path, a: UpdateArgs) -> berth::Result<i32> {
         }
         None => from_flags(&a)?,
     };
-    let r: LinuxResources = serde_path_to_error::deserialize(doc).map_err(|e| {
-        Error::Other(format!(
-            "--resources: linux.resources.{}: {}",
-            e.path(),
-            e.inner()
-        ))
+    let text = serde_json::to_vec(&doc).unwrap_or_default();
+    let r: LinuxResources = berth::jsonpath::from_slice(&text).map_err(|e| {
+        let field = match e.field.as_str() {
+            "(document)" => String::new(),
+            f => format!(".{f}"),
+        };
+        Error::Other(format!("--resources: linux.resources{field}: {}", e.msg))
     })?;
     berth::container::ops::update(root, &a.id, &r).map(|_| 0)
 }
