@@ -16,6 +16,8 @@ enum Saved {
 #[derive(Default)]
 pub struct Journal {
     saved: Vec<Saved>,
+    /// Writes only, nothing saved: for a cgroup that a failure removes whole (create).
+    off: bool,
 }
 
 fn name(p: &Path) -> &str {
@@ -67,9 +69,21 @@ pub fn restore_value(file: &str, new: &str, old: &str) -> Option<String> {
 }
 
 impl Journal {
+    /// A journal that saves nothing (see `off`).
+    pub fn off() -> Journal {
+        Journal {
+            saved: Vec::new(),
+            off: true,
+        }
+    }
+
     /// Writes `value` to `path` for `field`, remembering what undoes it.
     pub fn write(&mut self, field: &str, path: &Path, value: &str) -> Result<()> {
-        let old = std::fs::read_to_string(path).ok();
+        let old = if self.off {
+            None
+        } else {
+            std::fs::read_to_string(path).ok()
+        };
         std::fs::write(path, value).map_err(|e| {
             Error::Other(format!(
                 "{field}: write {value:?} to {}: {e}",
@@ -84,6 +98,9 @@ impl Journal {
 
     /// Remembers a v1 devices cgroup's rules before they are rewritten.
     pub fn save_devices(&mut self, dir: &Path) {
+        if self.off {
+            return;
+        }
         if let Ok(list) = std::fs::read_to_string(dir.join("devices.list")) {
             self.saved.push(Saved::Devices(dir.to_path_buf(), list));
         }

@@ -33,7 +33,13 @@ pub fn apply(
             value: v.clone(),
         });
     }
-    let mut journal = Journal::default();
+    // At create (`devices` is Some) the cgroup is new and a failed create removes it, so
+    // there is nothing to put back and no old value worth reading on the hot path.
+    let mut journal = if devices.is_some() {
+        Journal::off()
+    } else {
+        Journal::default()
+    };
     let res = write_all(&host, v2_only, r, devices, &writes, &mut journal);
     if res.is_err() {
         journal.rollback();
