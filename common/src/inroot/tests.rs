@@ -1,0 +1,124 @@
+use super::*;
+use std::os::unix::fs::{symlink, MetadataExt};
+
+fn real(fd: &OwnedFd) -> PathBuf {
+    std::fs::read_link(fd_path(fd)).unwrap()
+}
+
+/// A tree with links out of it, next to a "host" directory that must stay untouched.
+fn setup() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let t = tempfile::tempdir().unwrap();
+    let root = t.path().join("root");
+    let host = t.path().join("host");
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(host.join("keep"), "host").unwrap();
+    symlink(&host, root.join("abs")).unwrap();
+    symlink("../../../../host", root.join("up")).unwrap();
+    // Where the links land inside the tree.
+    std::fs::create_dir_all(root.join(host.strip_prefix("/").unwrap())).unwrap();
+    std::fs::create_dir_all(root.join("host")).unwrap();
+    (t, root, host)
+}
+
+#[test]
+fn resolution_stays_in_the_tree() {
+    let (_t, root, _host) = setup();
+    symlink("/etc", root.join("etclink")).unwrap();
+    let r = Root::open(&root).unwrap();
+    assert_eq!(
+        real(&r.resolve(Path::new("/etclink")).unwrap()),
+        root.join("etc")
+    );
+    // `..` past the top stops at the top.
+    assert_eq!(real(&r.resolve(Path::new("../../..")).unwrap()), root);
+    let made = r.mkdir_all(Path::new("/up/../y/z"), 0o755).unwrap();
+    assert_eq!(real(&made), root.join("y/z"));
+    let made = r.mkdir_all(Path::new("/up/y/z"), 0o755).unwrap();
+    assert_eq!(real(&made), root.join("host/y/z"));
+}
+
+#[test]
+fn writes_through_links_out_land_inside() {
+    let (_t, root, host) = setup();
+    let r = Root::open(&root).unwrap();
+    for p in ["/abs/f", "up/f", "abs/sub/f"] {
+        let (d, n) = r.parent_all(Path::new(p), 0o755).unwrap();
+        d.create(&n, 0o644).unwrap();
+    }
+    assert!(!host.join("f").exists() && !host.join("sub").exists());
+    assert!(root
+        .join(host.strip_prefix("/").unwrap())
+        .join("f")
+        .exists());
+    assert!(root.join("host/f").exists());
+    // Removing through a link removes the link, never the host directory.
+    r.remove_all(Path::new("/abs")).unwrap();
+    assert!(host.join("keep").exists());
+    assert!(std::fs::symlink_metadata(root.join("abs")).is_err());
+}
+
+#[test]
+fn final_symlinks_are_never_followed() {
+    let (_t, root, host) = setup();
+    symlink(host.join("keep"), root.join("evil")).unwrap();
+    symlink(host.join("new"), root.join("dangling")).unwrap();
+    let r = Root::open(&root).unwrap();
+    let top = r.top().unwrap();
+    assert!(top.create(OsStr::new("dangling"), 0o644).is_err());
+    assert!(!host.join("new").exists());
+    top.chmod(OsStr::new("evil"), 0o4777).unwrap();
+    assert_ne!(
+        std::fs::metadata(host.join("keep")).unwrap().mode() & 0o7777,
+        0o4777
+    );
+    top.chown(OsStr::new("evil"), 1, 1).unwrap();
+    assert_eq!(std::fs::metadata(host.join("keep")).unwrap().uid(), 0);
+    top.set_times(OsStr::new("evil"), (1, 0), (1, 0)).unwrap();
+    assert_ne!(std::fs::metadata(host.join("keep")).unwrap().mtime(), 1);
+    assert!(top.set_xattr(OsStr::new("evil"), "user.x", b"y").is_err());
+    assert!(top.open_dir(OsStr::new("abs")).is_err());
+    top.remove_all(OsStr::new("evil")).unwrap();
+    assert_eq!(std::fs::read_to_string(host.join("keep")).unwrap(), "host");
+}
+
+#[test]
+fn names_must_be_single_components() {
+    let (_t, root, host) = setup();
+    let top = Root::open(&root).unwrap().top().unwrap();
+    for bad in ["", ".", "..", "abs/keep", "../host"] {
+        assert!(top.unlink(OsStr::new(bad)).is_err(), "{bad}");
+        assert!(top.create(OsStr::new(bad), 0o644).is_err(), "{bad}");
+    }
+    assert!(host.join("keep").exists());
+}
+
+#[test]
+fn modes_are_exact_and_dirs_are_removed_whole() {
+    let (_t, root, _host) = setup();
+    let r = Root::open(&root).unwrap();
+    let top = r.top().unwrap();
+    top.create(OsStr::new("suid"), 0o4755).unwrap();
+    assert_eq!(
+        std::fs::metadata(root.join("suid")).unwrap().mode() & 0o7777,
+        0o4755
+    );
+    assert!(top.mkdir(OsStr::new("d"), 0o1777).unwrap());
+    assert!(!top.mkdir(OsStr::new("d"), 0o755).unwrap());
+    assert_eq!(
+        std::fs::metadata(root.join("d")).unwrap().mode() & 0o7777,
+        0o1777
+    );
+    top.mknod(OsStr::new("fifo"), libc::S_IFIFO, 0o666, 0)
+        .unwrap();
+    assert_eq!(
+        std::fs::metadata(root.join("fifo")).unwrap().mode() & 0o777,
+        0o666
+    );
+    std::fs::create_dir_all(root.join("d/a/b")).unwrap();
+    std::fs::write(root.join("d/a/b/f"), "x").unwrap();
+    symlink("/abs", root.join("d/a/l")).unwrap();
+    r.remove_all(Path::new("d")).unwrap();
+    assert!(!root.join("d").exists());
+    assert!(!top.entries().unwrap().contains(&OsString::from("d")));
+}
