@@ -9,7 +9,9 @@ pub mod import;
 pub mod mounts;
 pub mod output;
 pub mod progress;
+pub mod resolve;
 pub mod run;
+pub mod sources;
 pub mod stage;
 pub mod state;
 mod tmp;
@@ -88,6 +90,8 @@ pub struct Ctx<'a> {
     pub file_name: String,
     pub ignore: Ignore,
     pub context: PathBuf,
+    /// The context as a tree for the in-root resolver: sources are read through it.
+    pub context_root: berth_common::inroot::Root,
     /// Values of ARGs declared before the first FROM.
     pub meta: BTreeMap<String, String>,
     pub progress: progress::Progress,
@@ -162,6 +166,7 @@ pub fn build(store: &Store, opts: &BuildOptions) -> Result<Image> {
         df,
         file_name,
         ignore,
+        context_root: berth_common::inroot::Root::open(&context)?,
         context,
         meta,
         progress: match opts.quiet {
@@ -269,6 +274,17 @@ fn run_step(
             st.history(&ins.text, true, None);
             Ok(false)
         }
+    }
+}
+
+/// An instruction's error with where it is (Dockerfile:N), unless it says already.
+fn locate(cx: &Ctx, ins: &crate::dockerfile::Instruction, e: Error) -> Error {
+    let at = format!("{}:{}", cx.file_name, ins.line);
+    match e {
+        Error::Invalid { what, why } if !what.starts_with(&at) => {
+            Error::invalid(format!("{at}: {what}"), why)
+        }
+        e => at_ins(cx, ins, e),
     }
 }
 
