@@ -77,7 +77,7 @@ fn dockerignore_bad_pattern_is_one_line() {
     assert!(err.contains("foo["), "{err}");
     // COPY's own pattern: the same rule (Go's filepath.Match refuses it).
     let ctx = e.context("ctx2", &[("Dockerfile", "FROM busybox\nCOPY a[ /c/\n")]);
-    let err = e.fails(&["build", ctx.to_str().unwrap()]);
+    let err = e.fails(&["build", "-q", ctx.to_str().unwrap()]);
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("Dockerfile:2"), "{err}");
 }

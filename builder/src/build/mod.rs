@@ -148,9 +148,8 @@ pub fn build(store: &Store, opts: &BuildOptions) -> Result<Image> {
     let (df, file_name) = load_dockerfile(opts)?;
     let ignore_path = context.join(".dockerignore");
     let ignore = match std::fs::read_to_string(&ignore_path) {
-        Ok(s) => {
-            Ignore::parse(&s).map_err(|e| Error::invalid(ignore_path.display().to_string(), e))?
-        }
+        Ok(s) => Ignore::parse(&s)
+            .map_err(|e| Error::invalid(format!("{}:{}", ignore_path.display(), e.line), e.why))?,
         Err(_) => Ignore::default(),
     };
     let tags = opts
