@@ -65,8 +65,7 @@ pub fn build_all(cx: &Ctx) -> Result<Image> {
 
 fn base_ref(cx: &Ctx, i: usize) -> Result<String> {
     let s = &cx.df.stages[i];
-    let meta = cx.meta.clone();
-    let env = move |n: &str| meta.get(n).cloned();
+    let env = |n: &str| cx.meta.get(n).cloned();
     let b = expand::word(&s.base, &env, cx.df.escape)
         .map_err(|e| Error::invalid(format!("{}:{}", cx.file_name, s.from_line), e))?;
     if b.is_empty() {
@@ -156,8 +155,7 @@ fn check_platform(cx: &Ctx, i: usize) -> Result<()> {
     let Some(p) = &cx.df.stages[i].platform else {
         return Ok(());
     };
-    let meta = cx.meta.clone();
-    let env = move |n: &str| meta.get(n).cloned().or_else(|| super::platform_arg(n));
+    let env = |n: &str| cx.meta.get(n).cloned().or_else(|| super::platform_arg(n));
     let p = expand::word(p, &env, cx.df.escape).unwrap_or_else(|_| p.clone());
     let host = format!("linux/{}", crate::store::types::host_arch());
     if p != host && !p.is_empty() {
