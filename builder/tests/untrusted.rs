@@ -199,3 +199,35 @@ fn run_of_a_pipes_path_without_heredoc_does_not_panic() {
     assert!(!err.contains("panicked"), "{err}");
     assert!(err.contains("Dockerfile:2"), "{err}");
 }
+
+/// Substitutions nested 100,000 deep (which would exhaust a thread's stack) are one line
+/// naming the instruction, in a stage and before the first FROM alike.
+#[test]
+fn deeply_nested_substitutions_are_one_line() {
+    let e = Env::with_busybox();
+    let deep = format!("{}x{}", "${a:-".repeat(100_000), "}".repeat(100_000));
+    for (name, df) in [
+        ("stage", format!("FROM busybox\nLABEL x={deep}\n")),
+        ("meta", format!("ARG X={deep}\nFROM busybox\n")),
+    ] {
+        let ctx = e.context(name, &[("Dockerfile", &df)]);
+        let o = e.run(&["build", "-q", ctx.to_str().unwrap()]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "{name}: {}",
+            &err[..err.len().min(300)]
+        );
+        assert_eq!(err.trim().lines().count(), 1, "{name}");
+        assert!(err.contains("nested deeper than"), "{name}");
+    }
+    // 64 levels are fine.
+    let ok = format!("{}x{}", "${a:-".repeat(64), "}".repeat(64));
+    let ctx = e.context(
+        "ok",
+        &[("Dockerfile", &format!("FROM busybox\nLABEL x={ok}\n"))],
+    );
+    e.build(&ctx, &["-t", "nest"]);
+    assert_eq!(e.inspect("nest:latest")["Config"]["Labels"]["x"], "x");
+}

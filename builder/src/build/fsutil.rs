@@ -170,6 +170,7 @@ pub fn ensure_dir(dir: &Dir, name: &OsStr) -> Result<(Dir, bool)> {
 /// they include (BuildKit).
 pub fn copy_tree(o: &CopyOpts, src: &At, dst: &At) -> Result<bool> {
     let mut copied = false;
+    super::sources::too_deep(dst.dir, &dst.rel)?;
     for name in src.dir.entries()? {
         let excluded = (o.skip)(&src.rel.join(&name));
         let Some(st) = src.dir.lstat(&name)? else {

@@ -58,11 +58,23 @@ pub fn walk(
             continue;
         };
         let r = rel.join(&name);
+        too_deep(dir, &r)?;
         if f(dir, &name, &r, &st)? && st.is_dir() {
             walk(&dir.open_dir(&name)?, &r, f)?;
         }
     }
     Ok(())
+}
+
+/// A path no layer can hold (longer than PATH_MAX): refused before walks recurse deeper.
+pub fn too_deep(dir: &Dir, rel: &Path) -> Result<()> {
+    if rel.as_os_str().len() < libc::PATH_MAX as usize {
+        return Ok(());
+    }
+    Err(Error::invalid(
+        dir.path().display().to_string(),
+        "holds a path longer than PATH_MAX (4096 bytes)",
+    ))
 }
 
 fn err(cx: &Ctx, line: usize, text: &str, why: impl Into<String>) -> Error {
