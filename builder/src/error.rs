@@ -39,6 +39,16 @@ impl Error {
     }
 }
 
+/// The in-root resolver's errors name the host path they were about.
+impl From<berth_common::inroot::Error> for Error {
+    fn from(e: berth_common::inroot::Error) -> Self {
+        Error::Io {
+            path: e.path,
+            source: e.source,
+        }
+    }
+}
+
 /// Attach a path to an io::Error.
 pub trait IoContext<T> {
     fn at(self, path: impl Into<PathBuf>) -> Result<T>;

@@ -129,45 +129,44 @@ fn clean_abs(p: &str) -> String {
     format!("/{}", parts.join("/"))
 }
 
-/// Apply a config-only instruction. Returns Ok(false) if `kind` is not one.
-/// `cmd_set`: CMD was set in this stage (ENTRYPOINT clears an inherited CMD).
-pub fn apply(
-    cfg: &mut ContainerConfig,
+/// A config-only instruction with its words expanded: what it will change.
+#[derive(Debug)]
+pub enum Change {
+    Cmd(Vec<String>),
+    Entrypoint(Vec<String>),
+    Labels(Vec<(String, String)>),
+    Env(Vec<(String, String)>),
+    Expose(Vec<String>),
+    Volumes(Vec<String>),
+    User(String),
+    /// Absolute and cleaned.
+    Workdir(String),
+    StopSignal(String),
+    Health(Healthcheck),
+    Shell(Vec<String>),
+    Onbuild(String),
+}
+
+/// Expand a config-only instruction against `vars` (ENV values see the variables as they
+/// were before the instruction, as in docker). Nothing changes yet; Ok(None) if `kind` is
+/// not config-only. `cfg` is only read (SHELL for CMD/ENTRYPOINT, WORKDIR's base).
+pub fn resolve(
+    cfg: &ContainerConfig,
     kind: &Kind,
     vars: &dyn Env,
     escape: char,
-    cmd_set: &mut bool,
-) -> std::result::Result<bool, String> {
+) -> std::result::Result<Option<Change>, String> {
     let ex = |s: &str| expand::word(s, vars, escape);
-    match kind {
-        Kind::Cmd(c) => {
-            cfg.cmd = Some(shell_argv(cfg, c));
-            *cmd_set = true;
-        }
-        Kind::Entrypoint(c) => {
-            cfg.entrypoint = Some(shell_argv(cfg, c));
-            if !*cmd_set {
-                cfg.cmd = None;
-            }
-        }
-        Kind::Label(kvs) => {
-            let labels = cfg.labels.get_or_insert_with(Default::default);
-            for (k, v) in kvs {
-                labels.insert(ex(k)?, ex(v)?);
-            }
-        }
-        Kind::Env(kvs) => {
-            let vals: Vec<(String, String)> = kvs
-                .iter()
-                .map(|(k, v)| Ok((ex(k)?, ex(v)?)))
-                .collect::<std::result::Result<_, String>>()?;
-            let env = cfg.env.get_or_insert_with(Vec::new);
-            for (k, v) in vals {
-                env_set(env, &k, &v);
-            }
-        }
+    let pairs = |kvs: &[(String, String)]| -> std::result::Result<Vec<(String, String)>, String> {
+        kvs.iter().map(|(k, v)| Ok((ex(k)?, ex(v)?))).collect()
+    };
+    Ok(Some(match kind {
+        Kind::Cmd(c) => Change::Cmd(shell_argv(cfg, c)),
+        Kind::Entrypoint(c) => Change::Entrypoint(shell_argv(cfg, c)),
+        Kind::Label(kvs) => Change::Labels(pairs(kvs)?),
+        Kind::Env(kvs) => Change::Env(pairs(kvs)?),
         Kind::Expose(ports) => {
-            let map = cfg.exposed_ports.get_or_insert_with(Default::default);
+            let mut out = vec![];
             for p in ports {
                 for p in expand::words(p, vars, escape)? {
                     let p = if p.contains('/') {
@@ -181,36 +180,99 @@ pub fn apply(
                     {
                         return Err(format!("invalid port {p:?}"));
                     }
-                    map.insert(p, Empty {});
+                    out.push(p);
                 }
             }
+            Change::Expose(out)
         }
         Kind::Volume(vs) => {
-            let map = cfg.volumes.get_or_insert_with(Default::default);
+            let mut out = vec![];
             for v in vs {
                 let v = ex(v)?;
                 if v.is_empty() {
                     return Err("VOLUME specified can not be an empty string".into());
                 }
-                map.insert(v, Empty {});
+                out.push(v);
             }
+            Change::Volumes(out)
         }
-        Kind::User(u) => cfg.user = Some(ex(u)?),
+        Kind::User(u) => Change::User(ex(u)?),
         Kind::Workdir(w) => {
             let w = ex(w)?;
-            let base = cfg.working_dir.clone().unwrap_or_else(|| "/".into());
-            cfg.working_dir = Some(clean_abs(&if w.starts_with('/') {
+            let base = cfg.working_dir.as_deref().unwrap_or("/");
+            Change::Workdir(clean_abs(&if w.starts_with('/') {
                 w
             } else {
                 format!("{base}/{w}")
-            }));
+            }))
         }
-        Kind::Stopsignal(s) => cfg.stop_signal = Some(ex(s)?),
-        Kind::Healthcheck(h) => cfg.healthcheck = Some(health(h, &ex)?),
-        Kind::Shell(v) => cfg.shell = Some(v.clone()),
-        Kind::Onbuild(t) => cfg.on_build.get_or_insert_with(Vec::new).push(t.clone()),
-        _ => return Ok(false),
+        Kind::Stopsignal(s) => {
+            let s = ex(s)?;
+            crate::dockerfile::signal::check_signal(&s)?;
+            Change::StopSignal(s)
+        }
+        Kind::Healthcheck(h) => Change::Health(health(h, &ex)?),
+        Kind::Shell(v) => Change::Shell(v.clone()),
+        Kind::Onbuild(t) => Change::Onbuild(t.clone()),
+        _ => return Ok(None),
+    }))
+}
+
+/// Make the change. `cmd_set`: CMD was set in this stage (ENTRYPOINT clears an inherited
+/// CMD). ENV goes through `set_env` (the stage keeps an index of its variables).
+pub fn commit(
+    cfg: &mut ContainerConfig,
+    change: Change,
+    cmd_set: &mut bool,
+    set_env: &mut dyn FnMut(&mut Vec<String>, &str, &str),
+) {
+    match change {
+        Change::Cmd(v) => {
+            cfg.cmd = Some(v);
+            *cmd_set = true;
+        }
+        Change::Entrypoint(v) => {
+            cfg.entrypoint = Some(v);
+            if !*cmd_set {
+                cfg.cmd = None;
+            }
+        }
+        Change::Labels(kvs) => cfg.labels.get_or_insert_with(Default::default).extend(kvs),
+        Change::Env(kvs) => {
+            let env = cfg.env.get_or_insert_with(Vec::new);
+            for (k, v) in kvs {
+                set_env(env, &k, &v);
+            }
+        }
+        Change::Expose(ps) => {
+            let map = cfg.exposed_ports.get_or_insert_with(Default::default);
+            map.extend(ps.into_iter().map(|p| (p, Empty {})));
+        }
+        Change::Volumes(vs) => {
+            let map = cfg.volumes.get_or_insert_with(Default::default);
+            map.extend(vs.into_iter().map(|v| (v, Empty {})));
+        }
+        Change::User(u) => cfg.user = Some(u),
+        Change::Workdir(w) => cfg.working_dir = Some(w),
+        Change::StopSignal(s) => cfg.stop_signal = Some(s),
+        Change::Health(h) => cfg.healthcheck = Some(h),
+        Change::Shell(v) => cfg.shell = Some(v),
+        Change::Onbuild(t) => cfg.on_build.get_or_insert_with(Vec::new).push(t),
     }
+}
+
+/// Apply a config-only instruction. Returns Ok(false) if `kind` is not one.
+pub fn apply(
+    cfg: &mut ContainerConfig,
+    kind: &Kind,
+    vars: &dyn Env,
+    escape: char,
+    cmd_set: &mut bool,
+) -> std::result::Result<bool, String> {
+    let Some(change) = resolve(cfg, kind, vars, escape)? else {
+        return Ok(false);
+    };
+    commit(cfg, change, cmd_set, &mut |env, k, v| env_set(env, k, v));
     Ok(true)
 }
 

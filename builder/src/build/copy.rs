@@ -1,8 +1,13 @@
 //! COPY and ADD: sources from the context (minus .dockerignore), another stage or an
-//! image, or heredocs; staged into a directory that becomes the layer.
+//! image, or heredocs; staged into a directory that becomes the layer. Sources are read and
+//! the staging dir is written only through descriptors (`inroot`): symlinks of the context,
+//! of a stage and of the staged layer itself resolve inside their own tree.
 
-use super::fsutil::{copy_leaf, copy_tree, make_parents, resolve_in_root, Deferred, Owner};
+use super::fsutil::{copy_leaf, copy_tree, make_dirs, make_parent, set_dir_meta, At, CopyOpts};
+use super::fsutil::{Deferred, Owner};
+use super::resolve::resolve_dest;
 use super::run::{apply_record, commit_dir, resolve_user};
+use super::sources::{clean_rel, content_hash, sources, Site, Src};
 use super::state::StageState;
 use super::tmp::TmpDir;
 use super::{fetch, Ctx};
@@ -11,169 +16,21 @@ use crate::dockerfile::{expand, CopySpec, Instruction};
 use crate::error::{Error, IoContext, Result};
 use crate::exec::mount;
 use crate::plan::cache;
-use crate::plan::glob::{has_meta, Glob};
 use crate::plan::stages::stage_index;
+use berth_common::inroot::{is_plain_name, Root};
 use std::fs;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Component, Path, PathBuf};
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 /// Where sources come from.
-enum Root {
+enum From {
     Context,
     /// Layers of a stage or image.
     Layers(Box<StageState>),
 }
 
-pub(super) struct Src {
-    pub abs: PathBuf,
-    /// Context-relative path (for .dockerignore and messages).
-    pub rel: String,
-    /// Downloaded by ADD <url> (never extracted).
-    pub remote: bool,
-}
-
-fn clean_rel(p: &str) -> Option<PathBuf> {
-    let mut out = PathBuf::new();
-    for c in Path::new(p).components() {
-        match c {
-            Component::Normal(n) => out.push(n),
-            Component::ParentDir if !out.pop() => {
-                return None;
-            }
-            _ => {}
-        }
-    }
-    Some(out)
-}
-
-/// All non-ignored paths under `root`, relative, sorted.
-fn walk_rel(root: &Path, skip: &dyn Fn(&str) -> bool) -> Vec<String> {
-    let mut out = vec![];
-    for e in walkdir::WalkDir::new(root)
-        .min_depth(1)
-        .sort_by_file_name()
-        .into_iter()
-        .flatten()
-    {
-        let rel = e
-            .path()
-            .strip_prefix(root)
-            .unwrap_or(e.path())
-            .to_string_lossy()
-            .to_string();
-        if !skip(&rel) {
-            out.push(rel);
-        }
-    }
-    out
-}
-
 fn err(cx: &Ctx, ins: &Instruction, why: impl Into<String>) -> Error {
     Error::invalid(format!("{}:{}: {}", cx.file_name, ins.line, ins.text), why)
-}
-
-/// Expand source patterns into concrete sources under `root`.
-fn sources(
-    cx: &Ctx,
-    ins: &Instruction,
-    root: &Path,
-    pats: &[String],
-    ctx: bool,
-) -> Result<Vec<Src>> {
-    let skip = |rel: &str| ctx && cx.ignore.excluded(rel);
-    let canon_root = fs::canonicalize(root).at(root)?;
-    let mut out = vec![];
-    for p in pats {
-        let rel = clean_rel(p).ok_or_else(|| {
-            err(
-                cx,
-                ins,
-                format!("source {p:?} is outside the build context"),
-            )
-        })?;
-        let rels = rel.to_string_lossy().to_string();
-        let found: Vec<String> = if has_meta(&rels) {
-            let g = Glob::new(&rels).map_err(|e| err(cx, ins, e))?;
-            walk_rel(root, &skip)
-                .into_iter()
-                .filter(|r| g.matches(r))
-                .collect()
-        } else if rels.is_empty() || (root.join(&rel).symlink_metadata().is_ok() && !skip(&rels)) {
-            vec![rels.clone()]
-        } else {
-            vec![]
-        };
-        if found.is_empty() {
-            return Err(err(
-                cx,
-                ins,
-                format!("file not found in build context or excluded by .dockerignore: {p}"),
-            ));
-        }
-        for r in found {
-            let abs = root.join(&r);
-            if ctx {
-                let c = fs::canonicalize(&abs).at(&abs)?;
-                if !c.starts_with(&canon_root) {
-                    return Err(err(
-                        cx,
-                        ins,
-                        format!("source {r:?} resolves outside the build context"),
-                    ));
-                }
-            }
-            out.push(Src {
-                abs,
-                rel: r,
-                remote: false,
-            });
-        }
-    }
-    Ok(out)
-}
-
-/// Content hash of sources (paths, types, modes, sizes, content, link targets).
-pub(super) fn content_hash(cx: &Ctx, srcs: &[Src], ctx: bool) -> Result<String> {
-    let mut h = Hasher::new();
-    for s in srcs {
-        h.field("src", s.rel.as_bytes());
-        let walk = walkdir::WalkDir::new(&s.abs)
-            .sort_by_file_name()
-            .follow_root_links(true);
-        for e in walk {
-            let e = e.map_err(|e| Error::invalid(s.abs.display().to_string(), e.to_string()))?;
-            let rel = e
-                .path()
-                .strip_prefix(&s.abs)
-                .unwrap_or(e.path())
-                .to_string_lossy()
-                .to_string();
-            let full = Path::new(&s.rel).join(&rel).to_string_lossy().to_string();
-            if ctx && !rel.is_empty() && cx.ignore.excluded(&full) {
-                continue;
-            }
-            // A top-level symlink is followed (COPY copies what it points to).
-            let md = if rel.is_empty() {
-                fs::metadata(e.path())
-            } else {
-                e.path().symlink_metadata()
-            };
-            let md = md.at(e.path())?;
-            h.field("path", rel.as_bytes());
-            h.field("mode", &md.mode().to_le_bytes());
-            if !ctx {
-                h.field("owner", format!("{}:{}", md.uid(), md.gid()).as_bytes());
-            }
-            if md.file_type().is_symlink() {
-                let t = fs::read_link(e.path()).at(e.path())?;
-                h.field("link", t.as_os_str().as_encoded_bytes());
-            } else if md.is_file() {
-                h.field("size", &md.len().to_le_bytes());
-                h.field("blake3", cx.hashes.digest(e.path(), &md)?.as_bytes());
-            }
-        }
-    }
-    Ok(h.hex())
 }
 
 fn source_root(
@@ -181,13 +38,13 @@ fn source_root(
     from: &Option<String>,
     stage: usize,
     results: &[Option<StageState>],
-) -> Result<Root> {
+) -> Result<From> {
     let Some(f) = from else {
-        return Ok(Root::Context);
+        return Ok(From::Context);
     };
     if let Some(j) = stage_index(&cx.df, f, stage) {
         let st = super::stage::built(cx, results, j, f)?;
-        return Ok(Root::Layers(Box::new(st)));
+        return Ok(From::Layers(Box::new(st)));
     }
     let img = cx.store.resolve(f)?;
     let st = StageState::new(
@@ -196,7 +53,7 @@ fn source_root(
         &img.manifest_desc.digest,
         String::new(),
     );
-    Ok(Root::Layers(Box::new(st)))
+    Ok(From::Layers(Box::new(st)))
 }
 
 fn parse_chmod(s: &str) -> std::result::Result<u32, String> {
@@ -215,8 +72,7 @@ struct Expanded {
 }
 
 fn expand_spec(cx: &Ctx, st: &StageState, ins: &Instruction, c: &CopySpec) -> Result<Expanded> {
-    let s = st.clone();
-    let vars = move |n: &str| s.lookup(n);
+    let vars = |n: &str| st.lookup(n);
     let ex = |w: &str| expand::word(w, &vars, cx.df.escape).map_err(|e| err(cx, ins, e));
     let mut srcs = vec![];
     for w in &c.srcs {
@@ -255,14 +111,14 @@ fn copy_key(
     st: &StageState,
     c: &CopySpec,
     x: &Expanded,
-    root: &Root,
+    from: &From,
     srcs: &[Src],
     cx: &Ctx,
     add: bool,
 ) -> Result<String> {
-    let mut content = match root {
-        Root::Context => content_hash(cx, srcs, true)?,
-        Root::Layers(s) => {
+    let mut content = match from {
+        From::Context => content_hash(cx, srcs, true)?,
+        From::Layers(s) => {
             let mut h = Hasher::new();
             h.field("layers", s.config.rootfs.diff_ids.join(",").as_bytes());
             for sr in srcs {
@@ -313,30 +169,35 @@ pub fn copy(
     if !add && x.srcs.iter().any(|s| fetch::is_url(s)) {
         return Err(err(cx, ins, "COPY does not take URLs (use ADD)"));
     }
-    let root = source_root(cx, &x.from, stage, results)?;
+    let from = source_root(cx, &x.from, stage, results)?;
     let tmp = TmpDir::new(cx.store, "copy")?;
-    let (src_dir, _src_mnt, ctx) = match &root {
-        Root::Context => (cx.context.clone(), None, true),
-        Root::Layers(s) => {
+    let stage_tree;
+    let (tree, _src_mnt, ctx) = match &from {
+        From::Context => (&cx.context_root, None, true),
+        From::Layers(s) => {
             let d = tmp.path().join("src");
             fs::create_dir_all(&d).at(&d)?;
             let m = mount::overlay(&s.snapshots(cx.store)?, None, &d, &tmp.path().join("empty"))?;
-            (d, Some(m), false)
+            stage_tree = Root::open(&d)?;
+            (&stage_tree, Some(m), false)
         }
     };
-    let mut srcs = sources(cx, ins, &src_dir, &x.srcs, ctx)?;
-    for (n, u) in urls.iter().enumerate() {
-        let d = tmp.path().join(format!("url-{n}"));
-        fs::create_dir_all(&d).at(&d)?;
-        let abs =
-            fetch::fetch(u, &d, c.checksum.as_deref()).map_err(|e| err(cx, ins, e.to_string()))?;
+    let site = Site {
+        line: ins.line,
+        text: &ins.text,
+    };
+    let mut srcs = sources(cx, &site, tree, &x.srcs, ctx)?;
+    let downloads = download(cx, ins, &tmp, &urls, c.checksum.as_deref())?;
+    for (u, (root, name)) in urls.iter().zip(&downloads) {
         srcs.push(Src {
-            abs,
+            tree: root,
             rel: u.clone(),
+            real: PathBuf::from(name),
+            name: name.into(),
             remote: true,
         });
     }
-    let key = copy_key(st, c, &x, &root, &srcs, cx, add)?;
+    let key = copy_key(st, c, &x, &from, &srcs, cx, add)?;
     let created_by = format!("{} # buildkit", ins.text);
     if !cx.opts.no_cache {
         if let Some(rec) = cache::get(cx.store, &key) {
@@ -355,91 +216,137 @@ pub fn copy(
         &view_dir,
         &tmp.path().join("empty2"),
     )?;
+    let view_root = Root::open(&view_dir)?;
     let owner = Owner {
         ids: match &x.chown {
-            Some(u) => Some(resolve_user(&view_dir, u).map_err(|e| err(cx, ins, e.to_string()))?),
+            Some(u) => Some(resolve_user(&view_root, u).map_err(|e| err(cx, ins, e.to_string()))?),
             None if ctx => Some((0, 0)),
             None => None,
         },
         chmod: x.chmod,
     };
+    let mut src_dirs = false;
+    for s in &srcs {
+        src_dirs |= s.tree.lstat(&s.real)?.is_some_and(|m| m.is_dir());
+    }
     let n_items = srcs.len() + c.heredocs.len();
     let dest_dir = x.dest.ends_with('/')
         || x.dest.ends_with("/.")
         || x.dest.ends_with("/..")
         || n_items > 1
-        || srcs.iter().any(|s| s.abs.is_dir());
+        || src_dirs;
     // The destination as the image resolves it (e.g. /var/run/x → /run/x).
     let dest_rel = clean_rel(&x.dest).unwrap_or_default();
-    let mut dest_rel = resolve_in_root(&view_dir, &dest_rel, false);
-    let followed = resolve_in_root(&view_dir, &dest_rel, true);
-    let view_is_dir = !dest_rel.as_os_str().is_empty() && view_dir.join(&followed).is_dir();
+    let mut dest_rel = resolve_dest(&view_root, &dest_rel, false);
+    let followed = resolve_dest(&view_root, &dest_rel, true);
+    let view_is_dir = !dest_rel.as_os_str().is_empty()
+        && view_root
+            .lstat(&followed)
+            .ok()
+            .flatten()
+            .is_some_and(|m| m.is_dir());
     if view_is_dir || dest_dir {
         dest_rel = followed;
     }
-    let skip = |p: &Path| {
-        ctx && p
-            .strip_prefix(&src_dir)
-            .map(|r| cx.ignore.excluded(&r.to_string_lossy()))
-            .unwrap_or(false)
-    };
     let deferred = Deferred::default();
-    let pcx = PlaceCx {
-        staging: &staging,
+    let staging_root = Root::open(&staging)?;
+    let pcx = &PlaceCx {
+        staging: &staging_root,
         deferred: &deferred,
-        view: &view_dir,
+        view: &view_root,
         dest_rel: &dest_rel,
         into_dir: dest_dir || view_is_dir || dest_rel.as_os_str().is_empty(),
         owner,
         add,
         ctx,
     };
-    place(cx, ins, &pcx, &srcs, &skip)?;
-    place_heredocs(st, c, &pcx)?;
+    place(cx, ins, pcx, &srcs)?;
+    place_heredocs(cx, ins, st, c, pcx)?;
+    // Nothing of the view may stay open: it is unmounted now, not lazily.
+    drop((staging_root, view_root));
     view.unmount()?;
-    let content = deferred.relative_to(&staging);
+    let content = deferred.into_map();
     let rec = commit_dir(cx, st, &staging, &key, false, &content)?;
     apply_record(st, &rec, &created_by);
     st.key = key;
     Ok(false)
 }
 
-/// COPY <<EOF: each heredoc becomes a file named after its delimiter.
-fn place_heredocs(st: &StageState, c: &CopySpec, p: &PlaceCx) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
+/// ADD <url>...: each download in a directory of its own; (that tree, the file's name).
+fn download(
+    cx: &Ctx,
+    ins: &Instruction,
+    tmp: &TmpDir,
+    urls: &[String],
+    checksum: Option<&str>,
+) -> Result<Vec<(Root, String)>> {
+    let mut out = vec![];
+    for (n, u) in urls.iter().enumerate() {
+        let d = tmp.path().join(format!("url-{n}"));
+        fs::create_dir_all(&d).at(&d)?;
+        let file = fetch::fetch(u, &d, checksum).map_err(|e| err(cx, ins, e.to_string()))?;
+        let name = file
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        out.push((Root::open(&d)?, name));
+    }
+    Ok(out)
+}
+
+/// COPY <<EOF: each heredoc becomes a file named after its delimiter (replacing whatever
+/// an earlier source staged there, a symlink included: never written through).
+fn place_heredocs(
+    cx: &Ctx,
+    ins: &Instruction,
+    st: &StageState,
+    c: &CopySpec,
+    p: &PlaceCx,
+) -> Result<()> {
     for h in &c.heredocs {
+        if !is_plain_name(std::ffi::OsStr::new(&h.name)) {
+            return Err(err(
+                cx,
+                ins,
+                format!("heredoc name {:?} is not a file name", h.name),
+            ));
+        }
         let target = if p.into_dir {
             p.dest_rel.join(&h.name)
         } else {
             p.dest_rel.to_path_buf()
         };
-        make_parents(p.staging, Some(p.view), &target, false)?;
+        let (dir, name) = make_parent(p.staging, Some(p.view), &target)?;
         let text = if h.expand {
-            let s = st.clone();
-            expand::heredoc(&h.content, &move |n: &str| s.lookup(n))
+            expand::heredoc(&h.content, &|n: &str| st.lookup(n))
                 .unwrap_or_else(|_| h.content.clone())
         } else {
             h.content.clone()
         };
-        let f = p.staging.join(&target);
-        p.deferred.forget(&f);
-        fs::write(&f, text).at(&f)?;
+        p.deferred.forget(&target);
+        dir.remove_all(&name)?;
+        let mut f = dir.create(&name, 0o600)?;
+        f.write_all(text.as_bytes()).at(dir.display(&name))?;
+        drop(f);
         let (uid, gid) = p.owner.ids.unwrap_or((0, 0));
-        super::fsutil::chown(&f, uid, gid)?;
-        fs::set_permissions(
-            &f,
-            fs::Permissions::from_mode(p.owner.chmod.unwrap_or(0o644)),
-        )
-        .at(&f)?;
+        let mode = p.owner.chmod.unwrap_or(0o644);
+        let meta = dir
+            .lstat(&name)?
+            .ok_or_else(|| Error::invalid(dir.display(&name).display().to_string(), "vanished"))?;
+        let own = Owner {
+            ids: Some((uid, gid)),
+            chmod: Some(mode),
+        };
+        super::fsutil::set_meta(&dir, &name, &meta, own)?;
     }
     Ok(())
 }
 
 struct PlaceCx<'a> {
-    staging: &'a Path,
+    staging: &'a Root,
     /// Context files whose bytes go straight from the context into the layer.
     deferred: &'a Deferred,
-    view: &'a Path,
+    view: &'a Root,
     dest_rel: &'a Path,
     into_dir: bool,
     owner: Owner,
@@ -447,47 +354,78 @@ struct PlaceCx<'a> {
     ctx: bool,
 }
 
-fn place(
-    cx: &Ctx,
-    ins: &Instruction,
-    p: &PlaceCx,
-    srcs: &[Src],
-    skip: &dyn Fn(&Path) -> bool,
-) -> Result<()> {
+fn place(cx: &Ctx, ins: &Instruction, p: &PlaceCx, srcs: &[Src]) -> Result<()> {
+    let skip = |rel: &Path| p.ctx && cx.ignore.excluded(&rel.to_string_lossy());
     for s in srcs {
-        let md = fs::metadata(&s.abs).at(&s.abs)?;
-        if md.is_dir() {
-            make_parents(p.staging, Some(p.view), p.dest_rel, true)?;
-            let defer = p.ctx.then_some(p.deferred);
-            copy_tree(&s.abs, &p.staging.join(p.dest_rel), p.owner, skip, defer)?;
+        let Some(st) = s.tree.lstat(&s.real)? else {
+            return Err(err(
+                cx,
+                ins,
+                format!("{}: vanished during the build", s.rel),
+            ));
+        };
+        let host = s.host();
+        let defer = (p.ctx && !s.remote).then_some(p.deferred);
+        if st.is_dir() {
+            let dd = make_dirs(p.staging, Some(p.view), p.dest_rel)?;
+            let sd = s.tree.dir(&s.real)?;
+            let o = CopyOpts {
+                own: p.owner,
+                skip: &skip,
+                exceptions: p.ctx && cx.ignore.has_exceptions(),
+                defer,
+            };
+            let src = At {
+                dir: &sd,
+                rel: s.real.clone(),
+                host,
+            };
+            let dst = At {
+                dir: &dd,
+                rel: p.dest_rel.to_path_buf(),
+                host: PathBuf::new(),
+            };
+            copy_tree(&o, &src, &dst)?;
+            set_dir_meta(&dd, &st, p.owner)?;
             continue;
         }
-        if p.add && p.ctx && !s.remote && crate::layer::unpack::is_archive(&s.abs) {
-            make_parents(p.staging, Some(p.view), p.dest_rel, true)?;
+        if p.add && p.ctx && !s.remote && crate::layer::unpack::is_archive(&host) {
+            make_dirs(p.staging, Some(p.view), p.dest_rel)?;
             let opts = crate::layer::unpack::UnpackOptions {
                 overlay_whiteouts: false,
                 strict: true,
             };
-            let r = crate::layer::unpack::open_tar(&s.abs)?;
-            crate::layer::unpack::unpack(r, &p.staging.join(p.dest_rel), opts, &s.abs)
+            let r = crate::layer::unpack::open_tar(&host)?;
+            let dest = p.staging.path().join(p.dest_rel);
+            crate::layer::unpack::unpack(r, &dest, opts, &host)
                 .map_err(|e| err(cx, ins, e.to_string()))?;
             continue;
         }
-        let name = s.abs.file_name().unwrap_or_default();
         let target = if p.into_dir {
-            p.dest_rel.join(name)
+            p.dest_rel.join(&s.name)
         } else {
             p.dest_rel.to_path_buf()
         };
-        make_parents(p.staging, Some(p.view), &target, false)?;
-        // Follow a top-level symlink (it was checked to stay inside the context).
-        let real = if p.ctx && !s.remote {
-            fs::canonicalize(&s.abs).at(&s.abs)?
-        } else {
-            s.abs.clone()
+        let (dd, name) = make_parent(p.staging, Some(p.view), &target)?;
+        let (sd, sname) = s.tree.parent(&s.real)?;
+        let o = CopyOpts {
+            own: p.owner,
+            skip: &skip,
+            exceptions: false,
+            defer,
         };
-        let defer = (p.ctx && !s.remote).then_some(p.deferred);
-        copy_leaf(&real, &p.staging.join(&target), p.owner, defer)?;
+        let parent_rel = target.parent().unwrap_or(Path::new("")).to_path_buf();
+        let src = At {
+            dir: &sd,
+            rel: PathBuf::new(),
+            host: host.parent().unwrap_or(Path::new("/")).to_path_buf(),
+        };
+        let dst = At {
+            dir: &dd,
+            rel: parent_rel,
+            host: PathBuf::new(),
+        };
+        copy_leaf(&o, (&src, &sname), &st, (&dst, &name))?;
     }
     Ok(())
 }

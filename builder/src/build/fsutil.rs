@@ -1,12 +1,16 @@
-//! File copying with explicit metadata, for COPY/ADD staging.
+//! Copying with explicit metadata, for COPY/ADD/WORKDIR staging. Everything made in a
+//! staging dir goes through descriptors (`inroot::Dir`): a symlink staged by one source is
+//! never followed by the next, and a source tree is read by descriptors too.
 
-use crate::error::{IoContext, Result};
+use crate::error::{Error, IoContext, Result};
+use berth_common::inroot::{Dir, Root, Stat};
 use nix::sys::stat::{utimensat, UtimensatFlags};
 use nix::sys::time::TimeSpec;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::fs;
-use std::os::unix::fs::{lchown, MetadataExt, PermissionsExt};
+use std::ffi::OsStr;
+use std::os::fd::AsFd;
+use std::os::unix::fs::lchown;
 use std::path::{Path, PathBuf};
 
 /// Ownership/mode to give copied entries.
@@ -17,6 +21,7 @@ pub struct Owner {
     pub chmod: Option<u32>,
 }
 
+/// utimensat(2) on a path of a tree we made ourselves (a download, a copy-mode rootfs).
 pub fn set_mtime(p: &Path, secs: i64, nsecs: i64) -> Result<()> {
     let t = TimeSpec::new(secs, nsecs);
     utimensat(
@@ -29,220 +34,209 @@ pub fn set_mtime(p: &Path, secs: i64, nsecs: i64) -> Result<()> {
     .at(p)
 }
 
-/// lchown(2), with the rootless build's clear error for an id it has not mapped.
-pub fn chown(p: &Path, uid: u32, gid: u32) -> Result<()> {
-    lchown(p, Some(uid), Some(gid)).map_err(|source| {
-        match crate::rootless::chown_error(p, uid, gid) {
-            Some(e) => e.into(),
-            None => crate::error::Error::Io {
-                path: p.to_path_buf(),
-                source,
-            },
-        }
-    })
+/// The rootless build's clear error for an id it has not mapped, else the plain one.
+fn chown_err(p: PathBuf, uid: u32, gid: u32, source: std::io::Error) -> Error {
+    match crate::rootless::chown_error(&p, uid, gid) {
+        Some(e) => e.into(),
+        None => Error::Io { path: p, source },
+    }
 }
 
-fn apply_meta(dst: &Path, md: &fs::Metadata, own: Owner, symlink: bool) -> Result<()> {
-    let (uid, gid) = own.ids.unwrap_or((md.uid(), md.gid()));
-    chown(dst, uid, gid)?;
-    if !symlink {
-        let mode = own.chmod.unwrap_or(md.mode() & 0o7777);
-        fs::set_permissions(dst, fs::Permissions::from_mode(mode)).at(dst)?;
+/// lchown(2) on a path of a tree we made ourselves (see `set_mtime`).
+pub fn chown(p: &Path, uid: u32, gid: u32) -> Result<()> {
+    lchown(p, Some(uid), Some(gid)).map_err(|e| chown_err(p.to_path_buf(), uid, gid, e))
+}
+
+/// Owner, mode (not for a symlink) and mtime of `st`, overridden by `own`, onto `name` in
+/// `dir`. The owner goes first: chown clears setuid and setgid.
+pub fn set_meta(dir: &Dir, name: &OsStr, st: &Stat, own: Owner) -> Result<()> {
+    let (uid, gid) = own.ids.unwrap_or((st.uid(), st.gid()));
+    dir.chown(name, uid, gid)
+        .map_err(|e| chown_err(e.path, uid, gid, e.source))?;
+    if !st.is_symlink() {
+        dir.chmod(name, own.chmod.unwrap_or(st.mode()))?;
     }
-    set_mtime(dst, md.mtime(), md.mtime_nsec())
+    dir.set_times(name, st.mtime(), st.mtime())?;
+    Ok(())
+}
+
+/// As `set_meta`, onto the open directory `d` itself (the staging top, or one we hold).
+pub fn set_dir_meta(d: &Dir, st: &Stat, own: Owner) -> Result<()> {
+    let (uid, gid) = own.ids.unwrap_or((st.uid(), st.gid()));
+    let fd = d.as_fd();
+    nix::unistd::fchown(fd, Some(uid.into()), Some(gid.into()))
+        .map_err(|e| chown_err(d.path().to_path_buf(), uid, gid, e.into()))?;
+    let mode = nix::sys::stat::Mode::from_bits_truncate(own.chmod.unwrap_or(st.mode()));
+    nix::sys::stat::fchmod(fd, mode).at(d.path())?;
+    let (s, ns) = st.mtime();
+    let t = TimeSpec::new(s, ns);
+    nix::sys::stat::futimens(fd, &t, &t).at(d.path())
 }
 
 /// Regular files staged empty, their bytes to be read from the source when the layer is
-/// packed (staging path → source path): a COPY from the context then reads each byte
-/// once for its cache key and once into the layer, instead of also copying it into the
-/// staging dir. Such a staging dir is no snapshot; the layer is unpacked if a later step
-/// needs it.
+/// packed (staging path → source's host path, symlink-free): a COPY from the context then
+/// reads each byte once for its cache key and once into the layer, instead of also copying
+/// it into the staging dir. Such a staging dir is no snapshot; the layer is unpacked if a
+/// later step needs it.
 #[derive(Debug, Default)]
 pub struct Deferred(RefCell<HashMap<PathBuf, PathBuf>>);
 
 impl Deferred {
-    /// `dst` was written with its own bytes after all.
-    pub fn forget(&self, dst: &Path) {
-        self.0.borrow_mut().remove(dst);
+    /// The staged `rel` was written with its own bytes after all.
+    pub fn forget(&self, rel: &Path) {
+        self.0.borrow_mut().remove(rel);
     }
-    /// The map with keys made relative to `root` (the staging dir).
-    pub fn relative_to(self, root: &Path) -> HashMap<PathBuf, PathBuf> {
-        self.0
-            .into_inner()
-            .into_iter()
-            .filter_map(|(k, v)| Some((k.strip_prefix(root).ok()?.to_path_buf(), v)))
-            .collect()
+    /// Staging-relative path → source.
+    pub fn into_map(self) -> HashMap<PathBuf, PathBuf> {
+        self.0.into_inner()
     }
 }
 
-/// Copy one file or symlink (not directories) from `src` to `dst`; with `defer`, a
-/// regular file is created empty and its source recorded instead.
-pub fn copy_leaf(src: &Path, dst: &Path, own: Owner, defer: Option<&Deferred>) -> Result<()> {
-    let md = fs::symlink_metadata(src).at(src)?;
-    if let Ok(old) = fs::symlink_metadata(dst) {
-        if old.is_dir() {
-            fs::remove_dir_all(dst).at(dst)?;
-        } else {
-            fs::remove_file(dst).at(dst)?;
+/// One side of a copy: an open directory, its path from the top of its tree (the
+/// staging rel path of a destination; the context-relative path of a source, which
+/// .dockerignore matches) and, for a source, its host path (for deferred bytes).
+pub struct At<'a> {
+    pub dir: &'a Dir,
+    pub rel: PathBuf,
+    pub host: PathBuf,
+}
+
+impl At<'_> {
+    fn child<'b>(&self, dir: &'b Dir, name: &OsStr) -> At<'b> {
+        At {
+            dir,
+            rel: self.rel.join(name),
+            host: self.host.join(name),
         }
     }
-    if md.file_type().is_symlink() {
-        let t = fs::read_link(src).at(src)?;
-        std::os::unix::fs::symlink(&t, dst).at(dst)?;
-        return apply_meta(dst, &md, own, true);
-    }
-    if !md.is_file() {
+}
+
+/// How to copy: owner and mode, which context paths .dockerignore excludes, and whether
+/// regular files' bytes are deferred.
+pub struct CopyOpts<'a> {
+    pub own: Owner,
+    pub skip: &'a dyn Fn(&Path) -> bool,
+    /// Exceptions (`!pattern`) exist: an excluded directory may hold included paths.
+    pub exceptions: bool,
+    pub defer: Option<&'a Deferred>,
+}
+
+/// Copies the non-directory `name` of `src` (file or symlink; others are not copied) to
+/// `dst_name` in `dst`, replacing whatever is there.
+pub fn copy_leaf(
+    o: &CopyOpts,
+    (src, name): (&At, &OsStr),
+    st: &Stat,
+    (dst, dst_name): (&At, &OsStr),
+) -> Result<()> {
+    if !st.is_symlink() && !st.is_file() {
         return Ok(()); // devices, fifos and sockets are not copied
     }
-    match defer {
+    dst.dir.remove_all(dst_name)?;
+    if st.is_symlink() {
+        let target = src.dir.read_link(name)?;
+        dst.dir.symlink(dst_name, &target)?;
+        return set_meta(dst.dir, dst_name, st, o.own);
+    }
+    match o.defer {
         Some(d) => {
-            fs::File::create(dst).at(dst)?;
+            dst.dir.create(dst_name, 0o600)?;
             d.0.borrow_mut()
-                .insert(dst.to_path_buf(), src.to_path_buf());
+                .insert(dst.rel.join(dst_name), src.host.join(name));
         }
         None => {
-            fs::copy(src, dst).at(dst)?;
+            let mut from = src.dir.open(name, libc::O_RDONLY | libc::O_NONBLOCK)?;
+            let mut to = dst.dir.create(dst_name, 0o600)?;
+            std::io::copy(&mut from, &mut to).at(dst.dir.display(dst_name))?;
         }
     }
-    apply_meta(dst, &md, own, false)
+    set_meta(dst.dir, dst_name, st, o.own)
 }
 
-/// Copy a directory tree's contents into `dst` (created like `src`).
-pub fn copy_tree(
-    src: &Path,
-    dst: &Path,
-    own: Owner,
-    skip: &dyn Fn(&Path) -> bool,
-    defer: Option<&Deferred>,
-) -> Result<()> {
-    let md = fs::symlink_metadata(src).at(src)?;
-    if !dst.is_dir() {
-        fs::create_dir_all(dst).at(dst)?;
+/// Opens the directory `name` in `dir`, made (mode 0755) if missing or replacing a
+/// non-directory staged there; true when it was made.
+pub fn ensure_dir(dir: &Dir, name: &OsStr) -> Result<(Dir, bool)> {
+    match dir.lstat(name)? {
+        Some(st) if st.is_dir() => return Ok((dir.open_dir(name)?, false)),
+        Some(_) => dir.remove_all(name)?,
+        None => {}
     }
-    let mut names: Vec<_> = fs::read_dir(src)
-        .at(src)?
-        .flatten()
-        .map(|e| e.file_name())
-        .collect();
-    names.sort();
-    for n in names {
-        let (s, d) = (src.join(&n), dst.join(&n));
-        if skip(&s) {
-            continue;
-        }
-        let m = fs::symlink_metadata(&s).at(&s)?;
-        if m.is_dir() {
-            copy_tree(&s, &d, own, skip, defer)?;
-        } else {
-            copy_leaf(&s, &d, own, defer)?;
-        }
-    }
-    apply_meta(dst, &md, own, false)
+    dir.mkdir(name, 0o755)?;
+    Ok((dir.open_dir(name)?, true))
 }
 
-/// Create `rel`'s missing parents (and `rel` if `with_self`) under `staging`, copying
-/// the metadata of the same directories in `view` (the image so far) when they exist.
-pub fn make_parents(
-    staging: &Path,
-    view: Option<&Path>,
-    rel: &Path,
-    with_self: bool,
-) -> Result<()> {
-    let comps: Vec<_> = rel.components().collect();
-    let n = if with_self {
-        comps.len()
-    } else {
-        comps.len().saturating_sub(1)
-    };
-    let mut cur = std::path::PathBuf::new();
-    for c in &comps[..n] {
-        cur.push(c);
-        let d = staging.join(&cur);
-        if d.is_dir() {
+/// Copies the contents of the directory `src` into `dst`; true when anything was copied.
+/// An excluded directory is entered only when exceptions exist, and is kept only for what
+/// they include (BuildKit).
+pub fn copy_tree(o: &CopyOpts, src: &At, dst: &At) -> Result<bool> {
+    let mut copied = false;
+    super::sources::too_deep(dst.dir, &dst.rel)?;
+    for name in src.dir.entries()? {
+        let excluded = (o.skip)(&src.rel.join(&name));
+        let Some(st) = src.dir.lstat(&name)? else {
+            continue; // gone meanwhile
+        };
+        if !st.is_dir() {
+            if !excluded {
+                copy_leaf(o, (src, &name), &st, (dst, &name))?;
+                copied = true;
+            }
             continue;
         }
-        fs::create_dir(&d).at(&d)?;
-        match view
-            .map(|v| v.join(&cur))
-            .and_then(|p| fs::metadata(p).ok())
-        {
-            Some(md) if md.is_dir() => apply_meta(&d, &md, Owner::default(), false)?,
-            _ => fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).at(&d)?,
+        if excluded && !o.exceptions {
+            continue;
         }
+        let sd = src.dir.open_dir(&name)?;
+        let (dd, made) = ensure_dir(dst.dir, &name)?;
+        let any = copy_tree(o, &src.child(&sd, &name), &dst.child(&dd, &name))?;
+        if excluded && !any {
+            if made {
+                dst.dir.rmdir(&name)?;
+            }
+            continue;
+        }
+        set_dir_meta(&dd, &st, o.own)?;
+        copied = true;
     }
-    Ok(())
+    Ok(copied)
 }
 
-/// Resolve `rel` inside the rootfs at `root` (no escape): symlinks are followed with
-/// `root` as `/`, and `..` stops at the root. `follow_last`: also resolve the last
-/// component. Returns a root-relative path.
-pub fn resolve_in_root(root: &Path, rel: &Path, follow_last: bool) -> std::path::PathBuf {
-    use std::path::{Component, PathBuf};
-    let mut todo: Vec<std::ffi::OsString> = rel
-        .components()
-        .filter_map(|c| match c {
-            Component::Normal(n) => Some(n.to_os_string()),
-            Component::ParentDir => Some("..".into()),
-            _ => None,
-        })
-        .rev()
-        .collect();
-    let mut out = PathBuf::new();
-    let mut hops = 0;
-    while let Some(c) = todo.pop() {
-        if c == ".." {
-            out.pop();
-            continue;
-        }
-        let cand = out.join(&c);
-        let last = todo.is_empty();
-        match fs::read_link(root.join(&cand)) {
-            Ok(t) if hops < 40 && (!last || follow_last) => {
-                hops += 1;
-                if t.is_absolute() {
-                    out = PathBuf::new();
-                }
-                for comp in t.components().rev() {
-                    match comp {
-                        Component::Normal(n) => todo.push(n.to_os_string()),
-                        Component::ParentDir => todo.push("..".into()),
-                        _ => {}
-                    }
+/// Opens `rel` in the staging tree (made as needed: each new directory gets the metadata
+/// of the same directory in `view`, the image so far, or 0755; a non-directory staged in
+/// the way is replaced). `rel` holds plain names only (a path `resolve_dest` gave).
+pub fn make_dirs(staging: &Root, view: Option<&Root>, rel: &Path) -> Result<Dir> {
+    let mut cur = staging.top()?;
+    let mut path = PathBuf::new();
+    for name in rel.iter() {
+        path.push(name);
+        let (d, made) = ensure_dir(&cur, name)?;
+        if made {
+            if let Some(st) = view.and_then(|v| v.lstat(&path).ok().flatten()) {
+                if st.is_dir() {
+                    set_dir_meta(&d, &st, Owner::default())?;
                 }
             }
-            _ => out = cand,
         }
+        cur = d;
     }
-    out
+    Ok(cur)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    #[test]
-    fn resolves_inside_root() {
-        let d = tempfile::tempdir().unwrap();
-        let r = d.path();
-        fs::create_dir_all(r.join("run/x")).unwrap();
-        fs::create_dir_all(r.join("var")).unwrap();
-        std::os::unix::fs::symlink("/run", r.join("var/run")).unwrap();
-        std::os::unix::fs::symlink("../../../../etc", r.join("var/esc")).unwrap();
-        std::os::unix::fs::symlink("x", r.join("run/y")).unwrap();
-        assert_eq!(
-            resolve_in_root(r, Path::new("var/run/a"), false),
-            Path::new("run/a")
-        );
-        assert_eq!(
-            resolve_in_root(r, Path::new("var/esc/passwd"), false),
-            Path::new("etc/passwd")
-        );
-        assert_eq!(
-            resolve_in_root(r, Path::new("var/run/y"), true),
-            Path::new("run/x")
-        );
-        assert_eq!(
-            resolve_in_root(r, Path::new("var/run/y"), false),
-            Path::new("run/y")
-        );
-    }
+/// The staging directory that will hold `rel`, and `rel`'s last name (made as `make_dirs`).
+pub fn make_parent(
+    staging: &Root,
+    view: Option<&Root>,
+    rel: &Path,
+) -> Result<(Dir, std::ffi::OsString)> {
+    let name = rel
+        .file_name()
+        .filter(|n| berth_common::inroot::is_plain_name(n))
+        .ok_or_else(|| {
+            Error::invalid(
+                rel.display().to_string(),
+                "not a file name in the destination",
+            )
+        })?;
+    let parent = rel.parent().unwrap_or(Path::new(""));
+    Ok((make_dirs(staging, view, parent)?, name.to_os_string()))
 }

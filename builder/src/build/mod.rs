@@ -9,7 +9,9 @@ pub mod import;
 pub mod mounts;
 pub mod output;
 pub mod progress;
+pub mod resolve;
 pub mod run;
+pub mod sources;
 pub mod stage;
 pub mod state;
 mod tmp;
@@ -88,6 +90,8 @@ pub struct Ctx<'a> {
     pub file_name: String,
     pub ignore: Ignore,
     pub context: PathBuf,
+    /// The context as a tree for the in-root resolver: sources are read through it.
+    pub context_root: berth_common::inroot::Root,
     /// Values of ARGs declared before the first FROM.
     pub meta: BTreeMap<String, String>,
     pub progress: progress::Progress,
@@ -113,14 +117,10 @@ fn meta_args(df: &Dockerfile, opts: &BuildOptions, file: &str) -> Result<BTreeMa
             for (name, def) in list {
                 let v = match (opts.build_args.get(name), def) {
                     (Some(v), _) => Some(v.clone()),
-                    (None, Some(d)) => {
-                        let m = meta.clone();
-                        let env = move |n: &str| m.get(n).cloned();
-                        Some(
-                            expand::word(d, &env, df.escape)
-                                .map_err(|e| Error::invalid(format!("{file}:{}", ins.line), e))?,
-                        )
-                    }
+                    (None, Some(d)) => Some(
+                        expand::word(d, &|n: &str| meta.get(n).cloned(), df.escape)
+                            .map_err(|e| Error::invalid(format!("{file}:{}", ins.line), e))?,
+                    ),
                     (None, None) => platform_arg(name),
                 };
                 if let Some(v) = v {
@@ -144,9 +144,8 @@ pub fn build(store: &Store, opts: &BuildOptions) -> Result<Image> {
     let (df, file_name) = load_dockerfile(opts)?;
     let ignore_path = context.join(".dockerignore");
     let ignore = match std::fs::read_to_string(&ignore_path) {
-        Ok(s) => {
-            Ignore::parse(&s).map_err(|e| Error::invalid(ignore_path.display().to_string(), e))?
-        }
+        Ok(s) => Ignore::parse(&s)
+            .map_err(|e| Error::invalid(format!("{}:{}", ignore_path.display(), e.line), e.why))?,
         Err(_) => Ignore::default(),
     };
     let tags = opts
@@ -162,6 +161,7 @@ pub fn build(store: &Store, opts: &BuildOptions) -> Result<Image> {
         df,
         file_name,
         ignore,
+        context_root: berth_common::inroot::Root::open(&context)?,
         context,
         meta,
         progress: match opts.quiet {
@@ -221,11 +221,7 @@ fn run_step(
                 let v = match (cx.opts.build_args.get(name), def) {
                     (Some(v), _) => Some(v.clone()),
                     (None, Some(d)) => {
-                        let s = st.clone();
-                        Some(
-                            expand::word(d, &move |n: &str| s.lookup(n), cx.df.escape)
-                                .map_err(at)?,
-                        )
+                        Some(expand::word(d, &|n: &str| st.lookup(n), cx.df.escape).map_err(at)?)
                     }
                     (None, None) => cx.meta.get(name).cloned().or_else(|| platform_arg(name)),
                 };
@@ -242,26 +238,20 @@ fn run_step(
             copy::copy(cx, st, ins, c, true, stage, results).map_err(|e| at_ins(cx, ins, e))
         }
         Kind::Maintainer(m) => {
-            let s = st.clone();
-            st.config.author =
-                Some(expand::word(m, &move |n: &str| s.lookup(n), cx.df.escape).map_err(at)?);
+            let author = expand::word(m, &|n: &str| st.lookup(n), cx.df.escape).map_err(at)?;
+            st.config.author = Some(author);
             st.history(&ins.text, true, None);
             Ok(false)
         }
         Kind::From { .. } => Err(at("FROM inside a stage".into())),
         kind => {
-            let s = st.clone();
-            let vars = move |n: &str| s.lookup(n);
-            let mut cmd_set = st.cmd_set;
-            config::apply(
-                &mut st.config.config,
-                kind,
-                &vars,
-                cx.df.escape,
-                &mut cmd_set,
-            )
-            .map_err(at)?;
-            st.cmd_set = cmd_set;
+            // Expanded against the state as it is, then applied: nothing is copied, so a
+            // config-only step costs the same at the 10,000th as at the first.
+            let vars = |n: &str| st.lookup(n);
+            let change = config::resolve(&st.config.config, kind, &vars, cx.df.escape)
+                .map_err(at)?
+                .ok_or_else(|| at(format!("{} is not a config instruction", kind.name())))?;
+            st.apply(change);
             if let Kind::Workdir(_) = kind {
                 let dir = st.config.config.working_dir.clone().unwrap_or_default();
                 return workdir::ensure_dir(cx, st, &dir, &ins.text);
@@ -269,6 +259,17 @@ fn run_step(
             st.history(&ins.text, true, None);
             Ok(false)
         }
+    }
+}
+
+/// An instruction's error with where it is (Dockerfile:N), unless it says already.
+fn locate(cx: &Ctx, ins: &crate::dockerfile::Instruction, e: Error) -> Error {
+    let at = format!("{}:{}", cx.file_name, ins.line);
+    match e {
+        Error::Invalid { what, why } if !what.starts_with(&at) => {
+            Error::invalid(format!("{at}: {what}"), why)
+        }
+        e => at_ins(cx, ins, e),
     }
 }
 

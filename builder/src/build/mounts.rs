@@ -2,7 +2,7 @@
 //! discarded), type=cache (a persistent dir in the store, keyed by id or target),
 //! type=tmpfs. Mount points the runtime had to create are removed from the layer.
 
-use super::copy::{content_hash, Src};
+use super::sources::{clean_rel, content_hash, Src};
 use super::state::StageState;
 use super::Ctx;
 use crate::digest::{sha256_hex, Hasher};
@@ -10,9 +10,11 @@ use crate::dockerfile::expand;
 use crate::error::{Error, IoContext, Result};
 use crate::exec::mount::{self, Mounted};
 use crate::plan::stages::stage_index;
+use berth_common::inroot::{self, Root};
 use serde_json::{json, Value};
+use std::ffi::OsStr;
 use std::fs;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 
 /// Mounts ready for config.json; guards keep helper overlays mounted until dropped.
 #[derive(Default)]
@@ -37,20 +39,6 @@ fn parse_opts(
         out.push((k, v));
     }
     Ok(out)
-}
-
-fn inside(rel: &str) -> Option<PathBuf> {
-    let mut out = PathBuf::new();
-    for c in Path::new(rel).components() {
-        match c {
-            Component::Normal(n) => out.push(n),
-            Component::ParentDir if !out.pop() => {
-                return None;
-            }
-            _ => {}
-        }
-    }
-    Some(out)
 }
 
 struct Req {
@@ -110,8 +98,7 @@ pub fn prepare(
 ) -> Result<Prepared> {
     let mut p = Prepared::default();
     let mut key = Hasher::new();
-    let s = st.clone();
-    let vars = move |n: &str| s.lookup(n);
+    let vars = |n: &str| st.lookup(n);
     let ex = |w: &str| expand::word(w, &vars, cx.df.escape);
     let workdir = st
         .config
@@ -147,7 +134,12 @@ pub fn prepare(
             _ => bind_source(cx, &r, stage, results, tmp, n, &mut key, &mut p.guards)
                 .map_err(|e| bad(e.to_string()))?,
         };
-        let host = if r.rw {
+        let host = if r.rw && !host.is_dir() {
+            // A writable file: a throwaway copy of it.
+            let copy = tmp.join(format!("bindrw-{n}-file"));
+            fs::copy(&host, &copy).at(&copy)?;
+            copy
+        } else if r.rw {
             // Writable, but writes are thrown away: an overlay with a throwaway upper.
             let (t, u, w) = (
                 tmp.join(format!("bindrw-{n}")),
@@ -186,24 +178,26 @@ fn bind_source(
     key: &mut Hasher,
     guards: &mut Vec<Mounted>,
 ) -> Result<PathBuf> {
-    let rel = inside(&r.source)
+    let rel = clean_rel(&r.source)
         .ok_or_else(|| Error::invalid(r.source.clone(), "source is outside the build context"))?;
     let Some(from) = &r.from else {
-        let host = cx.context.join(&rel);
-        let canon = fs::canonicalize(&host).at(&host)?;
-        if !canon.starts_with(&cx.context) {
-            return Err(Error::invalid(
+        let tree = &cx.context_root;
+        let fd = tree.resolve(&rel).map_err(|e| {
+            Error::invalid(
                 r.source.clone(),
-                "source resolves outside the build context",
-            ));
-        }
+                format!("not found in the build context (links resolve inside it): {e}"),
+            )
+        })?;
+        let real = super::resolve::real_path(tree, &rel, true).at(tree.display(&rel))?;
         let src = Src {
-            abs: host.clone(),
+            tree,
             rel: rel.to_string_lossy().to_string(),
+            name: Default::default(),
+            real,
             remote: false,
         };
         key.field("content", content_hash(cx, &[src], true)?.as_bytes());
-        return Ok(host);
+        return bind_at(&fd, &tmp.join(format!("bind-{n}-src")), guards);
     };
     let st = match stage_index(&cx.df, from, stage) {
         Some(j) => super::stage::built(cx, results, j, from)?,
@@ -226,40 +220,61 @@ fn bind_source(
         &view,
         &tmp.join(format!("bind-{n}-empty")),
     )?);
-    let host = view.join(&rel);
-    if !host.exists() {
-        return Err(Error::invalid(
-            r.source.clone(),
-            format!("not found in {from}"),
-        ));
-    }
-    Ok(host)
+    // The stage's symlinks resolve inside the stage, never on the host.
+    let fd = Root::open(&view)?
+        .resolve(&rel)
+        .map_err(|_| Error::invalid(r.source.clone(), format!("not found in {from}")))?;
+    bind_at(&fd, &tmp.join(format!("bind-{n}-src")), guards)
 }
 
-/// Remove mount points (and parents) the runtime created in `upper` that the image
-/// did not have, as long as they are empty directories.
-pub fn clean_targets(upper: &Path, lowers: &[PathBuf], targets: &[String]) {
+/// Binds the resolved source `fd` onto `at` (made a directory or an empty file to match),
+/// which then serves as the mount's source in config.json.
+fn bind_at(fd: &std::os::fd::OwnedFd, at: &Path, guards: &mut Vec<Mounted>) -> Result<PathBuf> {
+    let st = inroot::fstat(fd).at(at)?;
+    if st.is_dir() {
+        fs::create_dir(at).at(at)?;
+    } else {
+        fs::File::create(at).at(at)?;
+    }
+    guards.push(mount::bind_fd(fd, at)?);
+    Ok(at.to_path_buf())
+}
+
+/// Remove mount points (and parents) the runtime created in `upper` that the image did
+/// not have, as long as they are empty directories (or a file target's empty file). The
+/// step wrote `upper`: everything is examined and removed by descriptor, links unfollowed.
+pub fn clean_targets(upper: &Root, lowers: &[Root], targets: &[String]) {
+    let in_lower = |rel: &Path| lowers.iter().any(|l| l.lstat(rel).ok().flatten().is_some());
     for t in targets {
-        let mut rel = PathBuf::from(t.trim_start_matches('/'));
-        // A file bind-mount's target: an empty file the runtime created.
-        let p = upper.join(&rel);
-        let made_file = fs::symlink_metadata(&p).is_ok_and(|m| m.is_file() && m.len() == 0)
-            && !lowers.iter().any(|l| l.join(&rel).exists());
-        if made_file && fs::remove_file(&p).is_ok() {
+        let mut rel = inroot::relative(Path::new(t));
+        let Ok((dir, name)) = upper.parent(&rel) else {
+            continue;
+        };
+        let made_file = dir
+            .lstat(&name)
+            .ok()
+            .flatten()
+            .is_some_and(|m| m.is_file() && m.size() == 0)
+            && !in_lower(&rel);
+        if made_file && dir.unlink(&name).is_ok() {
             rel.pop();
         }
-        while !rel.as_os_str().is_empty() {
-            let in_lower = lowers.iter().any(|l| l.join(&rel).exists());
-            let p = upper.join(&rel);
-            let empty = p.is_dir()
-                && !p.is_symlink()
-                && fs::read_dir(&p)
-                    .map(|mut d| d.next().is_none())
-                    .unwrap_or(false);
-            if in_lower || !empty || fs::remove_dir(&p).is_err() {
+        while !rel.as_os_str().is_empty() && !in_lower(&rel) {
+            let Ok((dir, name)) = upper.parent(&rel) else {
+                break;
+            };
+            if !is_empty_dir(&dir, &name) || dir.rmdir(&name).is_err() {
                 break;
             }
             rel.pop();
         }
     }
+}
+
+fn is_empty_dir(dir: &inroot::Dir, name: &OsStr) -> bool {
+    dir.lstat(name).ok().flatten().is_some_and(|m| m.is_dir())
+        && dir
+            .open_dir(name)
+            .and_then(|d| d.entries())
+            .is_ok_and(|e| e.is_empty())
 }

@@ -3,10 +3,11 @@
 
 use super::config::{env_get, env_set, shell_argv};
 use super::progress::Step;
+use super::resolve::read_file;
 use super::state::StageState;
 use super::tmp::TmpDir;
 use super::Ctx;
-use crate::dockerfile::{Command, Instruction, RunSpec};
+use crate::dockerfile::{Command, Heredoc, Instruction, RunSpec};
 use crate::error::{Error, IoContext, Result};
 use crate::exec::bundle::{write_config, ProcessSpec};
 use crate::exec::{mount, runtime};
@@ -14,6 +15,7 @@ use crate::layer::pack::pack_dir_with;
 use crate::layer::unpack::adopt_snapshot;
 use crate::layer::PackOptions;
 use crate::plan::cache::{self, CacheRecord};
+use berth_common::inroot::Root;
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -21,19 +23,26 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 static IDS: AtomicU64 = AtomicU64::new(0);
 
-/// argv for the step: a lone heredoc is the script; other heredocs go to the shell.
-fn argv(st: &StageState, cmd: &Command, spec: &RunSpec) -> Vec<String> {
+/// argv for the step: a lone heredoc is the script (with its own interpreter: the file,
+/// which `run` mounts, is run); other heredocs go to the shell.
+fn argv<'a>(
+    st: &StageState,
+    cmd: &Command,
+    spec: &'a RunSpec,
+) -> (Vec<String>, Option<&'a Heredoc>) {
     let cfg = &st.config.config;
-    match cmd {
-        Command::Shell(s) if !spec.heredocs.is_empty() => {
+    match (cmd, spec.heredocs.first()) {
+        (Command::Shell(s), Some(first)) => {
             let lone = s.split_whitespace().count() == 1
                 && crate::dockerfile::lexer::heredoc_marker(s.trim()).is_some();
-            if lone && spec.heredocs[0].content.starts_with("#!") {
-                // A script with its own interpreter: run the file (mounted by `run`).
-                return vec![format!("/dev/pipes/{}", spec.heredocs[0].name)];
+            if lone && first.content.starts_with("#!") {
+                return (vec![format!("/dev/pipes/{}", first.name)], Some(first));
             }
             if lone {
-                return shell_argv(cfg, &Command::Shell(spec.heredocs[0].content.clone()));
+                return (
+                    shell_argv(cfg, &Command::Shell(first.content.clone())),
+                    None,
+                );
             }
             let mut full = s.clone();
             for h in &spec.heredocs {
@@ -41,15 +50,20 @@ fn argv(st: &StageState, cmd: &Command, spec: &RunSpec) -> Vec<String> {
                 full.push_str(&h.content);
                 full.push_str(&h.name);
             }
-            shell_argv(cfg, &Command::Shell(full))
+            (shell_argv(cfg, &Command::Shell(full)), None)
         }
-        c => shell_argv(cfg, c),
+        (c, _) => (shell_argv(cfg, c), None),
     }
 }
 
+/// An /etc/passwd- or /etc/group-style file of the image (bounded: it is the image's).
+fn id_file(rootfs: &Root, path: &str) -> String {
+    let data = read_file(rootfs, Path::new(path), 16 << 20).unwrap_or_default();
+    String::from_utf8_lossy(&data).into_owned()
+}
+
 /// Look NAME (or a number) up in an /etc/passwd- or /etc/group-style file.
-fn lookup_id(file: &Path, name: &str) -> Option<(u32, u32)> {
-    let data = fs::read_to_string(file).ok()?;
+fn lookup_id(data: &str, name: &str) -> Option<(u32, u32)> {
     data.lines().find_map(|l| {
         let f: Vec<&str> = l.split(':').collect();
         (f.len() >= 3 && f[0] == name).then(|| {
@@ -60,8 +74,8 @@ fn lookup_id(file: &Path, name: &str) -> Option<(u32, u32)> {
     })
 }
 
-/// USER "name[:group]" → (uid, gid), resolved in `rootfs`.
-pub fn resolve_user(rootfs: &Path, user: &str) -> Result<(u32, u32)> {
+/// USER "name[:group]" → (uid, gid), resolved in `rootfs` (its files read in the tree).
+pub fn resolve_user(rootfs: &Root, user: &str) -> Result<(u32, u32)> {
     if user.is_empty() {
         return Ok((0, 0));
     }
@@ -71,7 +85,7 @@ pub fn resolve_user(rootfs: &Path, user: &str) -> Result<(u32, u32)> {
     };
     let (uid, mut gid) = match u.parse::<u32>() {
         Ok(n) => (n, lookup_uid_gid(rootfs, n).unwrap_or(0)),
-        Err(_) => lookup_id(&rootfs.join("etc/passwd"), u).ok_or_else(|| {
+        Err(_) => lookup_id(&id_file(rootfs, "/etc/passwd"), u).ok_or_else(|| {
             Error::invalid(
                 format!("USER {user}"),
                 format!("no user {u:?} in the image's /etc/passwd"),
@@ -82,7 +96,7 @@ pub fn resolve_user(rootfs: &Path, user: &str) -> Result<(u32, u32)> {
         gid = match g.parse::<u32>() {
             Ok(n) => n,
             Err(_) => {
-                lookup_id(&rootfs.join("etc/group"), g)
+                lookup_id(&id_file(rootfs, "/etc/group"), g)
                     .ok_or_else(|| {
                         Error::invalid(
                             format!("USER {user}"),
@@ -97,8 +111,8 @@ pub fn resolve_user(rootfs: &Path, user: &str) -> Result<(u32, u32)> {
 }
 
 /// Home directory and supplementary groups of `uid` (as docker sets them for RUN).
-pub fn home_and_groups(rootfs: &Path, uid: u32, gid: u32) -> (String, Vec<u32>) {
-    let passwd = fs::read_to_string(rootfs.join("etc/passwd")).unwrap_or_default();
+pub fn home_and_groups(rootfs: &Root, uid: u32, gid: u32) -> (String, Vec<u32>) {
+    let passwd = id_file(rootfs, "/etc/passwd");
     let entry = passwd
         .lines()
         .map(|l| l.split(':').collect::<Vec<_>>())
@@ -109,7 +123,7 @@ pub fn home_and_groups(rootfs: &Path, uid: u32, gid: u32) -> (String, Vec<u32>) 
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "/".into());
     let name = entry.map(|f| f[0].to_string());
-    let group = fs::read_to_string(rootfs.join("etc/group")).unwrap_or_default();
+    let group = id_file(rootfs, "/etc/group");
     let mut gids: Vec<u32> = group
         .lines()
         .map(|l| l.split(':').collect::<Vec<_>>())
@@ -127,27 +141,38 @@ pub fn home_and_groups(rootfs: &Path, uid: u32, gid: u32) -> (String, Vec<u32>) 
     (home, gids)
 }
 
-fn lookup_uid_gid(rootfs: &Path, uid: u32) -> Option<u32> {
-    let data = fs::read_to_string(rootfs.join("etc/passwd")).ok()?;
+fn lookup_uid_gid(rootfs: &Root, uid: u32) -> Option<u32> {
+    let data = id_file(rootfs, "/etc/passwd");
     data.lines().find_map(|l| {
         let f: Vec<&str> = l.split(':').collect();
         (f.len() >= 4 && f[2].parse::<u32>().ok() == Some(uid)).then(|| f[3].parse().ok())?
     })
 }
 
-/// Remove mount points the runtime created in the upper dir (absent from the image).
-fn clean_mountpoints(upper: &Path, lowers: &[std::path::PathBuf]) {
+/// Remove mount points the runtime created in the upper dir (absent from the image): only
+/// directories holding nothing but directories, examined and removed by descriptor (the
+/// step wrote the upper dir: its symlinks are never followed).
+fn clean_mountpoints(upper: &Root, lowers: &[Root]) {
+    let Ok(top) = upper.top() else { return };
     for d in ["proc", "sys", "dev"] {
-        let p = upper.join(d);
-        let in_lower = lowers.iter().any(|l| l.join(d).exists());
-        if !in_lower && p.is_dir() && !p.is_symlink() {
-            let only_dirs = walkdir::WalkDir::new(&p)
-                .into_iter()
-                .flatten()
-                .all(|e| e.file_type().is_dir());
-            if only_dirs {
-                let _ = fs::remove_dir_all(&p);
-            }
+        let name = std::ffi::OsStr::new(d);
+        let in_lower = lowers
+            .iter()
+            .any(|l| l.lstat(Path::new(d)).ok().flatten().is_some());
+        let is_dir = top.lstat(name).ok().flatten().is_some_and(|m| m.is_dir());
+        let Some(dir) = (!in_lower && is_dir)
+            .then(|| top.open_dir(name).ok())
+            .flatten()
+        else {
+            continue;
+        };
+        let mut only_dirs = true;
+        let walked = super::sources::walk(&dir, Path::new(""), &mut |_, _, _, st| {
+            only_dirs &= st.is_dir();
+            Ok(only_dirs)
+        });
+        if walked.is_ok() && only_dirs {
+            let _ = top.remove_all(name);
         }
     }
 }
@@ -161,7 +186,7 @@ pub fn run(
     step: &Step,
     (stage, results): (usize, &[Option<StageState>]),
 ) -> Result<bool> {
-    let args = argv(st, cmd, spec);
+    let (args, script) = argv(st, cmd, spec);
     let network_none = match spec.network.as_deref() {
         Some("none") => true,
         Some("host") => false,
@@ -172,18 +197,25 @@ pub fn run(
         cx.opts.epoch
     );
     let tmp = TmpDir::new(cx.store, "run")?;
-    let mut prepared = super::mounts::prepare(cx, st, &spec.mounts, stage, results, tmp.path())?;
-    if let Some(script) = args.first().and_then(|a| a.strip_prefix("/dev/pipes/")) {
-        let h = spec
-            .heredocs
-            .iter()
-            .find(|h| h.name == script)
-            .expect("heredoc of the script");
-        let file = tmp.path().join(format!("heredoc-{script}"));
+    let mut prepared = super::mounts::prepare(cx, st, &spec.mounts, stage, results, tmp.path())
+        .map_err(|e| super::locate(cx, ins, e))?;
+    if let Some(h) = script {
+        if !berth_common::inroot::is_plain_name(std::ffi::OsStr::new(&h.name)) {
+            return Err(super::locate(
+                cx,
+                ins,
+                Error::invalid(
+                    format!("<<{}", h.name),
+                    "a heredoc script needs a file name",
+                ),
+            ));
+        }
+        let file = tmp.path().join("heredoc-script");
         fs::write(&file, &h.content).at(&file)?;
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(&file, fs::Permissions::from_mode(0o755)).at(&file)?;
-        prepared.mounts.push(serde_json::json!({"destination": args[0], "type": "bind", "source": file, "options": ["rbind", "ro"]}));
+        let dest = format!("/dev/pipes/{}", h.name);
+        prepared.mounts.push(serde_json::json!({"destination": dest, "type": "bind", "source": file, "options": ["rbind", "ro"]}));
         prepared
             .key
             .push_str(&crate::digest::sha256_hex(h.content.as_bytes()));
@@ -230,13 +262,19 @@ pub fn run(
         return Err(failed(cx, ins, &args, &outcome));
     }
     drop(prepared);
-    clean_mountpoints(&upper, &lowers);
-    super::mounts::clean_targets(&upper, &lowers, &targets);
+    let upper_root = Root::open(&upper)?;
+    let lower_roots = lowers
+        .iter()
+        .map(Root::open)
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    clean_mountpoints(&upper_root, &lower_roots);
+    super::mounts::clean_targets(&upper_root, &lower_roots, &targets);
     let name_files: Vec<String> = crate::exec::bundle::NAME_FILES
         .iter()
         .map(|s| s.to_string())
         .collect();
-    super::mounts::clean_targets(&upper, &lowers, &name_files);
+    super::mounts::clean_targets(&upper_root, &lower_roots, &name_files);
+    drop((upper_root, lower_roots));
     let rec = commit_dir(cx, st, &upper, &key, true, &HashMap::new())?;
     apply_record(st, &rec, &created_by);
     st.key = key;
@@ -280,8 +318,10 @@ fn exec_in(cx: &Ctx, st: &StageState, r: &RunCx, step: &Step) -> Result<runtime:
         ..
     } = *r;
     let cfg = &st.config.config;
-    let (uid, gid) = resolve_user(rootfs, cfg.user.as_deref().unwrap_or(""))?;
-    let (home, additional_gids) = home_and_groups(rootfs, uid, gid);
+    let tree = Root::open(rootfs)?;
+    let (uid, gid) = resolve_user(&tree, cfg.user.as_deref().unwrap_or(""))?;
+    let (home, additional_gids) = home_and_groups(&tree, uid, gid);
+    drop(tree);
     let mut env = st.arg_env();
     for p in super::PROXY_ARGS {
         if let Some(v) = cx.opts.build_args.get(p) {

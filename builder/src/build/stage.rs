@@ -33,40 +33,64 @@ pub fn build_all(cx: &Ctx) -> Result<Image> {
         if ready.is_empty() {
             return Err(Error::Build("stage dependencies form a cycle".into()));
         }
-        let done: Vec<(usize, Result<StageState>)> = std::thread::scope(|s| {
-            let handles: Vec<_> = ready
-                .iter()
-                .map(|&i| {
-                    let (results, bases) = (&results, &bases);
-                    (i, s.spawn(move || build_stage(cx, i, &bases[i], results)))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|(i, h)| {
-                    (
-                        i,
-                        h.join()
-                            .unwrap_or_else(|_| Err(Error::Build("stage thread panicked".into()))),
-                    )
-                })
-                .collect()
-        });
-        for (i, r) in done {
-            results[i] = Some(r?);
+        for batch in ready.chunks(MAX_PARALLEL) {
+            let done = run_batch(cx, batch, &bases, &results);
+            for (i, r) in done {
+                results[i] = Some(r?);
+            }
         }
         todo = rest;
     }
-    let st = results[target].take().expect("target built");
+    let st = results[target]
+        .take()
+        .ok_or_else(|| Error::Build("the target stage was not built".into()))?;
     let mut config = st.config;
     config.created = Some(st.clock.clone());
     cx.store.write_image(&config, &st.layers)
 }
 
+/// Stages built at once, at most (a Dockerfile may hold thousands of independent ones).
+const MAX_PARALLEL: usize = 16;
+
+/// A stage's thread stack: its walks of deep trees recurse (bounded by PATH_MAX).
+const STAGE_STACK: usize = 16 << 20;
+
+/// Builds `batch` (stages whose dependencies are built), each on a thread of its own.
+fn run_batch(
+    cx: &Ctx,
+    batch: &[usize],
+    bases: &[String],
+    results: &[Option<StageState>],
+) -> Vec<(usize, Result<StageState>)> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = batch
+            .iter()
+            .map(|&i| {
+                let h = std::thread::Builder::new()
+                    .name(format!("stage-{i}"))
+                    .stack_size(STAGE_STACK)
+                    .spawn_scoped(s, move || build_stage(cx, i, &bases[i], results));
+                (i, h)
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|(i, h)| {
+                let r = match h {
+                    Ok(h) => h
+                        .join()
+                        .unwrap_or_else(|_| Err(Error::Build("stage thread panicked".into()))),
+                    Err(e) => Err(Error::Build(format!("cannot start stage {i}: {e}"))),
+                };
+                (i, r)
+            })
+            .collect()
+    })
+}
+
 fn base_ref(cx: &Ctx, i: usize) -> Result<String> {
     let s = &cx.df.stages[i];
-    let meta = cx.meta.clone();
-    let env = move |n: &str| meta.get(n).cloned();
+    let env = |n: &str| cx.meta.get(n).cloned();
     let b = expand::word(&s.base, &env, cx.df.escape)
         .map_err(|e| Error::invalid(format!("{}:{}", cx.file_name, s.from_line), e))?;
     if b.is_empty() {
@@ -108,7 +132,7 @@ fn base_state(
     results: &[Option<StageState>],
 ) -> Result<(StageState, Vec<String>)> {
     if let Some(j) = stage_index(&cx.df, base, i) {
-        let mut st = results[j].clone().expect("dependency built first");
+        let mut st = built(cx, results, j, base)?;
         st.args.clear();
         st.cmd_set = false;
         return Ok((st, vec![]));
@@ -156,8 +180,7 @@ fn check_platform(cx: &Ctx, i: usize) -> Result<()> {
     let Some(p) = &cx.df.stages[i].platform else {
         return Ok(());
     };
-    let meta = cx.meta.clone();
-    let env = move |n: &str| meta.get(n).cloned().or_else(|| super::platform_arg(n));
+    let env = |n: &str| cx.meta.get(n).cloned().or_else(|| super::platform_arg(n));
     let p = expand::word(p, &env, cx.df.escape).unwrap_or_else(|_| p.clone());
     let host = format!("linux/{}", crate::store::types::host_arch());
     if p != host && !p.is_empty() {

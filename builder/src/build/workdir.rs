@@ -1,7 +1,7 @@
 //! WORKDIR: besides the config change, a directory the image does not have yet is
 //! created in a layer of its own (as docker and BuildKit do).
 
-use super::fsutil::make_parents;
+use super::fsutil::make_dirs;
 use super::run::{apply_record, commit_dir};
 use super::state::StageState;
 use super::tmp::TmpDir;
@@ -9,6 +9,7 @@ use super::Ctx;
 use crate::error::{IoContext, Result};
 use crate::exec::mount;
 use crate::plan::cache;
+use berth_common::inroot::Root;
 use std::fs;
 use std::path::Path;
 
@@ -41,11 +42,13 @@ pub fn ensure_dir(cx: &Ctx, st: &mut StageState, dir: &str, created_by: &str) ->
         &view,
         &tmp.path().join("empty"),
     )?;
-    let rel = super::fsutil::resolve_in_root(&view, rel, true);
-    let exists = view.join(&rel).is_dir();
+    let view_root = Root::open(&view)?;
+    let rel = super::resolve::resolve_dest(&view_root, rel, true);
+    let exists = view_root.lstat(&rel)?.is_some_and(|s| s.is_dir());
     if !exists {
-        make_parents(&staging, Some(&view), &rel, true)?;
+        make_dirs(&Root::open(&staging)?, Some(&view_root), &rel)?;
     }
+    drop(view_root);
     m.unmount()?;
     if exists {
         st.history(created_by, true, None);

@@ -28,9 +28,11 @@ pub fn build(dir: &Path, meta: &Meta, img: &Image, o: &BundleOptions) -> Result<
         .clone()
         .or_else(|| cfg.user.clone())
         .unwrap_or_default();
-    let (uid, gid) = resolve_user(&meta.rootfs, &user)
+    // The image's passwd and group files, read inside its rootfs (links resolve there).
+    let rootfs = berth_common::inroot::Root::open(&meta.rootfs)?;
+    let (uid, gid) = resolve_user(&rootfs, &user)
         .map_err(|e| Error::invalid(format!("user {user:?}"), e.to_string()))?;
-    let (home, gids) = home_and_groups(&meta.rootfs, uid, gid);
+    let (home, gids) = home_and_groups(&rootfs, uid, gid);
     let mut env: Vec<String> = cfg.env.clone().unwrap_or_default();
     if env_get(&env, "PATH").is_none() {
         env.insert(0, format!("PATH={DEFAULT_PATH}"));

@@ -19,7 +19,12 @@ struct Lexer<'a> {
     i: usize,
     escape: char,
     env: &'a dyn Env,
+    /// `${…}` nesting so far: bounded, so no input can exhaust the stack.
+    depth: usize,
 }
+
+/// How deep `${a:-${b:-…}}` may nest.
+const MAX_NESTING: usize = 64;
 
 /// Expand one word (quotes removed; no splitting).
 pub fn word(input: &str, env: &dyn Env, escape: char) -> Result<String, String> {
@@ -40,6 +45,7 @@ pub fn heredoc(input: &str, env: &dyn Env) -> Result<String, String> {
         i: 0,
         escape: '\\',
         env,
+        depth: 0,
     };
     while let Some(c) = lx.next() {
         match c {
@@ -65,6 +71,7 @@ fn words_inner(
         i: 0,
         escape,
         env,
+        depth: 0,
     };
     lx.process(None, split)
 }
@@ -196,7 +203,15 @@ impl Lexer<'_> {
         match self.peek() {
             Some('{') => {
                 self.i += 1;
-                self.braced()
+                if self.depth >= MAX_NESTING {
+                    return Err(format!(
+                        "bad substitution: ${{…}} nested deeper than {MAX_NESTING}"
+                    ));
+                }
+                self.depth += 1;
+                let v = self.braced();
+                self.depth -= 1;
+                v
             }
             Some(c) if c.is_ascii_alphanumeric() || c == '_' => {
                 let n = self.name();

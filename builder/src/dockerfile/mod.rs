@@ -7,6 +7,7 @@ pub mod ast;
 pub mod expand;
 pub mod lexer;
 pub mod parser;
+pub mod signal;
 
 pub use ast::*;
 pub use parser::parse;

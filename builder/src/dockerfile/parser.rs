@@ -42,14 +42,24 @@ pub fn parse(src: &str, file: &str) -> Result<Dockerfile, ParseError> {
                     platform,
                 },
                 _,
-            ) => df.stages.push(Stage {
-                name: name.clone(),
-                base: base.clone(),
-                platform: platform.clone(),
-                from_line: ins.line,
-                from_text: ins.text.clone(),
-                instructions: vec![],
-            }),
+            ) => {
+                if name.is_some() && df.stages.iter().any(|s| s.name == *name) {
+                    return Err(ParseError {
+                        file: file.into(),
+                        line: ins.line,
+                        msg: format!("duplicate stage name {:?}", name.as_deref().unwrap_or("")),
+                        text: ins.text.clone(),
+                    });
+                }
+                df.stages.push(Stage {
+                    name: name.clone(),
+                    base: base.clone(),
+                    platform: platform.clone(),
+                    from_line: ins.line,
+                    from_text: ins.text.clone(),
+                    instructions: vec![],
+                })
+            }
             (_, Some(stage)) => stage.instructions.push(ins),
             (_, None) => {
                 return Err(ParseError {
@@ -144,7 +154,7 @@ fn parse_line(l: &LogicalLine, escape: char, file: &str) -> Result<Instruction, 
         "WORKDIR" => Kind::Workdir(single(&cx, rest, "WORKDIR")?),
         "ARG" => Kind::Arg(parse_arg(&cx, rest)?),
         "ONBUILD" => parse_onbuild(&cx, rest)?,
-        "STOPSIGNAL" => Kind::Stopsignal(single(&cx, rest, "STOPSIGNAL")?),
+        "STOPSIGNAL" => Kind::Stopsignal(stopsignal(&cx, rest)?),
         "HEALTHCHECK" => Kind::Healthcheck(parse_health(&cx, rest)?),
         "SHELL" => match json_array(rest) {
             Some(v) if !v.is_empty() => Kind::Shell(v),
@@ -222,6 +232,18 @@ fn single(cx: &Ctx, rest: &str, what: &str) -> Result<String, ParseError> {
         return Err(cx.err(format!("{what} requires exactly one argument")));
     }
     Ok(rest.to_string())
+}
+
+/// A literal value is checked now (BuildKit refuses it before building anything); one
+/// with variables or quotes once expanded.
+fn stopsignal(cx: &Ctx, rest: &str) -> Result<String, ParseError> {
+    let s = single(cx, rest, "STOPSIGNAL")?;
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '-')
+    {
+        super::signal::check_signal(&s).map_err(|e| cx.err(e))?;
+    }
+    Ok(s)
 }
 
 fn json_or_words(rest: &str, escape: char) -> Vec<String> {

@@ -6,21 +6,23 @@
 //! new entries, 0/0 char devices for deleted ones, the opaque xattr on a directory
 //! that replaced another entry. ctime cannot be set from user space, so any change of
 //! content or metadata is seen; a replaced entry has a new inode or birth time.
+//! The layers and the step's tree are read, and the copy and the upper dir made, by
+//! descriptor (`inroot::Dir`): no symlink either holds is ever followed.
 
+use crate::build::fsutil::{set_dir_meta, set_meta, Owner};
 use crate::error::{IoContext, Result};
 use crate::layer::xattr;
-use nix::sys::stat::{mknod, Mode, SFlag};
+use berth_common::inroot::{Dir, Stat};
 use std::collections::{BTreeMap, HashMap};
-use std::ffi::OsString;
-use std::fs;
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::ffi::{CString, OsStr, OsString};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 /// An entry's identity (inode and birth time: a freed inode is soon reused, as when
 /// `rm -rf d && mkdir d`) and its last change (ctime).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Sig {
-    id: (u64, Option<std::time::SystemTime>),
+    id: (u64, Option<(i64, u32)>),
     changed: (i64, i64),
 }
 
@@ -32,190 +34,263 @@ pub struct Record {
     names: HashMap<PathBuf, Vec<OsString>>,
 }
 
-fn sig(md: &fs::Metadata) -> Sig {
-    Sig {
-        id: (md.ino(), md.created().ok()),
-        changed: (md.ctime(), md.ctime_nsec()),
+/// statx of `name` in `dir` (not followed): inode, birth time if the filesystem keeps one,
+/// ctime.
+fn sig(dir: &Dir, name: &OsStr) -> Result<Sig> {
+    let c = CString::new(std::os::unix::ffi::OsStrExt::as_bytes(name))
+        .map_err(|_| crate::Error::invalid(dir.display(name).display().to_string(), "NUL"))?;
+    // SAFETY: all-zero is a valid statx; the kernel fills it.
+    let mut sx: libc::statx = unsafe { std::mem::zeroed() };
+    let mask = libc::STATX_INO | libc::STATX_CTIME | libc::STATX_BTIME;
+    // SAFETY: `c` is NUL-terminated and `sx` outlives the call.
+    let r = unsafe {
+        libc::statx(
+            dir.as_raw_fd(),
+            c.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+            mask,
+            &mut sx,
+        )
+    };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error()).at(dir.display(name));
     }
+    let born = (sx.stx_mask & libc::STATX_BTIME != 0)
+        .then_some((sx.stx_btime.tv_sec, sx.stx_btime.tv_nsec));
+    Ok(Sig {
+        id: (sx.stx_ino, born),
+        changed: (sx.stx_ctime.tv_sec, sx.stx_ctime.tv_nsec as i64),
+    })
 }
 
 /// Is this a whiteout of overlay's (a 0/0 char device)?
-fn is_whiteout(md: &fs::Metadata) -> bool {
-    md.file_type().is_char_device() && md.rdev() == 0
+fn is_whiteout(st: &Stat) -> bool {
+    st.file_type() == libc::S_IFCHR && st.rdev() == 0
 }
 
-/// Copy the merged view of `lowers` (top-most first) into `target`.
-pub fn materialize(lowers: &[PathBuf], target: &Path) -> Result<Record> {
-    let dirs: Vec<PathBuf> = lowers.to_vec();
-    merge_dir(&dirs, target)?;
-    let mut rec = Record::default();
-    for e in walkdir::WalkDir::new(target).min_depth(1) {
-        let e =
-            e.map_err(|e| crate::Error::invalid(target.display().to_string(), e.to_string()))?;
-        let rel = e
-            .path()
-            .strip_prefix(target)
-            .expect("under target")
-            .to_path_buf();
-        let md = e.path().symlink_metadata().at(e.path())?;
-        let parent = rel.parent().unwrap_or(Path::new("")).to_path_buf();
-        rec.names
-            .entry(parent)
-            .or_default()
-            .push(e.file_name().to_os_string());
-        rec.sig.insert(rel, sig(&md));
+/// fgetxattr on an open file or directory; None if absent.
+fn fget(fd: &impl AsRawFd, key: &str) -> Option<Vec<u8>> {
+    let k = CString::new(key).ok()?;
+    let mut buf = vec![0u8; 256];
+    // SAFETY: valid descriptor, C string and a buffer of the given length.
+    let r = unsafe {
+        libc::fgetxattr(
+            fd.as_raw_fd(),
+            k.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    (r >= 0).then(|| {
+        buf.truncate(r as usize);
+        buf
+    })
+}
+
+/// fsetxattr on an open file.
+fn fset(fd: &impl AsRawFd, key: &str, value: &[u8]) -> std::io::Result<()> {
+    let k = CString::new(key).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+    // SAFETY: valid descriptor, C string and a buffer of the given length.
+    let r = unsafe {
+        libc::fsetxattr(
+            fd.as_raw_fd(),
+            k.as_ptr(),
+            value.as_ptr().cast(),
+            value.len(),
+            0,
+        )
+    };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error());
     }
+    Ok(())
+}
+
+fn is_opaque(dir: &Dir) -> bool {
+    fget(dir, xattr::opaque_name()).is_some_and(|v| v == b"y")
+}
+
+/// Copy the merged view of `lowers` (top-most first) into `target`: every entry is read
+/// and made by descriptor (`inroot::Dir`), never through a path a layer could redirect.
+pub fn materialize(lowers: &[PathBuf], target: &Path) -> Result<Record> {
+    let dirs = lowers
+        .iter()
+        .map(Dir::open_host)
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    let top = Dir::open_host(target)?;
+    merge_dir(&dirs, &top)?;
+    let mut rec = Record::default();
+    crate::build::sources::walk(&top, Path::new(""), &mut |dir, name, rel, _| {
+        let parent = rel.parent().unwrap_or(Path::new("")).to_path_buf();
+        rec.names.entry(parent).or_default().push(name.clone());
+        rec.sig.insert(rel.to_path_buf(), sig(dir, name)?);
+        Ok(true)
+    })?;
     Ok(rec)
 }
 
 /// Merge the same directory of several layers (top-most first) into `dst`.
-fn merge_dir(srcs: &[PathBuf], dst: &Path) -> Result<()> {
-    // name → the layers' paths for it, top-most first, down to an opaque dir or a
-    // non-directory (which hides everything below it).
-    let mut names: BTreeMap<OsString, Vec<PathBuf>> = BTreeMap::new();
+fn merge_dir(srcs: &[Dir], dst: &Dir) -> Result<()> {
+    // name → the layers holding it (indexes into `srcs`), top-most first, down to an
+    // opaque dir or a non-directory (which hides everything below it).
+    let mut names: BTreeMap<OsString, Vec<usize>> = BTreeMap::new();
     let mut closed: Vec<OsString> = vec![];
-    for src in srcs {
-        let Ok(rd) = fs::read_dir(src) else { continue };
-        for e in rd {
-            let e = e.at(src)?;
-            let (name, p) = (e.file_name(), e.path());
+    for (i, src) in srcs.iter().enumerate() {
+        for name in src.entries()? {
             if closed.contains(&name) {
                 continue;
             }
-            let md = p.symlink_metadata().at(&p)?;
-            if !md.is_dir() || xattr::is_opaque(&p) {
+            let Some(st) = src.lstat(&name)? else {
+                continue;
+            };
+            let opaque = st.is_dir() && src.open_dir(&name).is_ok_and(|d| is_opaque(&d));
+            if !st.is_dir() || opaque {
                 closed.push(name.clone());
             }
-            names.entry(name).or_default().push(p);
+            names.entry(name).or_default().push(i);
         }
     }
-    for (name, paths) in names {
-        let top = &paths[0];
-        let md = top.symlink_metadata().at(top)?;
-        let out = dst.join(&name);
-        if is_whiteout(&md) {
+    for (name, layers) in names {
+        let top = &srcs[layers[0]];
+        let Some(st) = top.lstat(&name)? else {
             continue;
-        } else if md.is_dir() {
-            fs::create_dir(&out).at(&out)?;
-            merge_dir(&paths, &out)?;
-            meta(&out, &md)?;
+        };
+        if is_whiteout(&st) {
+            continue;
+        } else if st.is_dir() {
+            let subs: Vec<Dir> = layers
+                .iter()
+                .filter_map(|&i| srcs[i].open_dir(&name).ok())
+                .collect();
+            dst.mkdir(&name, 0o700)?;
+            let out = dst.open_dir(&name)?;
+            merge_dir(&subs, &out)?;
+            set_dir_meta(&out, &st, Owner::default())?;
         } else {
-            leaf(top, &out, &md)?;
+            leaf(top, &name, &st, dst, &name)?;
         }
     }
     Ok(())
 }
 
-/// Owner, mode and mtime of `md` onto `p` (mode not for symlinks).
-fn meta(p: &Path, md: &fs::Metadata) -> Result<()> {
-    crate::build::fsutil::chown(p, md.uid(), md.gid())?;
-    if !md.file_type().is_symlink() {
-        fs::set_permissions(p, fs::Permissions::from_mode(md.mode() & 0o7777)).at(p)?;
-    }
-    crate::build::fsutil::set_mtime(p, md.mtime(), md.mtime_nsec())
-}
-
-/// Copy a non-directory (file, symlink, device, fifo) with its metadata.
-fn leaf(src: &Path, dst: &Path, md: &fs::Metadata) -> Result<()> {
-    let ft = md.file_type();
-    if ft.is_symlink() {
-        std::os::unix::fs::symlink(fs::read_link(src).at(src)?, dst).at(dst)?;
-    } else if ft.is_file() {
-        fs::copy(src, dst).at(dst)?;
-        if let Ok(Some(cap)) = xattr::get(src, "security.capability") {
-            let _ = xattr::set(dst, "security.capability", &cap);
+/// Copy a non-directory (file, symlink, device, fifo) with its metadata; `dst_name` must
+/// not exist in `dst`.
+fn leaf(src: &Dir, name: &OsStr, st: &Stat, dst: &Dir, dst_name: &OsStr) -> Result<()> {
+    match st.file_type() {
+        libc::S_IFLNK => dst.symlink(dst_name, &src.read_link(name)?)?,
+        libc::S_IFREG => {
+            let mut from = src.open(name, libc::O_RDONLY | libc::O_NONBLOCK)?;
+            let mut to = dst.create(dst_name, 0o600)?;
+            std::io::copy(&mut from, &mut to).at(dst.display(dst_name))?;
+            if let Some(cap) = fget(&from, "security.capability") {
+                let _ = fset(&to, "security.capability", &cap);
+            }
         }
-    } else if ft.is_socket() {
-        return Ok(());
-    } else {
-        let kind = if ft.is_char_device() {
-            SFlag::S_IFCHR
-        } else if ft.is_block_device() {
-            SFlag::S_IFBLK
-        } else {
-            SFlag::S_IFIFO
-        };
-        mknod(dst, kind, Mode::from_bits_truncate(md.mode()), md.rdev()).at(dst)?;
+        libc::S_IFSOCK => return Ok(()),
+        kind => dst.mknod(dst_name, kind, st.mode(), st.rdev())?,
     }
-    meta(dst, md)
+    set_meta(dst, dst_name, st, Owner::default())
 }
 
 /// Write the changes of `target` since `materialize` into `upper` (overlay format).
 pub fn diff(target: &Path, rec: &Record, upper: &Path) -> Result<()> {
-    diff_dir(target, rec, upper, Path::new("")).map(|_| ())
+    let t = Dir::open_host(target)?;
+    let u = Dir::open_host(upper)?;
+    diff_dir(&t, rec, &Lazy::Made(u), Path::new("")).map(|_| ())
+}
+
+/// A directory of the upper dir, made only once something goes into it.
+enum Lazy<'a> {
+    Made(Dir),
+    /// (parent, name)
+    Pending(&'a Lazy<'a>, &'a OsStr, std::cell::OnceCell<Dir>),
+}
+
+impl Lazy<'_> {
+    fn get(&self) -> Result<&Dir> {
+        match self {
+            Lazy::Made(d) => Ok(d),
+            Lazy::Pending(parent, name, cell) => {
+                if let Some(d) = cell.get() {
+                    return Ok(d);
+                }
+                let p = parent.get()?;
+                p.mkdir(name, 0o700)?;
+                let d = p.open_dir(name)?;
+                Ok(cell.get_or_init(|| d))
+            }
+        }
+    }
 }
 
 /// Diff one directory; returns whether anything under it went into `upper`.
-fn diff_dir(target: &Path, rec: &Record, upper: &Path, rel: &Path) -> Result<bool> {
-    let abs = target.join(rel);
+fn diff_dir(target: &Dir, rec: &Record, upper: &Lazy, rel: &Path) -> Result<bool> {
     let mut emitted = false;
     let mut present = vec![];
-    let mut entries: Vec<_> = fs::read_dir(&abs)
-        .at(&abs)?
-        .collect::<std::io::Result<_>>()
-        .at(&abs)?;
-    entries.sort_by_key(|e| e.file_name());
-    for e in entries {
-        let name = e.file_name();
+    for name in target.entries()? {
         let r = rel.join(&name);
-        let p = e.path();
-        let md = p.symlink_metadata().at(&p)?;
-        present.push(name);
+        crate::build::sources::too_deep(target, &r)?;
+        let Some(st) = target.lstat(&name)? else {
+            continue;
+        };
+        let now = sig(target, &name)?;
+        present.push(name.clone());
         let old = rec.sig.get(&r);
-        let same_inode = old.is_some_and(|o| o.id == sig(&md).id);
-        if md.is_dir() && same_inode {
-            let changed = old != Some(&sig(&md));
-            if diff_dir(target, rec, upper, &r)? || changed {
-                ensure_dir(&upper.join(&r), &md)?;
+        let same_inode = old.is_some_and(|o| o.id == now.id);
+        if st.is_dir() && same_inode {
+            let changed = old != Some(&now);
+            let sub = target.open_dir(&name)?;
+            let up = Lazy::Pending(upper, &name, Default::default());
+            if diff_dir(&sub, rec, &up, &r)? || changed {
+                let d = up.get()?;
+                set_dir_meta(d, &st, Owner::default())?;
                 emitted = true;
             }
-        } else if old != Some(&sig(&md)) {
+        } else if old != Some(&now) {
             // New, replaced or changed: all of it goes up.
-            fs::create_dir_all(upper.join(rel)).at(upper.join(rel))?;
-            copy_all(&p, &upper.join(&r), &md)?;
-            if md.is_dir() && old.is_some() {
+            let u = upper.get()?;
+            copy_all(target, &name, &st, u)?;
+            if st.is_dir() && old.is_some() {
                 // A directory where something else was: overlay makes it opaque.
-                let u = upper.join(&r);
-                xattr::set(&u, xattr::opaque_name(), b"y").at(&u)?;
+                u.open_dir(&name)?
+                    .set_xattr_self(xattr::opaque_name(), b"y")?;
             }
             emitted = true;
         }
     }
     for gone in rec.names.get(rel).into_iter().flatten() {
         if !present.contains(gone) {
-            let d = upper.join(rel);
-            fs::create_dir_all(&d).at(&d)?;
-            let w = d.join(gone);
-            mknod(&w, SFlag::S_IFCHR, Mode::empty(), 0).at(&w)?;
+            upper.get()?.mknod(gone, libc::S_IFCHR, 0, 0)?;
             emitted = true;
         }
     }
     Ok(emitted)
 }
 
-/// Make `dir` (its parents already made by children) carry `md`'s metadata.
-fn ensure_dir(dir: &Path, md: &fs::Metadata) -> Result<()> {
-    fs::create_dir_all(dir).at(dir)?;
-    meta(dir, md)
-}
-
-/// Copy `src` (any type, recursively) to `dst`, which does not exist.
-fn copy_all(src: &Path, dst: &Path, md: &fs::Metadata) -> Result<()> {
-    if !md.is_dir() {
-        return leaf(src, dst, md);
+/// Copy `name` of `src` (any type, recursively) to the same name in `dst`, where it does
+/// not exist.
+fn copy_all(src: &Dir, name: &OsStr, st: &Stat, dst: &Dir) -> Result<()> {
+    if !st.is_dir() {
+        return leaf(src, name, st, dst, name);
     }
-    fs::create_dir(dst).at(dst)?;
-    for e in fs::read_dir(src).at(src)? {
-        let e = e.at(src)?;
-        let cmd = e.path().symlink_metadata().at(e.path())?;
-        copy_all(&e.path(), &dst.join(e.file_name()), &cmd)?;
+    let from = src.open_dir(name)?;
+    dst.mkdir(name, 0o700)?;
+    let to = dst.open_dir(name)?;
+    crate::build::sources::too_deep(&to, to.path())?;
+    for n in from.entries()? {
+        if let Some(cst) = from.lstat(&n)? {
+            copy_all(&from, &n, &cst, &to)?;
+        }
     }
-    meta(dst, md)
+    set_dir_meta(&to, st, Owner::default())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use nix::sys::stat::{mknod, Mode, SFlag};
+    use std::fs;
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
 
     fn file(p: &Path, s: &str) {
         fs::create_dir_all(p.parent().unwrap()).unwrap();
@@ -271,7 +346,8 @@ mod tests {
             .collect();
         assert_eq!(names, ["a", "a/x", "b", "b/v", "c", "n"]);
         assert_eq!(fs::read_to_string(up.join("a/x")).unwrap(), "x2");
-        assert!(is_whiteout(&up.join("c").symlink_metadata().unwrap()));
+        let c = up.join("c").symlink_metadata().unwrap();
+        assert!(c.file_type().is_char_device() && c.rdev() == 0);
         assert!(xattr::is_opaque(&up.join("b")));
     }
 }

@@ -131,6 +131,20 @@ pub fn overlay(
     }
 }
 
+/// Bind-mounts what `fd` refers to (a descriptor resolved inside its tree by the in-root
+/// resolver) onto `target`, a fresh directory or file of ours: the kernel follows
+/// `/proc/self/fd/N` to that very inode; no path is resolved again on the host.
+pub fn bind_fd(fd: &impl std::os::fd::AsRawFd, target: &Path) -> Result<Mounted> {
+    let src = berth_common::inroot::fd_path(fd);
+    let fl = MsFlags::MS_BIND | MsFlags::MS_REC;
+    mount(Some(src.as_str()), target, None::<&str>, fl, None::<&str>).at(target)?;
+    Ok(Mounted {
+        target: target.to_path_buf(),
+        live: true,
+        copy: None,
+    })
+}
+
 /// `BERTH_BUILD_OVERLAY=copy`: in a user namespace, copy layers even where overlay works.
 pub const COPY_ENV: &str = "BERTH_BUILD_OVERLAY";
 

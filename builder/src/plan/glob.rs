@@ -74,8 +74,34 @@ pub fn glob_body(pat: &str, star_crosses_slash: bool) -> String {
 #[derive(Debug, Clone)]
 pub struct Glob(regex::Regex);
 
+/// Go's `filepath.Match` refuses a `[` without its `]` and a trailing `\\`
+/// (ErrBadPattern); shell patterns (`glob_body` alone) take them literally.
+fn check(pat: &str) -> Result<(), String> {
+    let mut cs = pat.chars();
+    while let Some(c) = cs.next() {
+        match c {
+            '\\' if cs.next().is_none() => {
+                return Err(format!("bad pattern {pat:?}: trailing backslash"))
+            }
+            '[' => loop {
+                match cs.next() {
+                    None => return Err(format!("bad pattern {pat:?}: [ without its ]")),
+                    Some('\\') => {
+                        cs.next();
+                    }
+                    Some(']') => break,
+                    Some(_) => {}
+                }
+            },
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 impl Glob {
     pub fn new(pat: &str) -> Result<Glob, String> {
+        check(pat)?;
         regex::Regex::new(&format!("^(?:{})$", glob_body(pat, false)))
             .map(Glob)
             .map_err(|e| format!("bad pattern {pat:?}: {e}"))
@@ -104,5 +130,8 @@ mod tests {
         assert!(g.matches("f1x") && !g.matches("fax"));
         let g = Glob::new("[!a]b").unwrap();
         assert!(g.matches("xb") && !g.matches("ab"));
+        assert!(Glob::new("a[").is_err() && Glob::new("[a-").is_err());
+        assert!(Glob::new("a\\").is_err());
+        assert!(Glob::new("a\\[").unwrap().matches("a["));
     }
 }

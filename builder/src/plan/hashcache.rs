@@ -7,23 +7,25 @@
 use crate::digest::hex;
 use crate::error::{IoContext, Result};
 use crate::store::Store;
+use berth_common::inroot::Stat;
 use std::collections::HashMap;
+use std::fs::File;
 use std::io::Read;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 type Stamp = (u64, u64, u64, i64, i64, i64, i64);
 
-fn stamp(md: &std::fs::Metadata) -> Stamp {
+fn stamp(st: &Stat) -> Stamp {
+    let (m, mn) = st.mtime();
     (
-        md.dev(),
-        md.ino(),
-        md.len(),
-        md.mtime(),
-        md.mtime_nsec(),
-        md.ctime(),
-        md.ctime_nsec(),
+        st.dev(),
+        st.ino(),
+        st.size(),
+        m,
+        mn,
+        st.0.st_ctime,
+        st.0.st_ctime_nsec,
     )
 }
 
@@ -49,31 +51,46 @@ impl HashCache {
         }
     }
 
-    /// BLAKE3 (hex) of a regular file's bytes.
-    pub fn digest(&self, path: &Path, md: &std::fs::Metadata) -> Result<String> {
-        let key = path.display().to_string();
-        let st = stamp(md);
-        if let Some((s, d)) = self.map.lock().expect("lock").get(&key) {
+    /// BLAKE3 (hex) of the regular file `key` (its host path) whose lstat is `st`; `open`
+    /// opens it (by descriptor, in its tree) when the digest is not known for that stamp.
+    pub fn digest(
+        &self,
+        key: &Path,
+        st: &Stat,
+        open: impl FnOnce() -> Result<File>,
+    ) -> Result<String> {
+        let k = key.display().to_string();
+        let st = stamp(st);
+        if let Some((s, d)) = self.map.lock().expect("lock").get(&k) {
             if *s == st {
                 return Ok(d.clone());
             }
         }
-        let mut f = std::fs::File::open(path).at(path)?;
+        let d = self.digest_uncached(key, open)?;
+        self.map.lock().expect("lock").insert(k, (st, d.clone()));
+        *self.dirty.lock().expect("lock") = true;
+        Ok(d)
+    }
+
+    /// BLAKE3 (hex) of what `open` opens, not remembered (a download's temporary file).
+    pub fn digest_uncached(
+        &self,
+        key: &Path,
+        open: impl FnOnce() -> Result<File>,
+    ) -> Result<String> {
+        let mut f = open()?;
         let mut h = blake3::Hasher::new();
         // Read, not mapped: a context file truncated during the build must be an error, not a
         // SIGBUS.
         let mut buf = vec![0u8; 1 << 20];
         loop {
-            let n = f.read(&mut buf).at(path)?;
+            let n = f.read(&mut buf).at(key)?;
             if n == 0 {
                 break;
             }
             h.update(&buf[..n]);
         }
-        let d = hex(h.finalize().as_bytes());
-        self.map.lock().expect("lock").insert(key, (st, d.clone()));
-        *self.dirty.lock().expect("lock") = true;
-        Ok(d)
+        Ok(hex(h.finalize().as_bytes()))
     }
 
     /// Write the cache back (atomically) if it changed.
