@@ -66,7 +66,7 @@ pub fn prepare_root(rootfs: &Path, propagation: Option<&str>) -> Result<Root> {
         )
         .ctx(|| "make rootfs private".into())?;
     }
-    Root::open(rootfs)
+    Ok(Root::open(rootfs)?)
 }
 
 /// pivot_root(".", ".") and a lazy unmount of the old root: nothing of the host stays
