@@ -135,6 +135,8 @@ pub fn apply_identity(p: &Process) -> Result<()> {
     let c = p.capabilities().as_ref();
     caps::apply_bounding(c)?;
     let u = p.user();
+    // Checked at load too; here as well because -1 would mean "keep uid 0" to setresuid.
+    crate::config::check_user(u).map_err(|(f, m)| Error::Other(format!("{f}: {m}")))?;
     nix::sys::prctl::set_keepcaps(true).ctx(|| "prctl(PR_SET_KEEPCAPS)".into())?;
     let groups: Vec<Gid> = u
         .additional_gids()
