@@ -303,6 +303,25 @@ impl Root {
         }
     }
 
+    /// `p` with a final symlink whose target does not exist replaced by that target, read
+    /// and joined as the kernel would walk it (so still resolved inside the tree), hop by
+    /// hop; ELOOP after 40 hops. Any other `p` comes back as it is.
+    fn through_dangling_link(&self, p: &Path) -> Result<PathBuf> {
+        let mut p = p.to_path_buf();
+        for _ in 0..40 {
+            let Ok((dir, name)) = self.parent(&p) else {
+                return Ok(p);
+            };
+            if !dir.lstat(&name)?.is_some_and(|st| st.is_symlink()) {
+                return Ok(p);
+            }
+            let target = dir.read_link(&name)?;
+            let parent = relative(&p).parent().map(Path::to_path_buf);
+            p = parent.unwrap_or_default().join(target);
+        }
+        Err(self.err(&p, io::Error::from_raw_os_error(libc::ELOOP)))
+    }
+
     /// Makes `p` and its missing parents directories (an existing non-directory fails with
     /// ENOTDIR) and returns an O_PATH descriptor of it.
     pub fn mkdir_all(&self, p: &Path, mode: u32) -> Result<OwnedFd> {
@@ -337,11 +356,14 @@ impl Root {
 
     /// Makes sure `p` exists as `kind` (a mount target) and returns its O_PATH descriptor.
     /// An existing entry is used whatever its type (the mount then reports the mismatch),
-    /// as runc does; a missing file is created empty, never through a final symlink.
+    /// as runc does; a missing file is created empty. A final symlink to a missing target
+    /// is followed inside the tree (as runc's securejoin follows it: an image's
+    /// `/etc/resolv.conf -> /run/…`), and the target is made there.
     pub fn ensure(&self, p: &Path, kind: Kind) -> Result<OwnedFd> {
         if let Ok(fd) = self.resolve(p) {
             return Ok(fd);
         }
+        let p = &self.through_dangling_link(p)?;
         if kind == Kind::Dir {
             return self.mkdir_all(p, 0o755);
         }

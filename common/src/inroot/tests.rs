@@ -165,3 +165,29 @@ fn mkdir_all_makes_each_name_in_its_resolved_parent() {
     assert!(r.mkdir_all(Path::new("/dangling/x"), 0o755).is_err());
     assert!(!host.join("new").exists());
 }
+
+#[test]
+fn ensure_follows_a_dangling_final_link_inside_the_tree() {
+    let (_t, root, host) = setup();
+    let r = Root::open(&root).unwrap();
+    // Absolute, relative, a chain, and one pointing "out": all land inside.
+    symlink("/run/stub/resolv.conf", root.join("etc/resolv.conf")).unwrap();
+    symlink("../var/hosts", root.join("etc/hosts")).unwrap();
+    symlink("hop2", root.join("etc/hop1")).unwrap();
+    symlink("/srv/d", root.join("etc/hop2")).unwrap();
+    symlink(host.join("made"), root.join("etc/out")).unwrap();
+    for (p, kind, lands) in [
+        ("/etc/resolv.conf", Kind::File, "run/stub/resolv.conf"),
+        ("/etc/hosts", Kind::File, "var/hosts"),
+        ("/etc/hop1", Kind::Dir, "srv/d"),
+    ] {
+        let fd = r.ensure(Path::new(p), kind).unwrap();
+        assert_eq!(real(&fd), root.join(lands), "{p}");
+    }
+    let fd = r.ensure(Path::new("/etc/out"), Kind::File).unwrap();
+    assert!(real(&fd).starts_with(&root), "{:?}", real(&fd));
+    assert!(!host.join("made").exists());
+    symlink("loop", root.join("etc/loop")).unwrap();
+    let e = r.ensure(Path::new("/etc/loop"), Kind::File).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::ELOOP), "{e}");
+}

@@ -14,6 +14,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, Pid};
 use oci_spec::runtime::LinuxNamespaceType as T;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 #[derive(Debug, Default, Clone)]
@@ -126,6 +127,13 @@ fn create_in(o: &CreateOpts, bundle: Bundle, undo: &mut Undo) -> Result<Created>
     // The init opens it after switching to the container's user, maybe a mapped host uid.
     let mode = std::os::unix::fs::PermissionsExt::from_mode(0o622);
     std::fs::set_permissions(&fifo, mode).ctx(|| fifo.display().to_string())?;
+    // Opened here, as host root: the state root is 0700, which an init whose root is a
+    // mapped host uid could not walk. It reopens this descriptor through /proc/self/fd.
+    let fifo = std::fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
+        .open(&fifo)
+        .ctx(|| fifo.display().to_string())?;
     let terminal = bundle
         .spec
         .process()
@@ -175,7 +183,7 @@ fn create_in(o: &CreateOpts, bundle: Bundle, undo: &mut Undo) -> Result<Created>
         bundle: &bundle,
         chan: child,
         plan: plan.clone(),
-        fifo,
+        fifo: fifo.into(),
         console,
         hierarchies,
         cgroup_paths: paths.clone(),

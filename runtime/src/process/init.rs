@@ -22,7 +22,8 @@ pub struct InitCtx<'a> {
     pub bundle: &'a Bundle,
     pub chan: Channel,
     pub plan: Plan,
-    pub fifo: PathBuf,
+    /// exec.fifo, opened O_PATH by the parent.
+    pub fifo: OwnedFd,
     pub console: Option<OwnedFd>,
     pub hierarchies: Vec<Hierarchy>,
     pub cgroup_paths: Vec<PathBuf>,
@@ -157,7 +158,7 @@ fn init_inner(ctx: &InitCtx) -> Result<setup::Exec> {
             ));
         }
     }
-    let (fifo, state) = build_rootfs(ctx)?;
+    let state = build_rootfs(ctx)?;
     if process.terminal() == Some(true) {
         let sock = ctx
             .console
@@ -175,7 +176,7 @@ fn init_inner(ctx: &InitCtx) -> Result<setup::Exec> {
     setup::apply_oom_score_adj(process)?;
     setup::apply_rlimits(process)?;
     apply_kernel_attrs(spec, process)?;
-    setup::enter_cwd(process)?;
+    setup::enter_cwd(process, true)?;
     let seccomp = setup::prepare_seccomp(
         spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()),
         process,
@@ -190,7 +191,7 @@ fn init_inner(ctx: &InitCtx) -> Result<setup::Exec> {
     crate::utils::cloexec_from(3 + ctx.preserve_fds);
     ctx.chan.send(&ToParent::Ready)?;
     ctx.ready_sent.set(true);
-    let mut started = wait_for_start(&fifo)?;
+    let mut started = wait_for_start(&ctx.fifo)?;
     crate::hooks::run(spec.hooks().as_ref(), "startContainer", &state)?;
     setup::load_seccomp(&seccomp, SeccompAt::Last)?;
     // The byte tells `start` the startContainer hooks passed; the fifo (CLOEXEC) then closes
@@ -214,9 +215,8 @@ fn apply_kernel_attrs(
     persona::apply_memory_policy(linux.and_then(|l| l.memory_policy().as_ref()))
 }
 
-/// Mounts, devices, the runtime's hooks, pivot_root. Returns the exec.fifo descriptor,
-/// opened while the host path is still reachable.
-fn build_rootfs(ctx: &InitCtx) -> Result<(OwnedFd, serde_json::Value)> {
+/// Mounts, devices, the runtime's hooks, pivot_root. Returns the state document.
+fn build_rootfs(ctx: &InitCtx) -> Result<serde_json::Value> {
     let spec = &ctx.bundle.spec;
     let linux = spec.linux().as_ref();
     nix::unistd::chdir(&ctx.bundle.dir).ctx(|| ctx.bundle.dir.display().to_string())?;
@@ -258,14 +258,9 @@ fn build_rootfs(ctx: &InitCtx) -> Result<(OwnedFd, serde_json::Value)> {
     crate::hooks::run(spec.hooks().as_ref(), "createContainer", &state)?;
     let mut state = state;
     state["status"] = "created".into();
-    let fifo = std::fs::File::options()
-        .read(true)
-        .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
-        .open(&ctx.fifo)
-        .ctx(|| ctx.fifo.display().to_string())?;
     drop(root);
     rootfs::pivot(&ctx.bundle.rootfs, ctx.no_pivot)?;
-    Ok((fifo.into(), state))
+    Ok(state)
 }
 
 use std::os::unix::fs::OpenOptionsExt;

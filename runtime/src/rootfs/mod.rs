@@ -152,7 +152,9 @@ fn mask(root: &Root, paths: &[String]) -> Result<()> {
         ));
     }
     for p in paths {
-        let target = match root.open_in(Path::new(p), libc::O_PATH | libc::O_NOFOLLOW) {
+        // Followed inside the root, as runc's mount on the path after pivot_root follows it:
+        // a link in the image protects what it points at there, never a host path.
+        let target = match root.resolve(Path::new(p)) {
             Ok(t) => t,
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
             Err(e) => return Err(Error::Other(format!("linux.maskedPaths {p}: {e}"))),
@@ -168,8 +170,6 @@ fn mask(root: &Root, paths: &[String]) -> Result<()> {
                 f,
                 Some("size=0,mode=555"),
             )
-        } else if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
-            continue; // a link is not followed: there is nothing of the host behind it to hide
         } else {
             mount(
                 Some(fd_path(&null).as_str()),
@@ -185,7 +185,7 @@ fn mask(root: &Root, paths: &[String]) -> Result<()> {
 }
 
 fn readonly(root: &Root, p: &Path) -> Result<()> {
-    let target = match root.open_in(p, libc::O_PATH | libc::O_NOFOLLOW) {
+    let target = match root.resolve(p) {
         Ok(t) => t,
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
         Err(e) => return Err(Error::io(p, e)),
@@ -199,9 +199,7 @@ fn readonly(root: &Root, p: &Path) -> Result<()> {
         None::<&str>,
     )
     .ctx(|| "bind".into())?;
-    let top = root
-        .open_in(p, libc::O_PATH | libc::O_NOFOLLOW)
-        .map_err(|e| Error::io(p, e))?;
+    let top = root.resolve(p).map_err(|e| Error::io(p, e))?;
     mounts::remount(
         &top,
         MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
