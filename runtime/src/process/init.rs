@@ -111,7 +111,7 @@ fn write_time_offsets(b: &Bundle) -> Result<()> {
             o.nanosecs().unwrap_or(0)
         );
     }
-    std::fs::write("/proc/self/timens_offsets", s)
+    rootfs::procfs::write("self/timens_offsets", s.as_bytes())
         .map_err(|e| Error::Other(format!("linux.timeOffsets: {e}")))
 }
 
@@ -273,8 +273,9 @@ fn write_sysctls(spec: &oci_spec::runtime::Spec) -> Result<()> {
         .into_iter()
         .flatten()
     {
-        let p = format!("/proc/sys/{}", k.replace('.', "/"));
-        std::fs::write(&p, v).map_err(|e| Error::Other(format!("linux.sysctl.{k}={v}: {e}")))?;
+        let p = format!("sys/{}", k.replace('.', "/"));
+        rootfs::procfs::write(&p, v.as_bytes())
+            .map_err(|e| Error::Other(format!("linux.sysctl.{k}={v}: {e}")))?;
     }
     Ok(())
 }

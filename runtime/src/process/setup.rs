@@ -74,8 +74,8 @@ pub fn apply_oom_score_adj(p: &Process) -> Result<()> {
     let Some(v) = p.oom_score_adj() else {
         return Ok(());
     };
-    std::fs::write("/proc/self/oom_score_adj", v.to_string()).map_err(|e| {
-        let hint = if e.raw_os_error() == Some(libc::EACCES) {
+    crate::rootfs::procfs::write("self/oom_score_adj", v.to_string().as_bytes()).map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
             " (lowering it needs CAP_SYS_RESOURCE, which this runtime lacks)"
         } else {
             ""

@@ -174,16 +174,48 @@ fn symlinkat(dir: &impl AsRawFd, target: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Binds the terminal's slave side onto /dev/console, as the spec asks when `terminal` is set.
+/// Binds the terminal's slave side onto /dev/console, as the spec asks when `terminal` is
+/// set, without following anything a container could have planted (CVE-2025-52565): the
+/// source is the slave the init holds on fd 0 (tty::setup put it there), checked to be the
+/// pty `slave` names; the target is /dev/console itself, made empty if missing, and a link
+/// there is refused (as runc refuses it) instead of mounting the pty wherever it points.
 pub fn console(root: &Root, slave: &Path) -> Result<()> {
-    let target = root.ensure(Path::new("/dev/console"), Kind::File)?;
-    let s = slave.to_string_lossy().into_owned();
+    let err = |m: &dyn std::fmt::Display| Error::Other(format!("/dev/console: {m}"));
+    let src = nix::sys::stat::fstat(std::io::stdin()).ctx(|| "fstat the terminal".into())?;
+    let n: Option<u64> = slave
+        .strip_prefix("/dev/pts")
+        .ok()
+        .and_then(|n| n.to_str()?.parse().ok());
+    // UNIX98 pty slaves: majors 136-143, minor = the low 8 bits of the pts number.
+    let want = n.map(|n| libc::makedev(136 + (n >> 8) as u32, (n & 0xff) as u32));
+    if src.st_mode & libc::S_IFMT != libc::S_IFCHR || Some(src.st_rdev) != want {
+        return Err(err(&format!(
+            "stdin is not the terminal {}",
+            slave.display()
+        )));
+    }
+    let dev = root.dir(Path::new("/dev"))?;
+    let name = std::ffi::OsStr::new("console");
+    match dev.lstat(name)? {
+        None => drop(dev.create(name, 0o666)?),
+        Some(st) if st.is_symlink() => {
+            return Err(err(&"is a symlink; refusing to mount through it"))
+        }
+        Some(_) => {}
+    }
+    let target = dev.open_path(name)?;
+    if super::paths::fstat(&target)
+        .map_err(|e| err(&e))?
+        .is_symlink()
+    {
+        return Err(err(&"is a symlink; refusing to mount through it"));
+    }
     mount(
-        Some(s.as_str()),
+        Some("/proc/self/fd/0"),
         fd_path(&target).as_str(),
         None::<&str>,
         MsFlags::MS_BIND,
         None::<&str>,
     )
-    .ctx(|| format!("bind {s} on /dev/console"))
+    .ctx(|| format!("bind {} on /dev/console", slave.display()))
 }

@@ -158,9 +158,9 @@ fn mapping_userns(
                 .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
                 .collect::<String>()
         };
-        std::fs::write(format!("/proc/{child}/uid_map"), fmt(u))
+        super::procfs::write(&format!("{child}/uid_map"), fmt(u).as_bytes())
             .map_err(|e| format!("uidMappings: {e}"))?;
-        std::fs::write(format!("/proc/{child}/gid_map"), fmt(g))
+        super::procfs::write(&format!("{child}/gid_map"), fmt(g).as_bytes())
             .map_err(|e| format!("gidMappings: {e}"))?;
         std::fs::File::open(format!("/proc/{child}/ns/user"))
             .map(OwnedFd::from)

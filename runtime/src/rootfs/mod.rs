@@ -7,6 +7,7 @@ pub mod idmap;
 pub mod mounts;
 pub mod options;
 pub mod paths;
+pub mod procfs;
 
 use crate::error::{Context, Error, Result};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
