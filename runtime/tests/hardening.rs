@@ -249,3 +249,39 @@ fn bind_onto_a_link_to_a_file_follows_it_in_root() {
     );
     assert!(r.join("run/stub/resolv.conf").is_file());
 }
+
+/// Issue 15 bug: annotations of 64 KiB made create fail ("bad message from peer"), and of
+/// 1 MiB hung it forever with an init, cgroups and state left behind (the state document
+/// outgrew one packet of the parent↔init channel). Any size arrives whole.
+#[test]
+fn large_annotations_create_and_delete_cleanly() {
+    for size in [64 << 10, 1 << 20, 4 << 20] {
+        let mut b = bundle(&["sleep", "100"]);
+        b.config["annotations"] = json!({"big": "a".repeat(size)});
+        let out = b.path().join("create.err");
+        let mut c = b
+            .cmd(&["create", "--bundle", b.path().to_str().unwrap(), &b.id])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&out).unwrap())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let status = loop {
+            if let Some(s) = c.try_wait().unwrap() {
+                break s;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = c.kill();
+                panic!("create with {size} bytes of annotations hung");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let err = std::fs::read_to_string(&out).unwrap();
+        assert!(status.success(), "{size}: {err}");
+        let st = b.state().unwrap();
+        assert_eq!(st["annotations"]["big"].as_str().unwrap().len(), size);
+        b.ok(&["start", &b.id]);
+        b.ok(&["delete", "--force", &b.id]);
+        assert!(b.state().is_none() && cgroup_dirs(&b.id).is_empty());
+    }
+}

@@ -293,12 +293,14 @@ fn drive(
 }
 
 /// Sends to the child; when it has gone (EPIPE), the error it sent first says why (e.g. a
-/// mount it refused while the parent was moving network devices).
+/// mount it refused while the parent was moving network devices). That error is read
+/// without waiting: a child still alive sends nothing, and waiting for it would hang.
 fn send(chan: &Channel, msg: &ToChild) -> Result<()> {
-    chan.send(msg).map_err(|e| match chan.recv::<ToParent>() {
-        Ok(Some(ToParent::Error(m))) => Error::Child(m),
-        _ => e,
-    })
+    chan.send(msg)
+        .map_err(|e| match chan.try_recv::<ToParent>() {
+            Some(ToParent::Error(m)) => Error::Child(m),
+            _ => e,
+        })
 }
 
 /// Writes uid_map and gid_map of the stage-1 process that unshared the user namespace.
