@@ -190,7 +190,7 @@ fn create_in(o: &CreateOpts, bundle: Bundle, undo: &mut Undo) -> Result<Created>
         no_pivot: o.no_pivot,
         preserve_fds: o.preserve_fds,
         need_hooks,
-        idmapped,
+        trees: idmapped,
         ready_sent: Default::default(),
         join_by: cgroups::JoinBy::for_caller(),
     };

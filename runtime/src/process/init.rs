@@ -30,8 +30,8 @@ pub struct InitCtx<'a> {
     pub no_pivot: bool,
     pub preserve_fds: u32,
     pub need_hooks: bool,
-    /// Idmapped mount trees the parent prepared on the host (moved into place by the init).
-    pub idmapped: Vec<rootfs::idmap::Tree>,
+    /// Bind trees the parent prepared on the host (moved into place by the init).
+    pub trees: Vec<rootfs::idmap::Tree>,
     pub ready_sent: std::cell::Cell<bool>,
     pub join_by: crate::cgroups::JoinBy,
 }
@@ -232,7 +232,7 @@ fn build_rootfs(ctx: &InitCtx) -> Result<serde_json::Value> {
         cgroup_paths: &ctx.cgroup_paths,
         new_cgroupns: ctx.plan.is_new(T::Cgroup),
         userns,
-        idmapped: &ctx.idmapped,
+        trees: &ctx.trees,
     };
     let mounts = spec.mounts().clone().unwrap_or_default();
     mounts::mount_all(&mctx, &mounts)?;
