@@ -254,8 +254,7 @@ fn dev_readonly(root: &Root, spec: &Spec) -> Result<()> {
         .mounts()
         .iter()
         .flatten()
-        .filter(|m| mounts::is_dev(m.destination()))
-        .last();
+        .rfind(|m| mounts::is_dev(m.destination()));
     let Some(m) = dev else { return Ok(()) };
     let opts = options::parse(m.options().as_deref().unwrap_or(&[]));
     if !opts.flags.contains(MsFlags::MS_RDONLY) {
