@@ -11,7 +11,7 @@ fail=0
 step() { echo; echo "== $*"; "$@" || { echo "!! FAILED: $*"; fail=1; }; }
 
 step cargo test --release -p berth-runtime
-step env RUNTIME=/usr/sbin/runc cargo test --release -p berth-runtime --test lifecycle --test environment --test process --test hooks --test exec --test errors --test security --test seccomp --test resources --test newspec --test newspec_mounts --test events
+step env RUNTIME=/usr/sbin/runc cargo test --release -p berth-runtime --test lifecycle --test environment --test process --test hooks --test exec --test errors --test security --test seccomp --test resources --test newspec --test newspec_mounts --test events --test hardening --test cve2025 --test mounts_compat
 # Leaks after many containers: 100 create/start/delete cycles and 20 at once (bench/stress.sh
 # does 1000 and 50); fails on any leftover cgroup, mount, state entry, process or descriptor.
 # Ten-cycle means are noisy on a shared runner: growth fails CI only past 1.5x (the

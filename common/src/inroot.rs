@@ -3,8 +3,10 @@
 //! tree's top as `/`, so neither `..` nor a symlink (absolute or relative) can lead out.
 //!
 //! Two types:
-//! - [`Root`] resolves a multi-component path inside a tree (libpathrs: `openat2` with
-//!   `RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS`, a checked O_PATH walk on older kernels).
+//! - [`Root`] resolves a multi-component path inside a tree: `openat2` with
+//!   `RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS` (inroot/openat2.rs, the lookup libpathrs
+//!   makes, without its per-call extras), libpathrs's checked O_PATH walk where openat2 is
+//!   missing or filtered.
 //! - [`Dir`] is an open directory and does one operation on one *name* in it with the
 //!   `*at(2)` calls and `O_NOFOLLOW`/`AT_SYMLINK_NOFOLLOW`, so a final symlink is never
 //!   followed. A name must be a single component: not empty, `.`, `..`, nor holding `/`.
@@ -81,6 +83,16 @@ pub fn relative(path: &Path) -> PathBuf {
     path.components()
         .filter(|c| !matches!(c, Component::RootDir | Component::CurDir))
         .collect()
+}
+
+/// As [`relative`], with the top itself as `.` (an empty path is ENOENT to openat2).
+fn relative_or_top(path: &Path) -> PathBuf {
+    let rel = relative(path);
+    if rel.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        rel
+    }
 }
 
 /// Is `name` a single, ordinary path component?
@@ -193,31 +205,38 @@ impl Root {
 
     /// Opens `p` with `flags` (O_NOFOLLOW: the last component is not followed either).
     pub fn open_in(&self, p: &Path, flags: i32) -> io::Result<OwnedFd> {
-        let rel = relative(p);
-        let rel = if rel.as_os_str().is_empty() {
-            PathBuf::from(".")
-        } else {
-            rel
-        };
+        let rel = relative_or_top(p);
+        if openat2::available() {
+            match openat2::open(self.as_fd(), &rel, flags) {
+                Err(None) => {}
+                r => return r.map_err(Option::unwrap),
+            }
+        }
         let flags = pathrs::flags::OpenFlags::from_bits_retain((flags | libc::O_CLOEXEC) as u64);
         self.inner
-            .open_subpath(&rel, flags)
+            .open_subpath(rel, flags)
             .map(OwnedFd::from)
             .map_err(from_pathrs)
     }
 
     /// An O_PATH descriptor of an existing `p`, following links (inside the tree).
     pub fn resolve(&self, p: &Path) -> io::Result<OwnedFd> {
+        if openat2::available() {
+            return self.open_in(p, libc::O_PATH);
+        }
         self.inner
-            .resolve(relative(p))
+            .resolve(relative_or_top(p))
             .map(OwnedFd::from)
             .map_err(from_pathrs)
     }
 
     /// An O_PATH descriptor of `p` itself (a final symlink is not followed).
     pub fn resolve_nofollow(&self, p: &Path) -> io::Result<OwnedFd> {
+        if openat2::available() {
+            return self.open_in(p, libc::O_PATH | libc::O_NOFOLLOW);
+        }
         self.inner
-            .resolve_nofollow(relative(p))
+            .resolve_nofollow(relative_or_top(p))
             .map(OwnedFd::from)
             .map_err(from_pathrs)
     }
@@ -284,12 +303,37 @@ impl Root {
         }
     }
 
+    /// `p` with a final symlink whose target does not exist replaced by that target, read
+    /// and joined as the kernel would walk it (so still resolved inside the tree), hop by
+    /// hop; ELOOP after 40 hops. Any other `p` comes back as it is.
+    fn through_dangling_link(&self, p: &Path) -> Result<PathBuf> {
+        let mut p = p.to_path_buf();
+        for _ in 0..40 {
+            let Ok((dir, name)) = self.parent(&p) else {
+                return Ok(p);
+            };
+            if !dir.lstat(&name)?.is_some_and(|st| st.is_symlink()) {
+                return Ok(p);
+            }
+            let target = dir.read_link(&name)?;
+            let parent = relative(&p).parent().map(Path::to_path_buf);
+            p = parent.unwrap_or_default().join(target);
+        }
+        Err(self.err(&p, io::Error::from_raw_os_error(libc::ELOOP)))
+    }
+
     /// Makes `p` and its missing parents directories (an existing non-directory fails with
     /// ENOTDIR) and returns an O_PATH descriptor of it.
     pub fn mkdir_all(&self, p: &Path, mode: u32) -> Result<OwnedFd> {
         let rel = relative(p);
         if rel.as_os_str().is_empty() {
             return self.resolve(Path::new("/")).map_err(|e| self.err(p, e));
+        }
+        if openat2::available() {
+            match openat2::mkdir_all(self.as_fd(), &rel, mode) {
+                Err(None) => {}
+                r => return r.map_err(|e| self.err(p, e.unwrap())),
+            }
         }
         let perm = std::fs::Permissions::from_mode(mode);
         self.inner
@@ -312,11 +356,14 @@ impl Root {
 
     /// Makes sure `p` exists as `kind` (a mount target) and returns its O_PATH descriptor.
     /// An existing entry is used whatever its type (the mount then reports the mismatch),
-    /// as runc does; a missing file is created empty, never through a final symlink.
+    /// as runc does; a missing file is created empty. A final symlink to a missing target
+    /// is followed inside the tree (as runc's securejoin follows it: an image's
+    /// `/etc/resolv.conf -> /run/…`), and the target is made there.
     pub fn ensure(&self, p: &Path, kind: Kind) -> Result<OwnedFd> {
         if let Ok(fd) = self.resolve(p) {
             return Ok(fd);
         }
+        let p = &self.through_dangling_link(p)?;
         if kind == Kind::Dir {
             return self.mkdir_all(p, 0o755);
         }
@@ -743,6 +790,8 @@ fn set_xattr_path(p: &CString, key: &str, value: &[u8]) -> io::Result<()> {
 }
 
 use std::os::unix::fs::OpenOptionsExt;
+
+mod openat2;
 
 #[cfg(test)]
 mod tests;

@@ -89,8 +89,28 @@ pub fn parse_process(data: &[u8], path: &Path) -> Result<oci_spec::runtime::Proc
                 .map_err(|e| cfg_err(path, &e.field, &e.msg))?
         }
     };
+    check_user(p.user()).map_err(|(f, m)| cfg_err(path, &f, &m))?;
     validate_process_sched(&p, path)?;
     Ok(p)
+}
+
+/// The largest uid/gid a process may get, as runc allows: setresuid(2) and friends take
+/// -1 (4294967295) as "leave unchanged", so such an id would keep the process root.
+pub const MAX_ID: u32 = i32::MAX as u32;
+
+/// `process.user`'s ids are in 0..=MAX_ID: Err((field, why)) names the first that is not.
+pub fn check_user(u: &oci_spec::runtime::User) -> std::result::Result<(), (String, String)> {
+    let extra = u.additional_gids().iter().flatten().enumerate();
+    let ids = [("uid".to_string(), u.uid()), ("gid".to_string(), u.gid())]
+        .into_iter()
+        .chain(extra.map(|(i, g)| (format!("additionalGids[{i}]"), *g)));
+    for (name, id) in ids {
+        if id > MAX_ID {
+            let why = format!("{id} is out of range: uids and gids must be in range 0-{MAX_ID}");
+            return Err((format!("process.user.{name}"), why));
+        }
+    }
+    Ok(())
 }
 
 /// runtime-spec: capabilities that cannot be mapped to the kernel are logged as a warning,
@@ -179,6 +199,7 @@ pub fn validate(spec: &Spec, file: &Path) -> Result<()> {
             );
         }
     }
+    check_user(process.user()).map_err(|(f, m)| cfg_err(file, &f, &m))?;
     validate_process_sched(process, file)?;
     validate_linux(spec, file)?;
     validate_hooks(spec, file)
@@ -405,6 +426,31 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("process.args"), "{e}");
+    }
+
+    #[test]
+    fn ids_past_i32_max_are_refused_naming_the_field() {
+        let doc = |user: &str| {
+            format!(
+                r#"{{"ociVersion":"1.0.2","root":{{"path":"r"}},"process":{{"args":["sh"],"cwd":"/","user":{user}}}}}"#
+            )
+        };
+        let check = |user: &str| {
+            let spec = parse_bytes(doc(user).as_bytes(), Path::new("c.json")).unwrap();
+            validate(&spec, Path::new("c.json")).map_err(|e| e.to_string())
+        };
+        assert!(check(r#"{"uid":2147483647,"gid":2147483647,"additionalGids":[0]}"#).is_ok());
+        for (user, field) in [
+            (r#"{"uid":4294967295,"gid":0}"#, "process.user.uid"),
+            (r#"{"uid":0,"gid":2147483648}"#, "process.user.gid"),
+            (
+                r#"{"uid":0,"gid":0,"additionalGids":[1,4294967295]}"#,
+                "process.user.additionalGids[1]",
+            ),
+        ] {
+            let e = check(user).unwrap_err();
+            assert!(e.contains(field) && e.contains("0-2147483647"), "{e}");
+        }
     }
 
     #[test]

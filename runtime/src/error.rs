@@ -64,6 +64,16 @@ impl Error {
     }
 }
 
+/// The in-root resolver's errors name the host path they failed on.
+impl From<berth_common::inroot::Error> for Error {
+    fn from(e: berth_common::inroot::Error) -> Self {
+        Error::Io {
+            path: e.path,
+            source: e.source,
+        }
+    }
+}
+
 /// Adds "what was being done" to low-level errors.
 pub trait Context<T> {
     fn ctx<F: FnOnce() -> String>(self, what: F) -> Result<T>;

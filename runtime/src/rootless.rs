@@ -103,10 +103,10 @@ pub fn write_map(pid: i32, kind: &str, maps: &[IdMap]) -> Result<()> {
     if nix::unistd::geteuid().is_root() || single_own {
         if kind == "gid" && !nix::unistd::geteuid().is_root() {
             // Unprivileged gid_map writes are refused until setgroups is denied.
-            std::fs::write(format!("/proc/{pid}/setgroups"), "deny")
-                .map_err(|e| Error::Other(format!("{field}: /proc/{pid}/setgroups: {e}")))?;
+            crate::rootfs::procfs::write(&format!("{pid}/setgroups"), b"deny")
+                .map_err(|e| Error::Other(format!("{field}: {e}")))?;
         }
-        return std::fs::write(format!("/proc/{pid}/{kind}_map"), &text)
+        return crate::rootfs::procfs::write(&format!("{pid}/{kind}_map"), text.as_bytes())
             .map_err(|e| Error::Other(format!("{field}: {e}")));
     }
     newidmap(pid, kind, maps, &field)

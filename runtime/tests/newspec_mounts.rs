@@ -124,7 +124,7 @@ const RECURSIVE: [(&str, &str, &[&str], &[&str]); 16] = [
     ("rnoexec", "", &["noexec"], &[]),
     ("rexec", "noexec", &[], &["noexec"]),
     ("rrelatime", "strictatime", &["relatime"], &["noatime"]),
-    ("rnorelatime", "", &[], &["relatime", "noatime"]),
+    ("rnorelatime", "", &["relatime"], &["noatime"]),
     ("rnoatime", "", &["noatime"], &["relatime"]),
     ("ratime", "noatime", &["relatime"], &["noatime"]),
     ("rstrictatime", "noatime", &[], &["relatime", "noatime"]),
@@ -133,9 +133,9 @@ const RECURSIVE: [(&str, &str, &[&str], &[&str]); 16] = [
     ("rsymfollow", "nosymfollow", &[], &["nosymfollow"]),
 ];
 
-/// The options runc 1.1 applies as berth does; it refuses ratime and rnostrictatime (a
-/// partial atime clear, EINVAL) and makes rnorelatime a no-op (it clears RELATIME, 0).
-const RUNC_11: [&str; 13] = [
+/// The options runc 1.1 applies as berth does (rnorelatime a no-op: it clears RELATIME, 0);
+/// it refuses ratime and rnostrictatime (a partial atime clear, EINVAL).
+const RUNC_11: [&str; 14] = [
     "rro",
     "rrw",
     "rnosuid",
@@ -145,6 +145,7 @@ const RUNC_11: [&str; 13] = [
     "rnoexec",
     "rexec",
     "rrelatime",
+    "rnorelatime",
     "rnoatime",
     "rstrictatime",
     "rnosymfollow",

@@ -208,7 +208,12 @@ fn fd3(c: &mut std::process::Command, dir: &std::fs::File) {
     // SAFETY: dup2 is async-signal-safe; `dir` outlives the spawn.
     unsafe {
         c.pre_exec(move || {
-            libc::dup2(raw, 3);
+            // dup2 onto itself would keep the descriptor's CLOEXEC: clear it instead.
+            if raw == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0);
+            } else {
+                libc::dup2(raw, 3);
+            }
             Ok(())
         });
     }

@@ -122,3 +122,72 @@ fn modes_are_exact_and_dirs_are_removed_whole() {
     assert!(!root.join("d").exists());
     assert!(!top.entries().unwrap().contains(&OsString::from("d")));
 }
+
+#[test]
+fn the_top_itself_resolves() {
+    let (_t, root, _host) = setup();
+    let r = Root::open(&root).unwrap();
+    for p in ["/", "", ".", "/.."] {
+        assert_eq!(real(&r.resolve(Path::new(p)).unwrap()), root, "{p:?}");
+        assert_eq!(
+            real(&r.resolve_nofollow(Path::new(p)).unwrap()),
+            root,
+            "{p:?}"
+        );
+    }
+    assert_eq!(real(&r.mkdir_all(Path::new("/"), 0o755).unwrap()), root);
+}
+
+#[test]
+fn mkdir_all_makes_each_name_in_its_resolved_parent() {
+    let (_t, root, host) = setup();
+    let r = Root::open(&root).unwrap();
+    // Through links out: lands inside; existing part with `..` is resolved in the tree.
+    let made = r.mkdir_all(Path::new("/abs/a/b"), 0o755).unwrap();
+    assert_eq!(
+        real(&made),
+        root.join(host.strip_prefix("/").unwrap()).join("a/b")
+    );
+    let made = r.mkdir_all(Path::new("up/../../c"), 0o700).unwrap();
+    assert_eq!(real(&made), root.join("c"));
+    assert!(!host.join("a").exists());
+    // `..` in the part still to be made is refused, as libpathrs refuses it.
+    let e = r.mkdir_all(Path::new("/n/../m"), 0o755).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::ENOENT), "{e}");
+    // An existing non-directory is ENOTDIR, on the way or at the end.
+    std::fs::write(root.join("file"), "").unwrap();
+    for p in ["/file", "/file/x"] {
+        let e = r.mkdir_all(Path::new(p), 0o755).unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::ENOTDIR), "{p}: {e}");
+    }
+    // A dangling link out is not made on the host.
+    symlink(host.join("new"), root.join("dangling")).unwrap();
+    assert!(r.mkdir_all(Path::new("/dangling/x"), 0o755).is_err());
+    assert!(!host.join("new").exists());
+}
+
+#[test]
+fn ensure_follows_a_dangling_final_link_inside_the_tree() {
+    let (_t, root, host) = setup();
+    let r = Root::open(&root).unwrap();
+    // Absolute, relative, a chain, and one pointing "out": all land inside.
+    symlink("/run/stub/resolv.conf", root.join("etc/resolv.conf")).unwrap();
+    symlink("../var/hosts", root.join("etc/hosts")).unwrap();
+    symlink("hop2", root.join("etc/hop1")).unwrap();
+    symlink("/srv/d", root.join("etc/hop2")).unwrap();
+    symlink(host.join("made"), root.join("etc/out")).unwrap();
+    for (p, kind, lands) in [
+        ("/etc/resolv.conf", Kind::File, "run/stub/resolv.conf"),
+        ("/etc/hosts", Kind::File, "var/hosts"),
+        ("/etc/hop1", Kind::Dir, "srv/d"),
+    ] {
+        let fd = r.ensure(Path::new(p), kind).unwrap();
+        assert_eq!(real(&fd), root.join(lands), "{p}");
+    }
+    let fd = r.ensure(Path::new("/etc/out"), Kind::File).unwrap();
+    assert!(real(&fd).starts_with(&root), "{:?}", real(&fd));
+    assert!(!host.join("made").exists());
+    symlink("loop", root.join("etc/loop")).unwrap();
+    let e = r.ensure(Path::new("/etc/loop"), Kind::File).unwrap_err();
+    assert_eq!(e.raw_os_error(), Some(libc::ELOOP), "{e}");
+}

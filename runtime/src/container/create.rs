@@ -14,6 +14,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::{ForkResult, Pid};
 use oci_spec::runtime::LinuxNamespaceType as T;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
 
 #[derive(Debug, Default, Clone)]
@@ -126,6 +127,13 @@ fn create_in(o: &CreateOpts, bundle: Bundle, undo: &mut Undo) -> Result<Created>
     // The init opens it after switching to the container's user, maybe a mapped host uid.
     let mode = std::os::unix::fs::PermissionsExt::from_mode(0o622);
     std::fs::set_permissions(&fifo, mode).ctx(|| fifo.display().to_string())?;
+    // Opened here, as host root: the state root is 0700, which an init whose root is a
+    // mapped host uid could not walk. It reopens this descriptor through /proc/self/fd.
+    let fifo = std::fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
+        .open(&fifo)
+        .ctx(|| fifo.display().to_string())?;
     let terminal = bundle
         .spec
         .process()
@@ -175,14 +183,14 @@ fn create_in(o: &CreateOpts, bundle: Bundle, undo: &mut Undo) -> Result<Created>
         bundle: &bundle,
         chan: child,
         plan: plan.clone(),
-        fifo,
+        fifo: fifo.into(),
         console,
         hierarchies,
         cgroup_paths: paths.clone(),
         no_pivot: o.no_pivot,
         preserve_fds: o.preserve_fds,
         need_hooks,
-        idmapped,
+        trees: idmapped,
         ready_sent: Default::default(),
         join_by: cgroups::JoinBy::for_caller(),
     };
@@ -285,12 +293,14 @@ fn drive(
 }
 
 /// Sends to the child; when it has gone (EPIPE), the error it sent first says why (e.g. a
-/// mount it refused while the parent was moving network devices).
+/// mount it refused while the parent was moving network devices). That error is read
+/// without waiting: a child still alive sends nothing, and waiting for it would hang.
 fn send(chan: &Channel, msg: &ToChild) -> Result<()> {
-    chan.send(msg).map_err(|e| match chan.recv::<ToParent>() {
-        Ok(Some(ToParent::Error(m))) => Error::Child(m),
-        _ => e,
-    })
+    chan.send(msg)
+        .map_err(|e| match chan.try_recv::<ToParent>() {
+            Some(ToParent::Error(m)) => Error::Child(m),
+            _ => e,
+        })
 }
 
 /// Writes uid_map and gid_map of the stage-1 process that unshared the user namespace.

@@ -33,6 +33,9 @@ pub fn container_process(root: &Path, id: &str) -> Result<Process> {
 
 /// Starts the process; returns its host pid.
 pub fn exec(o: &ExecOpts) -> Result<i32> {
+    // --user/-g build the process on the command line, past config.rs's checks.
+    crate::config::check_user(o.process.user())
+        .map_err(|(f, m)| Error::Other(format!("exec: {f}: {m}")))?;
     let dir = ContainerDir::open(&o.root, &o.id, false)?;
     let st = dir.load()?;
     match st.status(&dir) {

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::fs::File;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 pub const FIFO: &str = "exec.fifo";
@@ -79,18 +80,19 @@ pub fn validate_id(id: &str) -> Result<()> {
     }
 }
 
-/// Makes the state root. Rootless, it may sit in a shared place (/tmp), so it is made 0700
-/// and must be ours: another user's directory there could redirect our state.
+/// Makes the state root, private as runc makes it (0700, missing parents too). Rootless, it
+/// may sit in a shared place (/tmp), so it must also be ours: another user's directory there
+/// could redirect our state.
 fn make_root(root: &Path) -> Result<()> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt};
-    if !crate::rootless::is_rootless() {
-        return std::fs::create_dir_all(root).ctx(|| root.display().to_string());
-    }
     let r = std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(root);
     r.ctx(|| root.display().to_string())?;
+    if !crate::rootless::is_rootless() {
+        return Ok(());
+    }
     let md = std::fs::symlink_metadata(root).ctx(|| root.display().to_string())?;
     let me = nix::unistd::geteuid().as_raw();
     if !md.is_dir() || md.uid() != me {
@@ -101,6 +103,26 @@ fn make_root(root: &Path) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Writes `data` to `path` through a private temporary file (0600: the state holds the
+/// config's annotations and hooks, for root's eyes only, as runc keeps it), then renames.
+fn write_private(path: &Path, data: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let tmp = path.with_extension("tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::File::options()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(&tmp)
+        .ctx(|| tmp.display().to_string())?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .ctx(|| tmp.display().to_string())?;
+    f.write_all(data).ctx(|| tmp.display().to_string())?;
+    std::fs::rename(&tmp, path).ctx(|| path.display().to_string())
 }
 
 impl ContainerDir {
@@ -115,6 +137,9 @@ impl ContainerDir {
             }
             r => r.ctx(|| path.display().to_string())?,
         }
+        // 0711 as runc: others may pass through (a mapped init opens exec.fifo) but not list.
+        let mode = std::os::unix::fs::PermissionsExt::from_mode(0o711);
+        std::fs::set_permissions(&path, mode).ctx(|| path.display().to_string())?;
         let lock = lock(&path)?;
         Ok(ContainerDir {
             id: id.to_string(),
@@ -152,7 +177,7 @@ impl ContainerDir {
 
     pub fn save(&self, st: &State) -> Result<()> {
         let data = serde_json::to_vec(st).expect("state serialises");
-        utils::write_atomic(&self.path.join(STATE), &data)
+        write_private(&self.path.join(STATE), &data)
     }
 
     pub fn fifo(&self) -> PathBuf {
@@ -176,6 +201,7 @@ fn lock(dir: &Path) -> Result<File> {
         .write(true)
         .create(true)
         .truncate(false)
+        .mode(0o600)
         .open(&p)
         .ctx(|| p.display().to_string())?;
     // SAFETY: flock struct zeroed then filled; fcntl on a descriptor we own.

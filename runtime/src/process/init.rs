@@ -22,15 +22,16 @@ pub struct InitCtx<'a> {
     pub bundle: &'a Bundle,
     pub chan: Channel,
     pub plan: Plan,
-    pub fifo: PathBuf,
+    /// exec.fifo, opened O_PATH by the parent.
+    pub fifo: OwnedFd,
     pub console: Option<OwnedFd>,
     pub hierarchies: Vec<Hierarchy>,
     pub cgroup_paths: Vec<PathBuf>,
     pub no_pivot: bool,
     pub preserve_fds: u32,
     pub need_hooks: bool,
-    /// Idmapped mount trees the parent prepared on the host (moved into place by the init).
-    pub idmapped: Vec<rootfs::idmap::Tree>,
+    /// Bind trees the parent prepared on the host (moved into place by the init).
+    pub trees: Vec<rootfs::idmap::Tree>,
     pub ready_sent: std::cell::Cell<bool>,
     pub join_by: crate::cgroups::JoinBy,
 }
@@ -110,7 +111,7 @@ fn write_time_offsets(b: &Bundle) -> Result<()> {
             o.nanosecs().unwrap_or(0)
         );
     }
-    std::fs::write("/proc/self/timens_offsets", s)
+    rootfs::procfs::write("self/timens_offsets", s.as_bytes())
         .map_err(|e| Error::Other(format!("linux.timeOffsets: {e}")))
 }
 
@@ -157,7 +158,7 @@ fn init_inner(ctx: &InitCtx) -> Result<setup::Exec> {
             ));
         }
     }
-    let (fifo, state) = build_rootfs(ctx)?;
+    let state = build_rootfs(ctx)?;
     if process.terminal() == Some(true) {
         let sock = ctx
             .console
@@ -175,7 +176,7 @@ fn init_inner(ctx: &InitCtx) -> Result<setup::Exec> {
     setup::apply_oom_score_adj(process)?;
     setup::apply_rlimits(process)?;
     apply_kernel_attrs(spec, process)?;
-    setup::enter_cwd(process)?;
+    setup::enter_cwd(process, true)?;
     let seccomp = setup::prepare_seccomp(
         spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()),
         process,
@@ -190,7 +191,7 @@ fn init_inner(ctx: &InitCtx) -> Result<setup::Exec> {
     crate::utils::cloexec_from(3 + ctx.preserve_fds);
     ctx.chan.send(&ToParent::Ready)?;
     ctx.ready_sent.set(true);
-    let mut started = wait_for_start(&fifo)?;
+    let mut started = wait_for_start(&ctx.fifo)?;
     crate::hooks::run(spec.hooks().as_ref(), "startContainer", &state)?;
     setup::load_seccomp(&seccomp, SeccompAt::Last)?;
     // The byte tells `start` the startContainer hooks passed; the fifo (CLOEXEC) then closes
@@ -214,9 +215,8 @@ fn apply_kernel_attrs(
     persona::apply_memory_policy(linux.and_then(|l| l.memory_policy().as_ref()))
 }
 
-/// Mounts, devices, the runtime's hooks, pivot_root. Returns the exec.fifo descriptor,
-/// opened while the host path is still reachable.
-fn build_rootfs(ctx: &InitCtx) -> Result<(OwnedFd, serde_json::Value)> {
+/// Mounts, devices, the runtime's hooks, pivot_root. Returns the state document.
+fn build_rootfs(ctx: &InitCtx) -> Result<serde_json::Value> {
     let spec = &ctx.bundle.spec;
     let linux = spec.linux().as_ref();
     nix::unistd::chdir(&ctx.bundle.dir).ctx(|| ctx.bundle.dir.display().to_string())?;
@@ -232,7 +232,7 @@ fn build_rootfs(ctx: &InitCtx) -> Result<(OwnedFd, serde_json::Value)> {
         cgroup_paths: &ctx.cgroup_paths,
         new_cgroupns: ctx.plan.is_new(T::Cgroup),
         userns,
-        idmapped: &ctx.idmapped,
+        trees: &ctx.trees,
     };
     let mounts = spec.mounts().clone().unwrap_or_default();
     mounts::mount_all(&mctx, &mounts)?;
@@ -258,14 +258,9 @@ fn build_rootfs(ctx: &InitCtx) -> Result<(OwnedFd, serde_json::Value)> {
     crate::hooks::run(spec.hooks().as_ref(), "createContainer", &state)?;
     let mut state = state;
     state["status"] = "created".into();
-    let fifo = std::fs::File::options()
-        .read(true)
-        .custom_flags(libc::O_PATH | libc::O_CLOEXEC)
-        .open(&ctx.fifo)
-        .ctx(|| ctx.fifo.display().to_string())?;
     drop(root);
     rootfs::pivot(&ctx.bundle.rootfs, ctx.no_pivot)?;
-    Ok((fifo.into(), state))
+    Ok(state)
 }
 
 use std::os::unix::fs::OpenOptionsExt;
@@ -278,8 +273,9 @@ fn write_sysctls(spec: &oci_spec::runtime::Spec) -> Result<()> {
         .into_iter()
         .flatten()
     {
-        let p = format!("/proc/sys/{}", k.replace('.', "/"));
-        std::fs::write(&p, v).map_err(|e| Error::Other(format!("linux.sysctl.{k}={v}: {e}")))?;
+        let p = format!("sys/{}", k.replace('.', "/"));
+        rootfs::procfs::write(&p, v.as_bytes())
+            .map_err(|e| Error::Other(format!("linux.sysctl.{k}={v}: {e}")))?;
     }
     Ok(())
 }

@@ -74,8 +74,8 @@ pub fn apply_oom_score_adj(p: &Process) -> Result<()> {
     let Some(v) = p.oom_score_adj() else {
         return Ok(());
     };
-    std::fs::write("/proc/self/oom_score_adj", v.to_string()).map_err(|e| {
-        let hint = if e.raw_os_error() == Some(libc::EACCES) {
+    crate::rootfs::procfs::write("self/oom_score_adj", v.to_string().as_bytes()).map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::PermissionDenied {
             " (lowering it needs CAP_SYS_RESOURCE, which this runtime lacks)"
         } else {
             ""
@@ -135,6 +135,8 @@ pub fn apply_identity(p: &Process) -> Result<()> {
     let c = p.capabilities().as_ref();
     caps::apply_bounding(c)?;
     let u = p.user();
+    // Checked at load too; here as well because -1 would mean "keep uid 0" to setresuid.
+    crate::config::check_user(u).map_err(|(f, m)| Error::Other(format!("{f}: {m}")))?;
     nix::sys::prctl::set_keepcaps(true).ctx(|| "prctl(PR_SET_KEEPCAPS)".into())?;
     let groups: Vec<Gid> = u
         .additional_gids()
@@ -165,20 +167,31 @@ pub fn apply_identity(p: &Process) -> Result<()> {
     Ok(())
 }
 
-/// chdir into process.cwd, creating it if missing, and refuse a cwd outside the container
-/// root (a leaked host directory descriptor named as /proc/self/fd/N: CVE-2024-21626).
-pub fn enter_cwd(p: &Process) -> Result<()> {
+/// chdir into process.cwd, resolved with the container's root as `/` and no magic links, so
+/// a host directory descriptor leaked into the runtime and named as /proc/self/fd/N
+/// (CVE-2024-21626) is refused before anything is made. The init (`create`) makes a missing
+/// cwd inside the container, as runc does; exec does not, as runc does not.
+pub fn enter_cwd(p: &Process, create: bool) -> Result<()> {
     let cwd = p.cwd();
-    if nix::unistd::chdir(cwd).is_err() {
-        std::fs::create_dir_all(cwd).ctx(|| format!("process.cwd {}", cwd.display()))?;
-        nix::unistd::chdir(cwd).ctx(|| format!("process.cwd {}", cwd.display()))?;
-    }
+    let err =
+        |e: &dyn std::fmt::Display| Error::Other(format!("process.cwd {}: {e}", cwd.display()));
+    let root = crate::rootfs::paths::Root::open("/")?;
+    let dir = match root.resolve(cwd) {
+        Ok(fd) => fd,
+        Err(e) if create && e.raw_os_error() == Some(libc::ENOENT) => {
+            root.mkdir_all(cwd, 0o755).map_err(|e| err(&e.source))?
+        }
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(err(
+                &"resolves through a magic link (outside the container root)",
+            ))
+        }
+        Err(e) => return Err(err(&e)),
+    };
+    nix::unistd::fchdir(&dir).map_err(|e| err(&e))?;
     let now = nix::unistd::getcwd().ctx(|| "getcwd".into())?;
     if !now.is_absolute() || now.starts_with("(unreachable)") {
-        return Err(Error::Other(format!(
-            "process.cwd {}: resolves outside the container root",
-            cwd.display()
-        )));
+        return Err(err(&"resolves outside the container root"));
     }
     Ok(())
 }

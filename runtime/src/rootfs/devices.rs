@@ -2,13 +2,11 @@
 //! symlinks. Outside a user namespace nodes are made with mknod; inside one (where mknod is
 //! refused) the host's nodes are bind-mounted instead.
 
-use super::paths::{fd_path, Kind, Root};
+use super::paths::{fd_path, Dir, Kind, Root};
 use crate::error::{Context, Error, Result};
 use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
-use std::ffi::CString;
-use std::os::fd::AsRawFd;
-use std::os::unix::ffi::OsStrExt;
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 
 /// (path, major, minor): the runtime-spec's default devices, all char devices, mode 0666.
@@ -78,45 +76,26 @@ pub fn setup(root: &Root, devices: &[LinuxDevice], userns: bool, defaults: bool)
     Ok(())
 }
 
+/// Makes the node where nothing is yet, through the in-root resolver; an existing entry is
+/// left alone, as runc leaves it: never unlinked and re-made (/dev may be a host directory
+/// bound in, even the host's /dev, whose nodes must keep their inode, owner and mode).
 fn mknod(root: &Root, n: &Node) -> Result<()> {
-    let (parent, name) = split(&n.path)?;
-    root.mkdir_all(&parent, 0o755)?;
-    let dir = root
-        .open_in(&parent, libc::O_DIRECTORY | libc::O_RDONLY)
-        .map_err(|e| Error::io(&parent, e))?;
-    let cname =
-        CString::new(name.as_bytes()).map_err(|_| Error::Other("bad device name".into()))?;
+    let (dir, name) = root.parent_all(&n.path, 0o755)?;
+    if dir.lstat(&name)?.is_some() {
+        return Ok(());
+    }
     let fmt = match n.kind {
         LinuxDeviceType::B => libc::S_IFBLK,
         LinuxDeviceType::P => libc::S_IFIFO,
         _ => libc::S_IFCHR,
     };
-    // SAFETY: unlinkat/mknodat/fchownat relative to a directory descriptor we hold.
-    unsafe {
-        libc::unlinkat(dir.as_raw_fd(), cname.as_ptr(), 0);
-        let dev = libc::makedev(n.major as u32, n.minor as u32);
-        if libc::mknodat(
-            dir.as_raw_fd(),
-            cname.as_ptr(),
-            fmt | (n.mode & 0o7777),
-            dev,
-        ) != 0
-        {
-            return Err(Error::io(&n.path, std::io::Error::last_os_error()));
-        }
-        if libc::fchownat(
-            dir.as_raw_fd(),
-            cname.as_ptr(),
-            n.uid,
-            n.gid,
-            libc::AT_SYMLINK_NOFOLLOW,
-        ) != 0
-        {
-            return Err(Error::io(&n.path, std::io::Error::last_os_error()));
-        }
-        libc::fchmodat(dir.as_raw_fd(), cname.as_ptr(), n.mode & 0o7777, 0);
+    let dev = libc::makedev(n.major as u32, n.minor as u32);
+    match dir.mknod(&name, fmt, n.mode & 0o7777, dev) {
+        // Made meanwhile (a shared /dev): theirs stays.
+        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => return Ok(()),
+        r => r?,
     }
-    Ok(())
+    Ok(dir.chown(&name, n.uid, n.gid)?)
 }
 
 fn bind_host(root: &Root, n: &Node) -> Result<()> {
@@ -132,13 +111,6 @@ fn bind_host(root: &Root, n: &Node) -> Result<()> {
     .ctx(|| format!("bind host {host}"))
 }
 
-fn split(p: &Path) -> Result<(PathBuf, std::ffi::OsString)> {
-    match (p.parent(), p.file_name()) {
-        (Some(a), Some(b)) => Ok((a.to_path_buf(), b.to_owned())),
-        _ => Err(Error::Other(format!("invalid device path {}", p.display()))),
-    }
-}
-
 fn links(root: &Root) -> Result<()> {
     let mut l = vec![
         ("/proc/self/fd", "fd"),
@@ -149,41 +121,69 @@ fn links(root: &Root) -> Result<()> {
     if Path::new("/proc/kcore").exists() {
         l.push(("/proc/kcore", "core"));
     }
-    let dev = root
-        .open_in(Path::new("/dev"), libc::O_DIRECTORY | libc::O_RDONLY)
-        .map_err(|e| Error::io("/dev", e))?;
+    let dev = root.dir(Path::new("/dev"))?;
     for (target, name) in l {
-        symlinkat(&dev, target, name)?;
+        symlink(&dev, target, name)?;
     }
-    // /dev/ptmx must be the container's own devpts instance.
-    let ptmx = CString::new("ptmx").unwrap();
-    // SAFETY: unlinkat relative to the /dev descriptor.
-    unsafe { libc::unlinkat(dev.as_raw_fd(), ptmx.as_ptr(), 0) };
-    symlinkat(&dev, "pts/ptmx", "ptmx")
+    // /dev/ptmx must be the container's own devpts instance (this /dev is the config's
+    // tmpfs or the image's own directory, never a bound host /dev: see setup).
+    let ptmx = OsStr::new("ptmx");
+    if dev.lstat(ptmx)?.is_some_and(|st| !st.is_dir()) {
+        dev.unlink(ptmx)?;
+    }
+    symlink(&dev, "pts/ptmx", "ptmx")
 }
 
-fn symlinkat(dir: &impl AsRawFd, target: &str, name: &str) -> Result<()> {
-    let (t, n) = (CString::new(target).unwrap(), CString::new(name).unwrap());
-    // SAFETY: symlinkat relative to a directory descriptor we hold.
-    if unsafe { libc::symlinkat(t.as_ptr(), dir.as_raw_fd(), n.as_ptr()) } != 0 {
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EEXIST) {
-            return Err(Error::io(format!("/dev/{name}"), e));
-        }
+/// An existing entry of that name is kept.
+fn symlink(dev: &Dir, target: &str, name: &str) -> Result<()> {
+    match dev.symlink(OsStr::new(name), Path::new(target)) {
+        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
+        r => Ok(r?),
     }
-    Ok(())
 }
 
-/// Binds the terminal's slave side onto /dev/console, as the spec asks when `terminal` is set.
+/// Binds the terminal's slave side onto /dev/console, as the spec asks when `terminal` is
+/// set, without following anything a container could have planted (CVE-2025-52565): the
+/// source is the slave the init holds on fd 0 (tty::setup put it there), checked to be the
+/// pty `slave` names; the target is /dev/console itself, made empty if missing, and a link
+/// there is refused (as runc refuses it) instead of mounting the pty wherever it points.
 pub fn console(root: &Root, slave: &Path) -> Result<()> {
-    let target = root.ensure(Path::new("/dev/console"), Kind::File)?;
-    let s = slave.to_string_lossy().into_owned();
+    let err = |m: &dyn std::fmt::Display| Error::Other(format!("/dev/console: {m}"));
+    let src = nix::sys::stat::fstat(std::io::stdin()).ctx(|| "fstat the terminal".into())?;
+    let n: Option<u64> = slave
+        .strip_prefix("/dev/pts")
+        .ok()
+        .and_then(|n| n.to_str()?.parse().ok());
+    // UNIX98 pty slaves: majors 136-143, minor = the low 8 bits of the pts number.
+    let want = n.map(|n| libc::makedev(136 + (n >> 8) as u32, (n & 0xff) as u32));
+    if src.st_mode & libc::S_IFMT != libc::S_IFCHR || Some(src.st_rdev) != want {
+        return Err(err(&format!(
+            "stdin is not the terminal {}",
+            slave.display()
+        )));
+    }
+    let dev = root.dir(Path::new("/dev"))?;
+    let name = OsStr::new("console");
+    match dev.lstat(name)? {
+        None => drop(dev.create(name, 0o666)?),
+        Some(st) if st.is_symlink() => {
+            return Err(err(&"is a symlink; refusing to mount through it"))
+        }
+        Some(_) => {}
+    }
+    let target = dev.open_path(name)?;
+    if super::paths::fstat(&target)
+        .map_err(|e| err(&e))?
+        .is_symlink()
+    {
+        return Err(err(&"is a symlink; refusing to mount through it"));
+    }
     mount(
-        Some(s.as_str()),
+        Some("/proc/self/fd/0"),
         fd_path(&target).as_str(),
         None::<&str>,
         MsFlags::MS_BIND,
         None::<&str>,
     )
-    .ctx(|| format!("bind {s} on /dev/console"))
+    .ctx(|| format!("bind {} on /dev/console", slave.display()))
 }

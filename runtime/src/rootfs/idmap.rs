@@ -1,9 +1,12 @@
-//! Idmapped bind mounts (mount `uidMappings`/`gidMappings`, options `idmap`/`ridmap`).
-//! The runtime's parent prepares each one on the host, before any namespace is made: it
-//! clones the source tree detached (open_tree), makes a user namespace holding the mapping
-//! and attaches it (mount_setattr MOUNT_ATTR_IDMAP). The init inherits the descriptors and
-//! moves the trees into place (move_mount); inside a container user namespace it could not
-//! idmap a host mount itself.
+//! Bind mounts prepared on the host, before any namespace is made: the runtime's parent
+//! clones each source tree detached (open_tree), and the init inherits the descriptors and
+//! moves the trees into place (move_mount).
+//! - Idmapped binds (mount `uidMappings`/`gidMappings`, options `idmap`/`ridmap`) also get
+//!   a user namespace holding the mapping attached (mount_setattr MOUNT_ATTR_IDMAP); inside
+//!   a container user namespace the init could not idmap a host mount itself.
+//! - Every other bind of a container with a user namespace: its source is opened here, as
+//!   host root, so a source only host root may reach (a 0700 parent) still works once the
+//!   init is a mapped uid (runc >= 1.1 passes such sources in as descriptors too).
 
 use super::options::{self, ATTR_IDMAP};
 use crate::error::{Error, Result};
@@ -61,19 +64,34 @@ fn mappings<'a>(
     Ok(Some((u, g)))
 }
 
-/// Prepares every idmapped mount of the config (on the host, before create forks).
+/// Prepares every idmapped mount of the config, and with a user namespace (as root) every
+/// other bind (on the host, before create forks).
 pub fn prepare(spec: &Spec, bundle: &Path) -> Result<Vec<Tree>> {
+    // Rootless, the caller could not clone a mount tree (and reaches only its own paths).
+    let userns = !crate::rootless::is_rootless()
+        && spec.linux().as_ref().is_some_and(|l| {
+            l.namespaces()
+                .iter()
+                .flatten()
+                .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User)
+        });
     let mut out = vec![];
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
         let field = format!("mounts[{i}] ({})", m.destination().display());
-        let Some((u, g)) = mappings(m, spec, &field)? else {
-            continue;
+        let fd = match mappings(m, spec, &field)? {
+            Some((u, g)) => idmapped_tree(m, bundle, u, g),
+            None if userns && is_bind(m) => tree(m, bundle),
+            None => continue,
         };
-        let fd =
-            idmapped_tree(m, bundle, u, g).map_err(|e| Error::Other(format!("{field}: {e}")))?;
+        let fd = fd.map_err(|e| Error::Other(format!("{field}: {e}")))?;
         out.push(Tree { index: i, fd });
     }
     Ok(out)
+}
+
+fn is_bind(m: &Mount) -> bool {
+    m.typ().as_deref() == Some("bind")
+        || options::parse(m.options().as_deref().unwrap_or(&[])).bind()
 }
 
 fn idmapped_tree(
@@ -82,6 +100,26 @@ fn idmapped_tree(
     u: &[LinuxIdMapping],
     g: &[LinuxIdMapping],
 ) -> std::result::Result<OwnedFd, String> {
+    let opts = options::parse(m.options().as_deref().unwrap_or(&[]));
+    let tree = tree(m, bundle)?;
+    let userns = mapping_userns(u, g)?;
+    super::mounts::setattr_userns(
+        &tree,
+        ATTR_IDMAP,
+        0,
+        opts.recursive_idmap,
+        userns.as_raw_fd() as u64,
+    )
+    .map_err(|e| {
+        format!(
+            "mount_setattr MOUNT_ATTR_IDMAP: {e} (does the filesystem support idmapped mounts?)"
+        )
+    })?;
+    Ok(tree)
+}
+
+/// The source of a bind, cloned detached (with its submounts for `rbind`).
+fn tree(m: &Mount, bundle: &Path) -> std::result::Result<OwnedFd, String> {
     let opts = options::parse(m.options().as_deref().unwrap_or(&[]));
     let src = m.source().as_ref().ok_or("bind mount needs a source")?;
     let src = if src.is_absolute() {
@@ -109,21 +147,7 @@ fn idmapped_tree(
         ));
     }
     // SAFETY: r is a descriptor we own from here on.
-    let tree = unsafe { OwnedFd::from_raw_fd(r as i32) };
-    let userns = mapping_userns(u, g)?;
-    super::mounts::setattr_userns(
-        &tree,
-        ATTR_IDMAP,
-        0,
-        opts.recursive_idmap,
-        userns.as_raw_fd() as u64,
-    )
-    .map_err(|e| {
-        format!(
-            "mount_setattr MOUNT_ATTR_IDMAP: {e} (does the filesystem support idmapped mounts?)"
-        )
-    })?;
-    Ok(tree)
+    Ok(unsafe { OwnedFd::from_raw_fd(r as i32) })
 }
 
 /// A user namespace holding the mapping, kept by its descriptor: a forked child unshares
@@ -158,9 +182,9 @@ fn mapping_userns(
                 .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
                 .collect::<String>()
         };
-        std::fs::write(format!("/proc/{child}/uid_map"), fmt(u))
+        super::procfs::write(&format!("{child}/uid_map"), fmt(u).as_bytes())
             .map_err(|e| format!("uidMappings: {e}"))?;
-        std::fs::write(format!("/proc/{child}/gid_map"), fmt(g))
+        super::procfs::write(&format!("{child}/gid_map"), fmt(g).as_bytes())
             .map_err(|e| format!("gidMappings: {e}"))?;
         std::fs::File::open(format!("/proc/{child}/ns/user"))
             .map(OwnedFd::from)

@@ -7,12 +7,13 @@ pub mod idmap;
 pub mod mounts;
 pub mod options;
 pub mod paths;
+pub mod procfs;
 
 use crate::error::{Context, Error, Result};
 use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use oci_spec::runtime::Spec;
 use paths::{fd_path, Root};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub fn propagation_flag(name: &str) -> Result<MsFlags> {
     use MsFlags as F;
@@ -33,8 +34,12 @@ pub fn propagation_flag(name: &str) -> Result<MsFlags> {
     })
 }
 
-/// Makes the mount tree of our new mount namespace stop propagating to the host, then
-/// binds the rootfs onto itself so it is a mount point pivot_root can use.
+/// Sets the propagation of our new mount namespace's tree as runc does: `/` recursively
+/// gets `linux.rootfsPropagation` (rslave by default), so with `rshared` the host's shared
+/// mounts stay peers of their copies here and a bind volume marked `rshared` is
+/// bidirectional (a mount made in the container appears on the host). Only the mount
+/// holding the rootfs is made private, for pivot_root and so that the rootfs bind does not
+/// propagate out. Then the rootfs is bound onto itself, a mount point pivot_root can use.
 pub fn prepare_root(rootfs: &Path, propagation: Option<&str>) -> Result<Root> {
     let conf = propagation
         .filter(|p| !p.is_empty())
@@ -42,11 +47,12 @@ pub fn prepare_root(rootfs: &Path, propagation: Option<&str>) -> Result<Root> {
         .transpose()?;
     let initial = match conf {
         // An unbindable / could not be bound as the rootfs: that comes in finalize.
-        Some(f) if !f.intersects(MsFlags::MS_SHARED | MsFlags::MS_UNBINDABLE) => f,
+        Some(f) if !f.contains(MsFlags::MS_UNBINDABLE) => f,
         _ => MsFlags::MS_SLAVE | MsFlags::MS_REC,
     };
     mount(None::<&str>, "/", None::<&str>, initial, None::<&str>)
         .ctx(|| "set / propagation".into())?;
+    parent_mount_private(rootfs)?;
     mount(
         Some(rootfs),
         rootfs,
@@ -66,7 +72,58 @@ pub fn prepare_root(rootfs: &Path, propagation: Option<&str>) -> Result<Root> {
         )
         .ctx(|| "make rootfs private".into())?;
     }
-    Root::open(rootfs)
+    Ok(Root::open(rootfs)?)
+}
+
+/// Makes the mount that holds `rootfs` (the longest mount point above or at it) private
+/// when it is shared, as runc's rootfsParentMountPrivate does.
+fn parent_mount_private(rootfs: &Path) -> Result<()> {
+    let mi =
+        std::fs::read_to_string("/proc/self/mountinfo").ctx(|| "/proc/self/mountinfo".into())?;
+    let parent = mi
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            let point = PathBuf::from(unescape(f.get(4)?));
+            let opt = f.get(6..)?.iter().take_while(|o| **o != "-");
+            let shared = opt.clone().any(|o| o.starts_with("shared:"));
+            rootfs.starts_with(&point).then_some((point, shared))
+        })
+        .max_by_key(|(p, _)| p.as_os_str().len());
+    match parent {
+        Some((point, true)) => mount(
+            None::<&str>,
+            &point,
+            None::<&str>,
+            MsFlags::MS_PRIVATE,
+            None::<&str>,
+        )
+        .ctx(|| format!("make {} private", point.display())),
+        _ => Ok(()),
+    }
+}
+
+/// mountinfo's octal escapes (`\040` for a space) undone.
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let oct = b
+            .get(i + 1..i + 4)
+            .and_then(|o| u8::from_str_radix(std::str::from_utf8(o).ok()?, 8).ok());
+        match (b[i], oct) {
+            (b'\\', Some(c)) => {
+                out.push(c);
+                i += 4;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// pivot_root(".", ".") and a lazy unmount of the old root: nothing of the host stays
@@ -74,6 +131,7 @@ pub fn prepare_root(rootfs: &Path, propagation: Option<&str>) -> Result<Root> {
 pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
     nix::unistd::chdir(rootfs).ctx(|| format!("chdir {}", rootfs.display()))?;
     if no_pivot {
+        hide_full_proc_and_sys(rootfs)?;
         mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
             .ctx(|| "move rootfs to /".into())?;
         nix::unistd::chroot(".").ctx(|| "chroot".into())?;
@@ -94,9 +152,59 @@ pub fn pivot(rootfs: &Path, no_pivot: bool) -> Result<()> {
     nix::unistd::chdir("/").ctx(|| "chdir /".into())
 }
 
+/// Before a `--no-pivot` move of the rootfs: the host's full procfs and sysfs mounts (their
+/// fs root mounted, outside the rootfs) would stay in our mount namespace behind the
+/// chroot, and while one is fully visible the kernel lets a container with CAP_SYS_ADMIN
+/// in its user namespace mount a fresh procfs without the masked paths. So each is
+/// detached, or covered with a tmpfs where that is refused, as runc's msMoveRoot does.
+fn hide_full_proc_and_sys(rootfs: &Path) -> Result<()> {
+    let mi =
+        std::fs::read_to_string("/proc/self/mountinfo").ctx(|| "/proc/self/mountinfo".into())?;
+    let full: Vec<PathBuf> = mi
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            let sep = f.iter().position(|x| *x == "-")?;
+            let (root, point, fstype) = (
+                f.get(3)?,
+                PathBuf::from(unescape(f.get(4)?)),
+                f.get(sep + 1)?,
+            );
+            let proc_or_sys = matches!(*fstype, "proc" | "sysfs");
+            (*root == "/" && proc_or_sys && !point.starts_with(rootfs)).then_some(point)
+        })
+        .collect();
+    for p in full {
+        // Unmount events must not reach the host.
+        match mount(
+            None::<&str>,
+            &p,
+            None::<&str>,
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            None::<&str>,
+        ) {
+            Err(nix::Error::ENOENT) => continue, // under one already detached
+            r => r.ctx(|| format!("make {} slave", p.display()))?,
+        }
+        match umount2(&p, MntFlags::MNT_DETACH) {
+            Err(nix::Error::EINVAL) | Err(nix::Error::EPERM) => mount(
+                Some("tmpfs"),
+                &p,
+                Some("tmpfs"),
+                MsFlags::empty(),
+                None::<&str>,
+            )
+            .ctx(|| format!("cover {}", p.display()))?,
+            r => r.ctx(|| format!("unmount {}", p.display()))?,
+        }
+    }
+    Ok(())
+}
+
 /// Inside the new root: masked and read-only paths, the read-only root, final propagation.
 pub fn finalize(spec: &Spec) -> Result<()> {
     let root = Root::open(Path::new("/"))?;
+    dev_readonly(&root, spec)?;
     let linux = spec.linux().as_ref();
     if let Some(paths) = linux.and_then(|l| l.masked_paths().as_ref()) {
         mask(&root, paths)?;
@@ -138,6 +246,27 @@ pub fn finalize(spec: &Spec) -> Result<()> {
     Ok(())
 }
 
+/// A `/dev` mount asked `ro` is mounted writable (mounts.rs) so that /dev/pts, /dev/shm,
+/// the device nodes and /dev/console can be made under it, and made read-only here, after
+/// all of them, with its other flags kept (as runc's finalizeRootfs does).
+fn dev_readonly(root: &Root, spec: &Spec) -> Result<()> {
+    let dev = spec
+        .mounts()
+        .iter()
+        .flatten()
+        .rfind(|m| mounts::is_dev(m.destination()));
+    let Some(m) = dev else { return Ok(()) };
+    let opts = options::parse(m.options().as_deref().unwrap_or(&[]));
+    if !opts.flags.contains(MsFlags::MS_RDONLY) {
+        return Ok(());
+    }
+    let top = root
+        .resolve(Path::new("/dev"))
+        .map_err(|e| Error::io("/dev", e))?;
+    mounts::remount(&top, opts.remount_flags())
+        .map_err(|e| Error::Other(format!("make /dev read-only: {e}")))
+}
+
 /// Files are covered with /dev/null, directories with an empty read-only tmpfs. /dev/null
 /// is checked to be the real null device first: a container that swapped it for a link
 /// must not get some other file bind-mounted over the masked path.
@@ -152,7 +281,9 @@ fn mask(root: &Root, paths: &[String]) -> Result<()> {
         ));
     }
     for p in paths {
-        let target = match root.open_in(Path::new(p), libc::O_PATH | libc::O_NOFOLLOW) {
+        // Followed inside the root, as runc's mount on the path after pivot_root follows it:
+        // a link in the image protects what it points at there, never a host path.
+        let target = match root.resolve(Path::new(p)) {
             Ok(t) => t,
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
             Err(e) => return Err(Error::Other(format!("linux.maskedPaths {p}: {e}"))),
@@ -168,8 +299,6 @@ fn mask(root: &Root, paths: &[String]) -> Result<()> {
                 f,
                 Some("size=0,mode=555"),
             )
-        } else if st.st_mode & libc::S_IFMT == libc::S_IFLNK {
-            continue; // a link is not followed: there is nothing of the host behind it to hide
         } else {
             mount(
                 Some(fd_path(&null).as_str()),
@@ -185,7 +314,7 @@ fn mask(root: &Root, paths: &[String]) -> Result<()> {
 }
 
 fn readonly(root: &Root, p: &Path) -> Result<()> {
-    let target = match root.open_in(p, libc::O_PATH | libc::O_NOFOLLOW) {
+    let target = match root.resolve(p) {
         Ok(t) => t,
         Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(()),
         Err(e) => return Err(Error::io(p, e)),
@@ -199,9 +328,7 @@ fn readonly(root: &Root, p: &Path) -> Result<()> {
         None::<&str>,
     )
     .ctx(|| "bind".into())?;
-    let top = root
-        .open_in(p, libc::O_PATH | libc::O_NOFOLLOW)
-        .map_err(|e| Error::io(p, e))?;
+    let top = root.resolve(p).map_err(|e| Error::io(p, e))?;
     mounts::remount(
         &top,
         MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,

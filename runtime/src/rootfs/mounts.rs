@@ -18,8 +18,8 @@ pub struct MountCtx<'a> {
     pub cgroup_paths: &'a [PathBuf],
     pub new_cgroupns: bool,
     pub userns: bool,
-    /// Idmapped trees prepared on the host (rootfs/idmap.rs), by mount index.
-    pub idmapped: &'a [super::idmap::Tree],
+    /// Bind trees prepared on the host (rootfs/idmap.rs), by mount index.
+    pub trees: &'a [super::idmap::Tree],
 }
 
 pub fn mount_all(ctx: &MountCtx, mounts: &[Mount]) -> Result<()> {
@@ -31,12 +31,21 @@ pub fn mount_all(ctx: &MountCtx, mounts: &[Mount]) -> Result<()> {
     Ok(())
 }
 
+/// Is `dest` the container's /dev?
+pub fn is_dev(dest: &Path) -> bool {
+    berth_common::inroot::relative(dest) == Path::new("dev")
+}
+
 fn mount_one(ctx: &MountCtx, index: usize, m: &Mount) -> Result<()> {
-    let opts = options::parse(m.options().as_deref().unwrap_or(&[]));
+    let mut opts = options::parse(m.options().as_deref().unwrap_or(&[]));
     let typ = m.typ().as_deref().unwrap_or("");
     let dest = m.destination();
-    if let Some(t) = ctx.idmapped.iter().find(|t| t.index == index) {
-        return idmapped(ctx, m, &opts, t);
+    if is_dev(dest) {
+        // Read-only only after everything under it is made (rootfs::finalize).
+        opts.flags.remove(MsFlags::MS_RDONLY);
+    }
+    if let Some(t) = ctx.trees.iter().find(|t| t.index == index) {
+        return attach_tree(ctx, m, &opts, t);
     }
     if typ == "bind" || opts.bind() {
         return bind(ctx, m, &opts);
@@ -44,7 +53,11 @@ fn mount_one(ctx: &MountCtx, index: usize, m: &Mount) -> Result<()> {
     if typ == "cgroup" {
         return cgroup(ctx, dest, &opts);
     }
-    let target = ctx.root.ensure(dest, Kind::Dir)?;
+    let target = if matches!(typ, "proc" | "sysfs") {
+        ordinary_dir(ctx.root, dest, typ)?
+    } else {
+        ctx.root.ensure(dest, Kind::Dir)?
+    };
     let src = m
         .source()
         .as_ref()
@@ -80,6 +93,19 @@ fn mount_one(ctx: &MountCtx, index: usize, m: &Mount) -> Result<()> {
         r => r.ctx(|| format!("mount {typ} on {}", dest.display()))?,
     }
     finish(ctx, dest, &opts)
+}
+
+/// proc and sysfs only on a real directory, never through a link that could take them
+/// elsewhere in the rootfs (CVE-2019-19921), with runc's message; made if missing.
+fn ordinary_dir(root: &Root, dest: &Path, typ: &str) -> Result<OwnedFd> {
+    match root.resolve_nofollow(dest) {
+        Ok(fd) if super::paths::fstat(&fd).is_ok_and(|st| st.is_dir()) => Ok(fd),
+        Ok(_) => Err(Error::Other(format!(
+            "filesystem {typ:?} must be mounted on ordinary directory"
+        ))),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(root.ensure(dest, Kind::Dir)?),
+        Err(e) => Err(Error::io(dest, e)),
+    }
 }
 
 /// Propagation and recursive attributes, applied to the new mount (re-resolved, so the
@@ -145,8 +171,9 @@ fn bind(ctx: &MountCtx, m: &Mount, opts: &Options) -> Result<()> {
 
 use std::os::unix::fs::OpenOptionsExt;
 
-/// An idmapped bind: the tree prepared on the host is moved onto the destination.
-fn idmapped(ctx: &MountCtx, m: &Mount, opts: &Options, t: &super::idmap::Tree) -> Result<()> {
+/// A bind prepared on the host (idmapped, or any bind under a user namespace): the detached
+/// tree is moved onto the destination.
+fn attach_tree(ctx: &MountCtx, m: &Mount, opts: &Options, t: &super::idmap::Tree) -> Result<()> {
     let dest = m.destination();
     let dir = nix::sys::stat::fstat(&t.fd)
         .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
@@ -155,7 +182,7 @@ fn idmapped(ctx: &MountCtx, m: &Mount, opts: &Options, t: &super::idmap::Tree) -
         .root
         .ensure(dest, if dir { Kind::Dir } else { Kind::File })?;
     super::idmap::attach(&t.fd, &target)
-        .ctx(|| format!("move idmapped mount onto {}", dest.display()))?;
+        .ctx(|| format!("move the prepared bind onto {}", dest.display()))?;
     let extra = opts.remount_flags();
     if !extra.is_empty() {
         let top = ctx.root.resolve(dest).map_err(|e| Error::io(dest, e))?;

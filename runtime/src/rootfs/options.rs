@@ -170,10 +170,10 @@ impl Options {
 /// The recursive options that mount_setattr(2) applies.
 ///
 /// The atime ones follow mount(8)'s meaning of their non-recursive forms: `atime` and
-/// `nostrictatime` fall back to the kernel default (relatime), and `norelatime` turns
-/// relatime off for full atime updates, i.e. strictatime. (runc and crun clear the
-/// RELATIME value, which is 0, so for them rnorelatime changes nothing; ratime and
-/// rnostrictatime clear only part of the atime field there, which the kernel refuses.)
+/// `nostrictatime` fall back to the kernel default (relatime). `rnorelatime` is runc's: it
+/// clears MOUNT_ATTR_RELATIME, which is 0, so it changes nothing and relatime stays (runc
+/// and crun; an earlier berth made it strictatime). (runc's ratime and rnostrictatime clear
+/// only part of the atime field, which the kernel refuses; berth makes them relatime.)
 fn recursive_attr(s: &str) -> Option<Recursive> {
     use Recursive::{Atime, Clear, Set};
     Some(match s {
@@ -189,7 +189,8 @@ fn recursive_attr(s: &str) -> Option<Recursive> {
         "rdiratime" => Clear(ATTR_NODIRATIME),
         "rrelatime" | "ratime" | "rnostrictatime" => Atime(ATTR_RELATIME),
         "rnoatime" => Atime(ATTR_NOATIME),
-        "rstrictatime" | "rnorelatime" => Atime(ATTR_STRICTATIME),
+        "rstrictatime" => Atime(ATTR_STRICTATIME),
+        "rnorelatime" => Clear(ATTR_RELATIME),
         "rnosymfollow" => Set(ATTR_NOSYMFOLLOW),
         "rsymfollow" => Clear(ATTR_NOSYMFOLLOW),
         _ => return None,
@@ -302,7 +303,6 @@ mod tests {
             ("rnostrictatime", ATTR_RELATIME),
             ("rnoatime", ATTR_NOATIME),
             ("rstrictatime", ATTR_STRICTATIME),
-            ("rnorelatime", ATTR_STRICTATIME),
         ] {
             assert_eq!(attrs(&[opt]), (mode, ATTR_ATIME), "{opt}");
         }
@@ -312,5 +312,7 @@ mod tests {
             (ATTR_RDONLY | ATTR_STRICTATIME, ATTR_ATIME)
         );
         assert_eq!(attrs(&["rro", "rrw"]), (0, ATTR_RDONLY));
+        // rnorelatime clears RELATIME (0), as runc: nothing changes.
+        assert_eq!(attrs(&["rnorelatime"]), (0, 0));
     }
 }
