@@ -108,7 +108,8 @@ fn detached_exec_ps_pause_metrics_kill_delete() {
     assert_eq!(stdout(&out), "from-exec\n");
     assert_eq!(out.status.code(), Some(5));
 
-    // the exec process spec's user and working directory
+    // the exec process spec's user and working directory (which must exist, as with runc:
+    // exec does not create it, init does)
     let out = c.ok(&[
         "task",
         "exec",
@@ -117,13 +118,13 @@ fn detached_exec_ps_pause_metrics_kill_delete() {
         "--user",
         "1234",
         "--cwd",
-        "/tmp",
+        "/bin",
         "d1",
         "sh",
         "-c",
         "id -u; pwd",
     ]);
-    assert_eq!(out, "1234\n/tmp\n");
+    assert_eq!(out, "1234\n/bin\n");
 
     // exec with a terminal: a tty, resized to the client's size
     let out = in_pty(
