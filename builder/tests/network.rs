@@ -388,3 +388,54 @@ fn network_bad_input() {
     let weird = ["--network", "weird"];
     bundle_fails(&e, &dir, &weird, None, &["none, host or bridge"]);
 }
+
+/// Four bundles publishing ports start at once from a host with no portmap chains:
+/// every ADD, DEL and prune is serialised (portmap creates its shared chains
+/// check-then-create, and a prune could drop them under another bundle's ADD).
+#[test]
+fn concurrent_publishes_and_prunes() {
+    let _host = HOST_NET.read().unwrap_or_else(|p| p.into_inner());
+    let e = Env::with_busybox();
+    let mut guards = vec![];
+    for i in 0..4 {
+        let port = free_port();
+        let name = format!("par{i}");
+        let dir = web_bundle(&e, &name, port);
+        guards.push((
+            port,
+            Cleanup {
+                runtime: berth(),
+                id: cid(&name),
+                dir,
+                store: e.store(),
+            },
+        ));
+    }
+    let _ = Command::new(bin())
+        .args(["network-hook", "prune", "/"])
+        .output();
+    std::thread::scope(|s| {
+        for (_, g) in &guards {
+            s.spawn(|| {
+                rt_ok(
+                    &g.runtime,
+                    &["run", "-d", "--bundle", g.dir.to_str().unwrap(), &g.id],
+                )
+            });
+            // A prune racing the starts must not remove chains they use.
+            s.spawn(|| {
+                let _ = Command::new(bin())
+                    .args(["network-hook", "prune", "/"])
+                    .output();
+            });
+        }
+    });
+    for (port, g) in &guards {
+        let name = g.dir.file_name().unwrap().to_string_lossy().to_string();
+        assert_eq!(
+            curl(&format!("http://127.0.0.1:{port}/")).as_deref(),
+            Some(format!("hello from {name}\n").as_str()),
+            "{name}"
+        );
+    }
+}

@@ -406,10 +406,20 @@ pub fn del(dir: &Path, rsv: &Reserved) -> Result<()> {
     }
 }
 
+/// Serialises every ADD, DEL and prune on this host: the portmap plugin creates its
+/// shared chains (CNI-HOSTPORT-*) check-then-create, so two concurrent ADDs race
+/// ("CHAIN_USER_ADD failed (File exists)"), and a prune between another bundle's pin
+/// and its portmap ADD would remove chains in use. Held until dropped.
+pub fn lock() -> Result<crate::store::lock::Lock> {
+    fs::create_dir_all(RUN_DIR).at(Path::new(RUN_DIR))?;
+    crate::store::lock::Lock::exclusive(&Path::new(RUN_DIR).join("cni.lock"))
+}
+
 /// The OCI hook: `berth-build network-hook add|del DIR`, state JSON on stdin.
 pub fn hook(cmd: &str, dir: &Path, state_json: &[u8]) -> Result<()> {
+    let _lock = lock()?;
     if cmd == "prune" {
-        return prune();
+        return prune_locked();
     }
     let st: Value = serde_json::from_slice(state_json)
         .map_err(|e| Error::invalid("network hook: container state on stdin", e.to_string()))?;
@@ -437,7 +447,7 @@ pub fn hook(cmd: &str, dir: &Path, state_json: &[u8]) -> Result<()> {
         }
         // Delete (poststop) releases the port rules and the address.
         "del" => del(dir, rsv).and_then(|_| unreserve(rsv)),
-        "prune" => prune(),
+        "prune" => prune_locked(),
         other => Err(Error::invalid(
             format!("network-hook {other}"),
             "expected add or del",
@@ -448,6 +458,11 @@ pub fn hook(cmd: &str, dir: &Path, state_json: &[u8]) -> Result<()> {
 /// Remove the `berth0` bridge and the portmap plugin's shared chains when no bundle
 /// is attached any more (and the chains hold no rules of anyone else).
 pub fn prune() -> Result<()> {
+    let _lock = lock()?;
+    prune_locked()
+}
+
+fn prune_locked() -> Result<()> {
     let pinned = Path::new(RUN_DIR).join("netns");
     if fs::read_dir(&pinned).is_ok_and(|mut d| d.next().is_some()) {
         return Ok(());

@@ -126,6 +126,7 @@ pub fn release(dir: &Path, n: &NetworkMeta) -> Result<()> {
     let Some(r) = &n.address else {
         return Ok(());
     };
+    let _lock = cni::lock()?;
     cni::del(dir, r)?;
     cni::unreserve(r)
 }
