@@ -1,0 +1,252 @@
+//! Where a container's cgroup is made and what kill and delete may reach: an empty
+//! cgroupsPath is runc's default (the id below the caller's cgroup), a hierarchy's root and an
+//! existing cgroup holding processes are refused, delete removes only what create made, and
+//! processes outside the container are never signalled. Real cgroups on this host; every
+//! cgroup a test makes is named `cgroups-…-PID` and removed at its end.
+//!
+//! These tests guard against signalling the wrong processes, so a regression must not do the
+//! damage it is tested for: a create that should have been refused is cleaned up here, by
+//! killing its init and removing its state, before `delete --force` could sweep a root cgroup.
+
+mod common;
+use common::*;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+
+const CG: &str = "/sys/fs/cgroup";
+
+fn stderr(o: &std::process::Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A cgroup name unique to this test process.
+fn name(what: &str) -> String {
+    format!("cgroups-{what}-{}", std::process::id())
+}
+
+/// A `sleep` child of the test, to see who survives.
+fn sleeper() -> Child {
+    Command::new("sleep").arg("60").spawn().unwrap()
+}
+
+fn alive(c: &mut Child) -> bool {
+    c.try_wait().unwrap().is_none()
+}
+
+fn stop(mut c: Child) {
+    let _ = c.kill();
+    let _ = c.wait();
+}
+
+/// Removes `dirs` deepest first, after the processes in them are gone.
+fn rmdirs(dirs: &[PathBuf]) {
+    let mut dirs = dirs.to_vec();
+    dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    for d in dirs {
+        for _ in 0..200 {
+            if std::fs::remove_dir(&d).is_ok() || !d.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+}
+
+/// Every directory `rel` names under any hierarchy (each v1 controller and the unified one).
+fn everywhere(rel: &str) -> Vec<PathBuf> {
+    std::fs::read_dir(CG)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().join(rel))
+        .filter(|p| p.is_dir())
+        .collect()
+}
+
+/// `hierarchy:path` of each line of /proc/PID/cgroup.
+fn cgroups_of(pid: &str) -> Vec<(String, String)> {
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup"))
+        .unwrap()
+        .lines()
+        .filter_map(|l| {
+            let mut it = l.splitn(3, ':');
+            let (_, h, p) = (it.next()?, it.next()?, it.next()?);
+            Some((h.to_string(), p.to_string()))
+        })
+        .collect()
+}
+
+/// Asserts a create was refused. A create that succeeded is taken back here without
+/// `delete` (see the module comment) and the test fails.
+fn refused(b: &Bundle) -> String {
+    let o = b.create();
+    if o.status.success() {
+        if let Some(pid) = b.state().and_then(|s| s["pid"].as_i64()) {
+            // SAFETY: kill(2) of the init this test's create just made.
+            unsafe { libc::kill(pid as i32, libc::SIGKILL) };
+        }
+        let _ = std::fs::remove_dir_all(b.root.join(&b.id));
+        panic!(
+            "create with cgroupsPath {} succeeded",
+            b.config["linux"]["cgroupsPath"]
+        );
+    }
+    let e = stderr(&o);
+    assert_eq!(e.trim().lines().count(), 1, "{e}");
+    assert!(!b.root.join(&b.id).exists(), "state left behind: {e}");
+    e
+}
+
+#[test]
+fn an_empty_cgroups_path_gets_a_cgroup_of_its_own() {
+    let mut b = bundle(&["sleep", "60"]);
+    b.config["linux"]["cgroupsPath"] = json!("");
+    let mut other = sleeper();
+    let o = b.create();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let pid = b.pid();
+    let mine = cgroups_of("self");
+    let theirs = cgroups_of(&pid.to_string());
+    let shared: Vec<_> = theirs.iter().filter(|c| mine.contains(c)).collect();
+    if !shared.is_empty() {
+        // SAFETY: kill(2) of the container's init, before any delete could sweep our cgroup.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        let _ = std::fs::remove_dir_all(b.root.join(&b.id));
+        panic!("the container shares the test's cgroups {shared:?}");
+    }
+    // runc's default: the container id below the caller's cgroup, in every hierarchy.
+    for (h, p) in &theirs {
+        let (_, own) = mine.iter().find(|(mh, _)| mh == h).unwrap();
+        let want = Path::new(own).join(&b.id);
+        assert_eq!(Path::new(p), want, "hierarchy {h}");
+    }
+    b.ok(&["delete", "--force", &b.id]);
+    assert!(
+        alive(&mut other),
+        "delete --force killed a process of the caller"
+    );
+    stop(other);
+    assert!(cgroup_dirs(&b.id).is_empty(), "{:?}", cgroup_dirs(&b.id));
+}
+
+#[test]
+fn a_hierarchy_root_or_the_callers_cgroup_is_refused() {
+    for p in ["/", ".", "//", "/./", "./"] {
+        let mut b = bundle(&["sleep", "60"]);
+        b.config["linux"]["cgroupsPath"] = json!(p);
+        let e = refused(&b);
+        assert!(e.contains("linux.cgroupsPath"), "{p}: {e}");
+    }
+}
+
+/// An existing cgroup with a process in it (here one level down, which counts, as runc's
+/// recursive check counts it) is refused with one line, as runc 1.2 refuses it; the
+/// process is untouched by the create and by a `delete --force` after it.
+#[test]
+fn a_populated_cgroup_is_refused_and_its_processes_survive() {
+    let top = name("pop");
+    let inner = Path::new(CG).join("pids").join(&top).join("inner");
+    std::fs::create_dir_all(&inner).unwrap();
+    let mut s = sleeper();
+    std::fs::write(inner.join("cgroup.procs"), s.id().to_string()).unwrap();
+    for path in [format!("/{top}"), format!("/{top}/inner")] {
+        let mut b = bundle(&["sleep", "60"]);
+        b.config["linux"]["cgroupsPath"] = json!(path);
+        let e = refused(&b);
+        assert!(e.contains("cgroup is not empty"), "{e}");
+        let _ = b.rt(&["delete", "--force", &b.id]);
+        assert!(alive(&mut s), "the cgroup's process was killed");
+        assert!(inner.exists(), "the existing cgroup was removed");
+    }
+    // Nothing was made in the other hierarchies either.
+    let made: Vec<_> = everywhere(&top)
+        .into_iter()
+        .filter(|d| !d.starts_with(Path::new(CG).join("pids")))
+        .collect();
+    stop(s);
+    rmdirs(&made);
+    rmdirs(&[inner.clone(), inner.parent().unwrap().to_path_buf()]);
+    assert!(made.is_empty(), "create made {made:?}");
+}
+
+/// An existing empty cgroup may be used, as runc allows; delete then leaves it, while the
+/// directories create made (a new parent level included) go.
+#[test]
+fn delete_removes_only_the_cgroups_create_made() {
+    let keep = name("keep");
+    let kept = Path::new(CG).join("pids").join(&keep);
+    std::fs::create_dir(&kept).unwrap();
+    let mut b = bundle(&["sleep", "60"]);
+    b.config["linux"]["cgroupsPath"] = json!(format!("/{keep}"));
+    let o = b.create();
+    let made = everywhere(&keep);
+    let r = o
+        .status
+        .success()
+        .then(|| b.rt(&["delete", "--force", &b.id]));
+    let left = everywhere(&keep);
+    rmdirs(&left);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(made.len() > 1, "{made:?}");
+    assert!(r.unwrap().status.success());
+    assert_eq!(left, [kept], "delete removed the wrong cgroups");
+
+    let nest = name("nest");
+    let mut b = bundle(&["sleep", "60"]);
+    b.config["linux"]["cgroupsPath"] = json!(format!("/{nest}/ctr"));
+    b.create_ok();
+    assert!(!everywhere(&format!("{nest}/ctr")).is_empty());
+    b.ok(&["delete", "--force", &b.id]);
+    let left = everywhere(&nest);
+    rmdirs(&left);
+    assert!(left.is_empty(), "left behind: {left:?}");
+}
+
+/// A state naming a cgroup that holds berth's caller (as one written by an older berth for
+/// cgroupsPath "" does): `delete --force` signals only the container's init, never the
+/// caller's processes, and leaves that cgroup in place.
+#[test]
+fn delete_never_sweeps_a_cgroup_holding_its_caller() {
+    let cg = Path::new(CG).join("pids").join(name("foreign"));
+    std::fs::create_dir(&cg).unwrap();
+    let b = bundle(&["sleep", "60"]);
+    b.create_ok();
+    let st_path = b.root.join(&b.id).join("state.json");
+    let mut st: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&st_path).unwrap()).unwrap();
+    let own = st["cgroup_paths"].clone();
+    st["cgroup_paths"] = json!([cg]);
+    st.as_object_mut().unwrap().remove("cgroup_made");
+    std::fs::write(&st_path, serde_json::to_vec(&st).unwrap()).unwrap();
+    let init = b.pid();
+    let script = format!(
+        "echo $$ > {cg}/cgroup.procs; sleep 60 & s=$!; {rt} --root {root} delete --force {id}; \
+         echo rc=$?; kill -0 $s && echo sleep-alive; kill $s",
+        cg = cg.display(),
+        rt = runtime(),
+        root = b.root.display(),
+        id = b.id
+    );
+    let o = Command::new("sh").args(["-c", &script]).output().unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    for _ in 0..200 {
+        if !Path::new(&format!("/proc/{init}")).exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let init_gone = !Path::new(&format!("/proc/{init}/stat")).exists()
+        || std::fs::read_to_string(format!("/proc/{init}/stat")).is_ok_and(|s| s.contains(") Z"));
+    let cg_left = cg.exists();
+    // The container's own cgroups were not in the edited state: remove them here.
+    let own: Vec<PathBuf> = serde_json::from_value(own).unwrap();
+    rmdirs(&own);
+    rmdirs(&[cg]);
+    assert!(out.contains("rc=0"), "{out}{}", stderr(&o));
+    assert!(
+        out.contains("sleep-alive"),
+        "the caller's process was killed: {out}"
+    );
+    assert!(init_gone, "the container's init survived delete");
+    assert!(cg_left, "delete removed a cgroup holding its caller");
+}
