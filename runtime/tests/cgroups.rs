@@ -250,3 +250,32 @@ fn delete_never_sweeps_a_cgroup_holding_its_caller() {
     assert!(init_gone, "the container's init survived delete");
     assert!(cg_left, "delete removed a cgroup holding its caller");
 }
+
+/// A second, read-only mount of a v1 hierarchy elsewhere (here a bind of the pids hierarchy
+/// in a private mount namespace) is the same hierarchy, not another one to make a cgroup in:
+/// create must not fail on it.
+#[test]
+fn a_read_only_second_mount_of_a_hierarchy_is_not_used() {
+    let b = bundle(&["sh", "-c", "grep -c pids /proc/self/cgroup"]);
+    b.write();
+    let extra = b.path().join("cgro");
+    std::fs::create_dir(&extra).unwrap();
+    let script = format!(
+        "set -e; mount --bind -o ro {CG}/pids {x}; grep -q ' {x} ro' /proc/self/mountinfo; \
+         {rt} --root {root} run --bundle {dir} {id}",
+        x = extra.display(),
+        rt = runtime(),
+        root = b.root.display(),
+        dir = b.path().display(),
+        id = b.id
+    );
+    let o = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    assert_eq!(out.trim(), "1", "{out}");
+    assert!(cgroup_dirs(&b.id).is_empty(), "{:?}", cgroup_dirs(&b.id));
+}

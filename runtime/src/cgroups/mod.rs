@@ -3,6 +3,7 @@
 //! it, and delete removes it. v1 and v2 differ only in the per-controller files (v1.rs, v2.rs).
 
 pub mod devbpf;
+pub mod hierarchy;
 pub mod journal;
 pub mod members;
 pub mod plan;
@@ -12,92 +13,10 @@ pub mod v1;
 pub mod v2;
 pub mod validate;
 
+pub use hierarchy::{hierarchies, is_v2_only, Hierarchy};
+
 use crate::error::{Context, Error, Result};
 use std::path::{Component, Path, PathBuf};
-
-/// One mounted cgroup hierarchy and where the calling process sits in it.
-#[derive(Debug, Clone)]
-pub struct Hierarchy {
-    pub mount: PathBuf,
-    /// Comma-separated controllers ("cpu", "name=systemd"); empty for cgroup2.
-    pub controllers: String,
-    pub v2: bool,
-    /// The caller's cgroup path in this hierarchy, from /proc/self/cgroup.
-    pub current: String,
-}
-
-pub fn hierarchies() -> Vec<Hierarchy> {
-    let cg = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut out = Vec::new();
-    for line in mi.lines() {
-        let Some((pre, post)) = line.split_once(" - ") else {
-            continue;
-        };
-        let mut post = post.split(' ');
-        let (fstype, _src, sopts) = (
-            post.next().unwrap_or(""),
-            post.next(),
-            post.next().unwrap_or(""),
-        );
-        let mount = pre.split(' ').nth(4).unwrap_or("");
-        let v2 = fstype == "cgroup2";
-        if fstype != "cgroup" && !v2 {
-            continue;
-        }
-        let controllers: Vec<&str> = sopts
-            .split(',')
-            .filter(|o| {
-                !v2 && (o.starts_with("name=")
-                    || !o.contains('=')
-                        && !matches!(
-                            *o,
-                            "rw" | "ro"
-                                | "noprefix"
-                                | "clone_children"
-                                | "xattr"
-                                | "cpuset_v2_mode"
-                        ))
-            })
-            .collect();
-        let controllers = controllers.join(",");
-        let current = cg
-            .lines()
-            .filter_map(|l| l.splitn(3, ':').nth(1).zip(l.splitn(3, ':').nth(2)))
-            .find(|(c, _)| {
-                if v2 {
-                    c.is_empty()
-                } else {
-                    !c.is_empty() && same_set(c, &controllers)
-                }
-            })
-            .map(|(_, p)| p.to_string())
-            .unwrap_or_else(|| "/".into());
-        if out.iter().any(|h: &Hierarchy| h.mount == Path::new(mount)) {
-            continue;
-        }
-        out.push(Hierarchy {
-            mount: mount.into(),
-            controllers,
-            v2,
-            current,
-        });
-    }
-    out
-}
-
-fn same_set(a: &str, b: &str) -> bool {
-    let mut x: Vec<&str> = a.split(',').collect();
-    let mut y: Vec<&str> = b.split(',').collect();
-    x.sort_unstable();
-    y.sort_unstable();
-    x == y
-}
-
-/// True on a host whose only cgroup hierarchy is the unified one.
-pub fn is_v2_only(hs: &[Hierarchy]) -> bool {
-    hs.iter().all(|h| h.v2)
-}
 
 /// The container's directory in each hierarchy. A relative `cgroupsPath` (or none, or an
 /// empty one, which mean the container id, as runc) is taken below the caller's own cgroup.
