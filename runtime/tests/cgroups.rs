@@ -279,3 +279,122 @@ fn a_read_only_second_mount_of_a_hierarchy_is_not_used() {
     assert_eq!(out.trim(), "1", "{out}");
     assert!(cgroup_dirs(&b.id).is_empty(), "{:?}", cgroup_dirs(&b.id));
 }
+
+/// `create`, killed after 20 s (a create into a frozen cgroup used to wait forever).
+fn create_bounded(b: &Bundle) -> std::process::Output {
+    b.write();
+    let (o, e) = (b.path().join("create.out"), b.path().join("create.err"));
+    let status = Command::new("timeout")
+        .arg("20")
+        .arg(runtime())
+        .arg("--root")
+        .arg(&b.root)
+        .args(["create", "--bundle", b.path().to_str().unwrap(), &b.id])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::fs::File::create(&o).unwrap())
+        .stderr(std::fs::File::create(&e).unwrap())
+        .status()
+        .unwrap();
+    std::process::Output {
+        status,
+        stdout: std::fs::read(&o).unwrap(),
+        stderr: std::fs::read(&e).unwrap(),
+    }
+}
+
+/// Thaws `frozen` (a v1 freezer or cgroup2 directory), kills what is in `dirs`, removes them.
+fn thaw_and_remove(frozen: &Path, dirs: &[PathBuf]) {
+    let _ = std::fs::write(frozen.join("freezer.state"), "THAWED");
+    let _ = std::fs::write(frozen.join("cgroup.freeze"), "0");
+    for d in dirs {
+        let procs = std::fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default();
+        for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+            // SAFETY: kill(2) of a process in a cgroup this test made.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+    rmdirs(dirs);
+}
+
+/// Issue 22.1: a create into a frozen cgroup (v1 freezer, or cgroup2's cgroup.freeze, here
+/// on the parent so the new cgroup is frozen through it) is refused with one line, as runc
+/// refuses it, and leaves no init, no state and no cgroup it made.
+#[test]
+fn a_frozen_cgroup_is_refused_and_nothing_is_left() {
+    let v1 = Path::new(CG).join("freezer").join(name("frz1"));
+    let v2 = Path::new(CG).join("unified").join(name("frz2"));
+    std::fs::create_dir(&v1).unwrap();
+    std::fs::write(v1.join("freezer.state"), "FROZEN").unwrap();
+    let with_v2 = std::fs::create_dir(&v2).is_ok() && v2.join("cgroup.freeze").exists();
+    if with_v2 {
+        std::fs::write(v2.join("cgroup.freeze"), "1").unwrap();
+    }
+    let mut cases = vec![
+        (v1.clone(), format!("/{}", name("frz1"))),
+        (v1.clone(), format!("/{}/ctr", name("frz1"))),
+    ];
+    if with_v2 {
+        cases.push((v2.clone(), format!("/{}/ctr", name("frz2"))));
+    }
+    let mut failures = Vec::new();
+    for (frozen, path) in cases {
+        let mut b = bundle(&["sleep", "60"]);
+        b.config["linux"]["cgroupsPath"] = json!(path);
+        let o = create_bounded(&b);
+        let e = stderr(&o);
+        let made: Vec<PathBuf> = everywhere(path.trim_start_matches('/'))
+            .into_iter()
+            .filter(|d| *d != frozen)
+            .collect();
+        let state_left = b.root.join(&b.id).exists();
+        if o.status.success() || state_left || !made.is_empty() {
+            thaw_and_remove(&frozen, &made);
+            let _ = std::fs::remove_dir_all(b.root.join(&b.id));
+            std::fs::write(frozen.join("freezer.state"), "FROZEN").ok();
+            std::fs::write(frozen.join("cgroup.freeze"), "1").ok();
+        }
+        if o.status.success()
+            || state_left
+            || !made.is_empty()
+            || e.lines().count() != 1
+            || !e.contains("container's cgroup is frozen")
+        {
+            failures.push(format!(
+                "{path}: status {:?}, state left {state_left}, made {made:?}: {e}",
+                o.status.code()
+            ));
+        }
+    }
+    let parents: Vec<PathBuf> = [name("frz1"), name("frz2")]
+        .iter()
+        .flat_map(|n| everywhere(n))
+        .collect();
+    thaw_and_remove(&v1, &parents);
+    thaw_and_remove(&v2, &parents);
+    assert!(failures.is_empty(), "{failures:#?}");
+}
+
+/// Issue 22.2: v1 cpuset parents with empty cpuset.cpus/mems (a new cpuset directory starts
+/// so without clone_children) are filled from their parent, as runc fills them, so the
+/// container can join its cpuset.
+#[test]
+fn empty_cpuset_parents_are_filled() {
+    let parent = Path::new(CG).join("cpuset").join(name("cpuset"));
+    std::fs::create_dir(&parent).unwrap();
+    let rd = |f: &str| std::fs::read_to_string(parent.join(f)).unwrap_or_default();
+    let was_empty = rd("cpuset.cpus").trim().is_empty();
+    let mut b = bundle(&["true"]);
+    b.config["linux"]["cgroupsPath"] = json!(format!("/{}/ctr", name("cpuset")));
+    let (code, out, err) = b.run();
+    let filled = (rd("cpuset.cpus"), rd("cpuset.mems"));
+    let left = everywhere(&name("cpuset"));
+    rmdirs(&left);
+    assert!(
+        was_empty,
+        "a new cpuset directory was not empty: clone_children is on"
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let root = |f: &str| std::fs::read_to_string(Path::new(CG).join("cpuset").join(f)).unwrap();
+    assert_eq!(filled.0, root("cpuset.cpus"));
+    assert_eq!(filled.1, root("cpuset.mems"));
+}

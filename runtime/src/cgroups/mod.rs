@@ -79,6 +79,28 @@ pub fn check_unused(paths: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
+/// Refuses a cgroup that is frozen (v1 freezer FROZEN or FREEZING, itself or through a
+/// frozen parent; v2 cgroup.freeze set, or frozen through a parent), as runc does: the
+/// init would stop on joining it and create would wait forever.
+pub fn check_not_frozen(paths: &[PathBuf]) -> Result<()> {
+    for p in paths {
+        let frozen = if p.join("freezer.state").exists() {
+            v1::is_frozen(p)
+        } else {
+            v2::is_frozen(p)
+                || std::fs::read_to_string(p.join("cgroup.events"))
+                    .is_ok_and(|e| e.lines().any(|l| l == "frozen 1"))
+        };
+        if frozen {
+            return Err(Error::Other(format!(
+                "container's cgroup is frozen: {} (thaw it, or choose another linux.cgroupsPath)",
+                p.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Makes the directories, adding those it made to `made`, parents first (the rest existed;
 /// on failure `made` still lists what to take back). On v1 cpuset, new levels inherit
 /// cpus/mems from their parent (an empty cpuset refuses tasks).

@@ -3,8 +3,9 @@
 use crate::error::{Context, Error, Result};
 use std::path::{Path, PathBuf};
 
-/// mkdir -p for cpuset: each new level copies cpuset.cpus and cpuset.mems from its parent.
-/// Records each directory made in `made`.
+/// mkdir -p for cpuset, recording each directory made in `made`. Every level on the way,
+/// existing ones included, whose cpuset.cpus or cpuset.mems is empty gets its parent's (as
+/// runc fills them): a cpuset with no cpus or mems refuses tasks (ENOSPC on join).
 pub fn create_cpuset(mount: &Path, p: &Path, made: &mut Vec<PathBuf>) -> Result<()> {
     let rel = p.strip_prefix(mount).unwrap_or(p);
     let mut cur = mount.to_path_buf();
@@ -13,13 +14,19 @@ pub fn create_cpuset(mount: &Path, p: &Path, made: &mut Vec<PathBuf>) -> Result<
         cur.push(c);
         match std::fs::create_dir(&cur) {
             Ok(()) => made.push(cur.clone()),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             Err(e) => return Err(Error::io(format!("cgroup {}", cur.display()), e)),
         }
         for f in ["cpuset.cpus", "cpuset.mems"] {
-            let v = std::fs::read_to_string(parent.join(f))
-                .ctx(|| parent.join(f).display().to_string())?;
-            std::fs::write(cur.join(f), v.trim()).ctx(|| cur.join(f).display().to_string())?;
+            let read = |d: &Path| {
+                std::fs::read_to_string(d.join(f))
+                    .map(|v| v.trim().to_string())
+                    .ctx(|| d.join(f).display().to_string())
+            };
+            if read(&cur)?.is_empty() {
+                let v = read(&parent)?;
+                std::fs::write(cur.join(f), v).ctx(|| cur.join(f).display().to_string())?;
+            }
         }
     }
     Ok(())

@@ -218,8 +218,8 @@ fn create_in(o: &CreateOpts, bundle: Bundle, undo: &mut Undo) -> Result<Created>
     })
 }
 
-/// Places the container: its cgroup directories (refusing ones that hold processes), made
-/// and recorded in `undo`. Returns the hierarchies used and the container's directories.
+/// Places the container: its cgroup directories (refusing ones that hold processes or are
+/// frozen), made and recorded in `undo`. Returns the hierarchies used and the directories.
 fn make_cgroups(
     o: &CreateOpts,
     linux: Option<&oci_spec::runtime::Linux>,
@@ -239,6 +239,8 @@ fn make_cgroups(
         (hierarchies, paths)
     };
     undo.cgroups = paths.clone();
+    // After the directories exist: a new one under a frozen parent is frozen too.
+    cgroups::check_not_frozen(&paths)?;
     Ok((hierarchies, paths))
 }
 
