@@ -398,3 +398,84 @@ fn empty_cpuset_parents_are_filled() {
     assert_eq!(filled.0, root("cpuset.cpus"));
     assert_eq!(filled.1, root("cpuset.mems"));
 }
+
+/// Issue 16, on a cgroup2-only view of this host (its cgroup2 tree, hugetlb only, mounted
+/// over /sys/fs/cgroup in a private mount namespace, as in rootless.rs): with no cgroupsPath
+/// the container goes below the parent of the caller's cgroup (which holds the caller, so
+/// no controller could be enabled below it), and for a nested absolute path the controllers
+/// are enabled in every ancestor's cgroup.subtree_control, as runc does. A hugetlb limit
+/// shows the controller reached the container's cgroup.
+#[test]
+fn v2_placement_and_controllers_down_the_tree() {
+    let unified = Path::new(CG).join("unified");
+    let ctrls = std::fs::read_to_string(unified.join("cgroup.controllers")).unwrap_or_default();
+    if !ctrls.split_whitespace().any(|c| c == "hugetlb")
+        || !Path::new("/sys/kernel/mm/hugepages/hugepages-2048kB").exists()
+    {
+        eprintln!("no hugetlb controller on the cgroup2 hierarchy: skipped");
+        return;
+    }
+    let top = name("v2");
+    let limit = json!([{"pageSize": "2MB", "limit": 4194304}]);
+    let mut b1 = bundle(&["sleep", "60"]);
+    b1.config["linux"]["resources"]["hugepageLimits"] = limit.clone();
+    b1.write();
+    let mut b2 = bundle(&["sleep", "60"]);
+    b2.config["linux"]["resources"]["hugepageLimits"] = limit;
+    b2.config["linux"]["cgroupsPath"] = json!(format!("/{top}/a/b/ctr"));
+    b2.write();
+    let run = |b: &Bundle, dir: &str| {
+        format!(
+            "cd {bd}; {rt} --root {root} run -d --pid-file pid --bundle . {id} </dev/null >out 2>&1 \
+             || {{ cat out; exit 1; }}; grep '^0::' /proc/$(cat pid)/cgroup; \
+             cat $P/{dir}/hugetlb.2MB.max; {rt} --root {root} delete --force {id}; ",
+            bd = b.path().display(),
+            rt = runtime(),
+            root = b.root.display(),
+            id = b.id
+        )
+    };
+    let script = format!(
+        "set -e; umount -R /sys/fs/cgroup; mount -t cgroup2 none /sys/fs/cgroup; \
+         P=/sys/fs/cgroup/{top}; mkdir -p $P/caller; echo $$ > $P/caller/cgroup.procs; \
+         {one} {two} echo $$ > /sys/fs/cgroup/cgroup.procs",
+        one = run(&b1, &b1.id),
+        two = run(&b2, "a/b/ctr"),
+    );
+    let o = Command::new("unshare")
+        .args(["-m", "--propagation", "private", "sh", "-c", &script])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    let left: Vec<PathBuf> = subtree_of(&unified.join(&top));
+    rmdirs(&left);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    let want = [
+        format!("0::/{top}/{}", b1.id),
+        "4194304".into(),
+        format!("0::/{top}/a/b/ctr"),
+        "4194304".into(),
+    ];
+    assert_eq!(out.lines().collect::<Vec<_>>(), want, "{}", stderr(&o));
+    // Only the caller's cgroup (made by this test) was left: delete took what create made.
+    assert_eq!(
+        left,
+        [unified.join(&top), unified.join(&top).join("caller")]
+    );
+}
+
+/// `p` and the directories below it, parents first (none when `p` is missing).
+fn subtree_of(p: &Path) -> Vec<PathBuf> {
+    let out = Command::new("find")
+        .arg(p)
+        .args(["-type", "d"])
+        .output()
+        .unwrap();
+    let mut v: Vec<PathBuf> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(PathBuf::from)
+        .collect();
+    v.sort();
+    v
+}

@@ -19,7 +19,8 @@ use crate::error::{Context, Error, Result};
 use std::path::{Component, Path, PathBuf};
 
 /// The container's directory in each hierarchy. A relative `cgroupsPath` (or none, or an
-/// empty one, which mean the container id, as runc) is taken below the caller's own cgroup.
+/// empty one, which mean the container id, as runc) is taken below the caller's own cgroup,
+/// or on a v2-only host below its parent, as runc's v2 manager places it.
 /// A path naming a hierarchy's root ("/", ".", "") or the caller's own cgroup is refused:
 /// the container would share it, and kill and delete would reach its other processes.
 pub fn container_paths(
@@ -50,13 +51,19 @@ pub fn container_paths(
             "linux.cgroupsPath {p:?}: names a hierarchy's root or the caller's own cgroup; a container needs a cgroup of its own"
         )));
     }
+    let v2_only = is_v2_only(hs);
     Ok(hs
         .iter()
         .map(|h| {
+            let own = Path::new(h.current.trim_start_matches('/'));
             let base = if p.is_absolute() {
                 h.mount.clone()
+            } else if v2_only {
+                // The caller's own cgroup holds processes, so the no-internal-processes rule
+                // would keep controllers from its children: runc uses its parent instead.
+                h.mount.join(own.parent().unwrap_or(own))
             } else {
-                h.mount.join(h.current.trim_start_matches('/'))
+                h.mount.join(own)
             };
             base.join(&rel)
         })
@@ -105,12 +112,22 @@ pub fn check_not_frozen(paths: &[PathBuf]) -> Result<()> {
 /// on failure `made` still lists what to take back). On v1 cpuset, new levels inherit
 /// cpus/mems from their parent (an empty cpuset refuses tasks).
 pub fn create(hs: &[Hierarchy], paths: &[PathBuf], made: &mut Vec<PathBuf>) -> Result<()> {
+    let v2_only = is_v2_only(hs);
     for (h, p) in hs.iter().zip(paths) {
-        if h.controllers.split(',').any(|c| c == "cpuset") {
-            v1::create_cpuset(&h.mount, p, made)?;
-        } else {
-            mkdir_all(&h.mount, p, made)?;
-        }
+        create_one(h, p, v2_only, made)?;
+    }
+    Ok(())
+}
+
+/// One hierarchy's part of [`create`]; `v2_only` tells whether the host has only cgroup2.
+fn create_one(h: &Hierarchy, p: &Path, v2_only: bool, made: &mut Vec<PathBuf>) -> Result<()> {
+    if h.controllers.split(',').any(|c| c == "cpuset") {
+        v1::create_cpuset(&h.mount, p, made)?;
+    } else {
+        mkdir_all(&h.mount, p, made)?;
+    }
+    if v2_only {
+        v2::enable_controllers(&h.mount, p);
     }
     Ok(())
 }
@@ -143,7 +160,7 @@ pub fn create_rootless(
     let v2_only = is_v2_only(&hs);
     let (mut kh, mut kp, mut skipped) = (vec![], vec![], vec![]);
     for (h, p) in hs.into_iter().zip(paths) {
-        match create(std::slice::from_ref(&h), std::slice::from_ref(&p), made) {
+        match create_one(&h, &p, v2_only, made) {
             Ok(()) => {
                 kh.push(h);
                 kp.push(p);
@@ -361,6 +378,35 @@ mod tests {
         let p = container_paths(&hs, Some(Path::new("/x/y")), "c1").unwrap();
         assert_eq!(p[0], Path::new("/sys/fs/cgroup/memory/x/y"));
         assert!(container_paths(&hs, Some(Path::new("/x/../../etc")), "c1").is_err());
+        for root in ["", "/", ".", "//", "./"] {
+            let p = container_paths(&hs, Some(Path::new(root)), "c1");
+            assert_eq!(p.is_err(), !root.is_empty(), "{root:?}: {p:?}");
+        }
+    }
+
+    #[test]
+    fn v2_only_places_relative_paths_below_the_callers_parent() {
+        let h = |mount: &str, v2: bool, current: &str| Hierarchy {
+            mount: mount.into(),
+            controllers: if v2 { "" } else { "pids" }.into(),
+            v2,
+            current: current.into(),
+        };
+        let v2 = [h("/sys/fs/cgroup", true, "/user.slice/session-1.scope")];
+        let p = container_paths(&v2, None, "c1").unwrap();
+        assert_eq!(p[0], Path::new("/sys/fs/cgroup/user.slice/c1"));
+        let p = container_paths(&v2, Some(Path::new("/a/b")), "c1").unwrap();
+        assert_eq!(p[0], Path::new("/sys/fs/cgroup/a/b"));
+        let top = [h("/sys/fs/cgroup", true, "/")];
+        let p = container_paths(&top, None, "c1").unwrap();
+        assert_eq!(p[0], Path::new("/sys/fs/cgroup/c1"));
+        // Hybrid: the unified tree keeps the caller's own cgroup as the base.
+        let hybrid = [
+            h("/sys/fs/cgroup/pids", false, "/s"),
+            h("/sys/fs/cgroup/unified", true, "/s"),
+        ];
+        let p = container_paths(&hybrid, None, "c1").unwrap();
+        assert_eq!(p[1], Path::new("/sys/fs/cgroup/unified/s/c1"));
     }
 
     #[test]
