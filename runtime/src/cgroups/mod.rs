@@ -3,7 +3,9 @@
 //! it, and delete removes it. v1 and v2 differ only in the per-controller files (v1.rs, v2.rs).
 
 pub mod devbpf;
+pub mod hierarchy;
 pub mod journal;
+pub mod members;
 pub mod plan;
 pub mod resources;
 pub mod stats;
@@ -11,101 +13,23 @@ pub mod v1;
 pub mod v2;
 pub mod validate;
 
+pub use hierarchy::{hierarchies, is_v2_only, Hierarchy};
+
 use crate::error::{Context, Error, Result};
 use std::path::{Component, Path, PathBuf};
 
-/// One mounted cgroup hierarchy and where the calling process sits in it.
-#[derive(Debug, Clone)]
-pub struct Hierarchy {
-    pub mount: PathBuf,
-    /// Comma-separated controllers ("cpu", "name=systemd"); empty for cgroup2.
-    pub controllers: String,
-    pub v2: bool,
-    /// The caller's cgroup path in this hierarchy, from /proc/self/cgroup.
-    pub current: String,
-}
-
-pub fn hierarchies() -> Vec<Hierarchy> {
-    let cg = std::fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
-    let mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut out = Vec::new();
-    for line in mi.lines() {
-        let Some((pre, post)) = line.split_once(" - ") else {
-            continue;
-        };
-        let mut post = post.split(' ');
-        let (fstype, _src, sopts) = (
-            post.next().unwrap_or(""),
-            post.next(),
-            post.next().unwrap_or(""),
-        );
-        let mount = pre.split(' ').nth(4).unwrap_or("");
-        let v2 = fstype == "cgroup2";
-        if fstype != "cgroup" && !v2 {
-            continue;
-        }
-        let controllers: Vec<&str> = sopts
-            .split(',')
-            .filter(|o| {
-                !v2 && (o.starts_with("name=")
-                    || !o.contains('=')
-                        && !matches!(
-                            *o,
-                            "rw" | "ro"
-                                | "noprefix"
-                                | "clone_children"
-                                | "xattr"
-                                | "cpuset_v2_mode"
-                        ))
-            })
-            .collect();
-        let controllers = controllers.join(",");
-        let current = cg
-            .lines()
-            .filter_map(|l| l.splitn(3, ':').nth(1).zip(l.splitn(3, ':').nth(2)))
-            .find(|(c, _)| {
-                if v2 {
-                    c.is_empty()
-                } else {
-                    !c.is_empty() && same_set(c, &controllers)
-                }
-            })
-            .map(|(_, p)| p.to_string())
-            .unwrap_or_else(|| "/".into());
-        if out.iter().any(|h: &Hierarchy| h.mount == Path::new(mount)) {
-            continue;
-        }
-        out.push(Hierarchy {
-            mount: mount.into(),
-            controllers,
-            v2,
-            current,
-        });
-    }
-    out
-}
-
-fn same_set(a: &str, b: &str) -> bool {
-    let mut x: Vec<&str> = a.split(',').collect();
-    let mut y: Vec<&str> = b.split(',').collect();
-    x.sort_unstable();
-    y.sort_unstable();
-    x == y
-}
-
-/// True on a host whose only cgroup hierarchy is the unified one.
-pub fn is_v2_only(hs: &[Hierarchy]) -> bool {
-    hs.iter().all(|h| h.v2)
-}
-
-/// The container's directory in each hierarchy. A relative `cgroupsPath` (or none, which
-/// means the container id) is taken below the caller's own cgroup, as runc does.
+/// The container's directory in each hierarchy. A relative `cgroupsPath` (or none, or an
+/// empty one, which mean the container id, as runc) is taken below the caller's own cgroup,
+/// or on a v2-only host below its parent, as runc's v2 manager places it.
+/// A path naming a hierarchy's root ("/", ".", "") or the caller's own cgroup is refused:
+/// the container would share it, and kill and delete would reach its other processes.
 pub fn container_paths(
     hs: &[Hierarchy],
     cgroups_path: Option<&Path>,
     id: &str,
 ) -> Result<Vec<PathBuf>> {
     let p = cgroups_path
+        .filter(|p| !p.as_os_str().is_empty())
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from(id));
     if p.to_string_lossy().contains(':') {
@@ -122,44 +46,121 @@ pub fn container_paths(
         .components()
         .filter(|c| matches!(c, Component::Normal(_)))
         .collect();
+    if rel.as_os_str().is_empty() {
+        return Err(Error::Other(format!(
+            "linux.cgroupsPath {p:?}: names a hierarchy's root or the caller's own cgroup; a container needs a cgroup of its own"
+        )));
+    }
+    let v2_only = is_v2_only(hs);
     Ok(hs
         .iter()
         .map(|h| {
+            let own = Path::new(h.current.trim_start_matches('/'));
             let base = if p.is_absolute() {
                 h.mount.clone()
+            } else if v2_only {
+                // The caller's own cgroup holds processes, so the no-internal-processes rule
+                // would keep controllers from its children: runc uses its parent instead.
+                h.mount.join(own.parent().unwrap_or(own))
             } else {
-                h.mount.join(h.current.trim_start_matches('/'))
+                h.mount.join(own)
             };
             base.join(&rel)
         })
         .collect())
 }
 
-/// Creates the directories. On v1 cpuset, new levels inherit cpus/mems from their parent
-/// (an empty cpuset refuses tasks).
-pub fn create(hs: &[Hierarchy], paths: &[PathBuf]) -> Result<()> {
-    for (h, p) in hs.iter().zip(paths) {
-        if h.controllers.split(',').any(|c| c == "cpuset") {
-            v1::create_cpuset(&h.mount, p)?;
+/// Refuses cgroups that exist and hold processes (in them or below), as runc does: the
+/// container would share them with processes it does not own, and kill and delete would
+/// reach those. Checked in every hierarchy, not only one as runc does.
+pub fn check_unused(paths: &[PathBuf]) -> Result<()> {
+    for p in paths {
+        let n = members::all_pids(p).len();
+        if n > 0 {
+            return Err(Error::Other(format!(
+                "container's cgroup is not empty: {n} process(es) found in {}",
+                p.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses a cgroup that is frozen (v1 freezer FROZEN or FREEZING, itself or through a
+/// frozen parent; v2 cgroup.freeze set, or frozen through a parent), as runc does: the
+/// init would stop on joining it and create would wait forever.
+pub fn check_not_frozen(paths: &[PathBuf]) -> Result<()> {
+    for p in paths {
+        let frozen = if p.join("freezer.state").exists() {
+            v1::is_frozen(p)
         } else {
-            std::fs::create_dir_all(p).ctx(|| format!("cgroup {}", p.display()))?;
+            v2::is_frozen(p)
+                || std::fs::read_to_string(p.join("cgroup.events"))
+                    .is_ok_and(|e| e.lines().any(|l| l == "frozen 1"))
+        };
+        if frozen {
+            return Err(Error::Other(format!(
+                "container's cgroup is frozen: {} (thaw it, or choose another linux.cgroupsPath)",
+                p.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Makes the directories, adding those it made to `made`, parents first (the rest existed;
+/// on failure `made` still lists what to take back). On v1 cpuset, new levels inherit
+/// cpus/mems from their parent (an empty cpuset refuses tasks).
+pub fn create(hs: &[Hierarchy], paths: &[PathBuf], made: &mut Vec<PathBuf>) -> Result<()> {
+    let v2_only = is_v2_only(hs);
+    for (h, p) in hs.iter().zip(paths) {
+        create_one(h, p, v2_only, made)?;
+    }
+    Ok(())
+}
+
+/// One hierarchy's part of [`create`]; `v2_only` tells whether the host has only cgroup2.
+fn create_one(h: &Hierarchy, p: &Path, v2_only: bool, made: &mut Vec<PathBuf>) -> Result<()> {
+    if h.controllers.split(',').any(|c| c == "cpuset") {
+        v1::create_cpuset(&h.mount, p, made)?;
+    } else {
+        mkdir_all(&h.mount, p, made)?;
+    }
+    if v2_only {
+        v2::enable_controllers(&h.mount, p);
+    }
+    Ok(())
+}
+
+/// mkdir -p below `mount`, recording each directory made (a concurrent maker's is not ours).
+fn mkdir_all(mount: &Path, p: &Path, made: &mut Vec<PathBuf>) -> Result<()> {
+    let rel = p.strip_prefix(mount).unwrap_or(p);
+    let mut cur = mount.to_path_buf();
+    for c in rel.components() {
+        cur.push(c);
+        match std::fs::create_dir(&cur) {
+            Ok(()) => made.push(cur.clone()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::io(format!("cgroup {}", cur.display()), e)),
         }
     }
     Ok(())
 }
 
 /// Rootless: makes the cgroups the caller may write (a delegated subtree) and skips the rest
-/// with a notice. A limit whose controller sits in a skipped cgroup is an error, as with
+/// with a notice; returns the hierarchies and paths kept, adding the directories made to
+/// `made`. A limit whose controller sits in a skipped cgroup is an error, as with
 /// rootless runc; device rules are not (the user namespace already denies device creation).
 pub fn create_rootless(
     hs: Vec<Hierarchy>,
     paths: Vec<PathBuf>,
     r: &oci_spec::runtime::LinuxResources,
+    made: &mut Vec<PathBuf>,
 ) -> Result<(Vec<Hierarchy>, Vec<PathBuf>)> {
     let v2_only = is_v2_only(&hs);
     let (mut kh, mut kp, mut skipped) = (vec![], vec![], vec![]);
     for (h, p) in hs.into_iter().zip(paths) {
-        match create(std::slice::from_ref(&h), std::slice::from_ref(&p)) {
+        match create_one(&h, &p, v2_only, made) {
             Ok(()) => {
                 kh.push(h);
                 kp.push(p);
@@ -185,7 +186,7 @@ pub fn create_rootless(
         .map(|(f, _)| f)
         .collect();
     if !unmet.is_empty() {
-        let _ = remove(&kp);
+        let _ = remove(&kp, Some(made));
         return Err(Error::Other(format!(
             "linux.resources.{}: cannot be applied rootless: cgroup {} is not writable by uid {} (delegate a cgroup to this user, or drop the limits)",
             unmet.join(", linux.resources."),
@@ -289,50 +290,51 @@ pub fn join(paths: &[PathBuf], pid: i32) -> Result<()> {
     Ok(())
 }
 
-/// Pids in the container's cgroup (from the first hierarchy that answers).
+/// The container's processes (see members.rs for what is never among them).
 pub fn pids(paths: &[PathBuf]) -> Vec<i32> {
-    for p in paths {
-        if let Ok(s) = std::fs::read_to_string(p.join("cgroup.procs")) {
-            return s.lines().filter_map(|l| l.trim().parse().ok()).collect();
-        }
-    }
-    vec![]
+    members::pids(paths)
 }
 
-/// Removes the container's cgroups (and any sub-cgroups the container made), deepest first.
+/// Removes the container's cgroups that create made (`made`; None for a state written
+/// before that was recorded: all of `paths`): each of `paths` with any sub-cgroups the
+/// container made, deepest first, then the parents create made, as long as they are empty.
+/// A cgroup that existed before create is left, and so is a foreign one (members.rs).
 /// Retries briefly: a killed task leaves its cgroup a moment after it is reaped.
-pub fn remove(paths: &[PathBuf]) -> Result<()> {
-    for p in paths {
-        if !p.exists() {
+pub fn remove(paths: &[PathBuf], made: Option<&[PathBuf]>) -> Result<()> {
+    let ours = |p: &PathBuf| made.is_none_or(|m| m.contains(p));
+    for p in paths.iter().filter(|p| ours(p) && p.exists()) {
+        if let Some(why) = members::foreign(p) {
+            crate::logger::warn(&format!("{why}: not the container's own; left in place"));
             continue;
         }
-        let mut dirs = Vec::new();
-        collect_dirs(p, &mut dirs);
-        for d in dirs.iter().rev() {
-            let mut tries = 0;
-            loop {
-                match std::fs::remove_dir(d) {
-                    Ok(()) => break,
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => break,
-                    Err(e) if tries < 200 && e.raw_os_error() == Some(libc::EBUSY) => {
-                        tries += 1;
-                        std::thread::sleep(std::time::Duration::from_millis(5));
-                    }
-                    Err(e) => return Err(Error::io(d, e)),
-                }
-            }
+        for d in members::subtree(p).iter().rev() {
+            rmdir_retry(d)?;
         }
+    }
+    let mut parents: Vec<&PathBuf> = made
+        .unwrap_or(&[])
+        .iter()
+        .filter(|d| !paths.contains(d))
+        .collect();
+    parents.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+    for d in parents {
+        // Another container may have made a cgroup in it meanwhile: then it stays.
+        let _ = std::fs::remove_dir(d);
     }
     Ok(())
 }
 
-fn collect_dirs(p: &Path, out: &mut Vec<PathBuf>) {
-    out.push(p.to_path_buf());
-    if let Ok(rd) = std::fs::read_dir(p) {
-        for e in rd.flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                collect_dirs(&e.path(), out);
+fn rmdir_retry(d: &Path) -> Result<()> {
+    let mut tries = 0;
+    loop {
+        match std::fs::remove_dir(d) {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if tries < 200 && e.raw_os_error() == Some(libc::EBUSY) => {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(5));
             }
+            Err(e) => return Err(Error::io(d, e)),
         }
     }
 }
@@ -376,6 +378,35 @@ mod tests {
         let p = container_paths(&hs, Some(Path::new("/x/y")), "c1").unwrap();
         assert_eq!(p[0], Path::new("/sys/fs/cgroup/memory/x/y"));
         assert!(container_paths(&hs, Some(Path::new("/x/../../etc")), "c1").is_err());
+        for root in ["", "/", ".", "//", "./"] {
+            let p = container_paths(&hs, Some(Path::new(root)), "c1");
+            assert_eq!(p.is_err(), !root.is_empty(), "{root:?}: {p:?}");
+        }
+    }
+
+    #[test]
+    fn v2_only_places_relative_paths_below_the_callers_parent() {
+        let h = |mount: &str, v2: bool, current: &str| Hierarchy {
+            mount: mount.into(),
+            controllers: if v2 { "" } else { "pids" }.into(),
+            v2,
+            current: current.into(),
+        };
+        let v2 = [h("/sys/fs/cgroup", true, "/user.slice/session-1.scope")];
+        let p = container_paths(&v2, None, "c1").unwrap();
+        assert_eq!(p[0], Path::new("/sys/fs/cgroup/user.slice/c1"));
+        let p = container_paths(&v2, Some(Path::new("/a/b")), "c1").unwrap();
+        assert_eq!(p[0], Path::new("/sys/fs/cgroup/a/b"));
+        let top = [h("/sys/fs/cgroup", true, "/")];
+        let p = container_paths(&top, None, "c1").unwrap();
+        assert_eq!(p[0], Path::new("/sys/fs/cgroup/c1"));
+        // Hybrid: the unified tree keeps the caller's own cgroup as the base.
+        let hybrid = [
+            h("/sys/fs/cgroup/pids", false, "/s"),
+            h("/sys/fs/cgroup/unified", true, "/s"),
+        ];
+        let p = container_paths(&hybrid, None, "c1").unwrap();
+        assert_eq!(p[1], Path::new("/sys/fs/cgroup/unified/s/c1"));
     }
 
     #[test]

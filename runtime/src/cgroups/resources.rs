@@ -57,6 +57,15 @@ fn write_all(
 ) -> Result<()> {
     for wr in writes {
         let Some(path) = host.find(&wr.file) else {
+            let ctrl = wr.file.split('.').next().unwrap_or("");
+            let why = host
+                .dirs
+                .first()
+                .filter(|_| v2_only && !wr.file.starts_with("cgroup."))
+                .and_then(|d| super::v2::missing_controller(d, ctrl));
+            if let Some(why) = why {
+                return Err(Error::Other(format!("{}: {why}", wr.field)));
+            }
             return Err(Error::Other(format!(
                 "{}: this kernel has no {} (controller not mounted or not supported)",
                 wr.field, wr.file

@@ -1,31 +1,32 @@
 //! cgroup v1 specifics: cpuset inheritance and the freezer.
 
-use crate::error::{Context, Result};
-use std::path::Path;
+use crate::error::{Context, Error, Result};
+use std::path::{Path, PathBuf};
 
-/// mkdir -p for cpuset: each new level copies cpuset.cpus and cpuset.mems from its parent.
-pub fn create_cpuset(mount: &Path, p: &Path) -> Result<()> {
+/// mkdir -p for cpuset, recording each directory made in `made`. Every level on the way,
+/// existing ones included, whose cpuset.cpus or cpuset.mems is empty gets its parent's (as
+/// runc fills them): a cpuset with no cpus or mems refuses tasks (ENOSPC on join).
+pub fn create_cpuset(mount: &Path, p: &Path, made: &mut Vec<PathBuf>) -> Result<()> {
     let rel = p.strip_prefix(mount).unwrap_or(p);
     let mut cur = mount.to_path_buf();
     for c in rel.components() {
         let parent = cur.clone();
         cur.push(c);
-        if cur.exists() {
-            continue;
+        match std::fs::create_dir(&cur) {
+            Ok(()) => made.push(cur.clone()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::io(format!("cgroup {}", cur.display()), e)),
         }
-        std::fs::create_dir(&cur)
-            .or_else(|e| {
-                if e.kind() == std::io::ErrorKind::AlreadyExists {
-                    Ok(())
-                } else {
-                    Err(e)
-                }
-            })
-            .ctx(|| format!("cgroup {}", cur.display()))?;
         for f in ["cpuset.cpus", "cpuset.mems"] {
-            let v = std::fs::read_to_string(parent.join(f))
-                .ctx(|| parent.join(f).display().to_string())?;
-            std::fs::write(cur.join(f), v.trim()).ctx(|| cur.join(f).display().to_string())?;
+            let read = |d: &Path| {
+                std::fs::read_to_string(d.join(f))
+                    .map(|v| v.trim().to_string())
+                    .ctx(|| d.join(f).display().to_string())
+            };
+            if read(&cur)?.is_empty() {
+                let v = read(&parent)?;
+                std::fs::write(cur.join(f), v).ctx(|| cur.join(f).display().to_string())?;
+            }
         }
     }
     Ok(())
@@ -47,7 +48,7 @@ pub fn set_frozen(p: &Path, frozen: bool) -> Result<()> {
         }
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
-    Err(crate::error::Error::Other(format!(
+    Err(Error::Other(format!(
         "{}: did not reach {want}",
         f.display()
     )))

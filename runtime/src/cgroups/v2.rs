@@ -1,7 +1,55 @@
-//! cgroup v2 specifics: the freezer (cgroup.freeze / cgroup.events).
+//! cgroup v2 specifics: controllers enabled down the tree, and the freezer (cgroup.freeze /
+//! cgroup.events).
 
 use crate::error::{Context, Result};
 use std::path::Path;
+
+/// Enables every controller the hierarchy offers in each ancestor of `leaf` below and
+/// including `mount`, as runc's v2 manager does: a controller reaches a cgroup only through
+/// its parent's cgroup.subtree_control. All at once, else one by one; a controller that is
+/// not delegated stays off here and the limit needing it fails by name (resources.rs).
+pub fn enable_controllers(mount: &Path, leaf: &Path) {
+    let all = std::fs::read_to_string(mount.join("cgroup.controllers")).unwrap_or_default();
+    let want: Vec<String> = all.split_whitespace().map(|c| format!("+{c}")).collect();
+    if want.is_empty() {
+        return;
+    }
+    let rel = leaf.strip_prefix(mount).unwrap_or(Path::new(""));
+    let mut cur = mount.to_path_buf();
+    for c in rel.components() {
+        let f = cur.join("cgroup.subtree_control");
+        if std::fs::write(&f, want.join(" ")).is_err() {
+            for w in &want {
+                let _ = std::fs::write(&f, w);
+            }
+        }
+        cur.push(c);
+    }
+}
+
+/// Why `controller` is missing from `dir`: not offered by the hierarchy, or not enabled in
+/// the parent's cgroup.subtree_control (not delegated to this subtree).
+pub fn missing_controller(dir: &Path, controller: &str) -> Option<String> {
+    let has = |p: &Path| {
+        std::fs::read_to_string(p.join("cgroup.controllers"))
+            .is_ok_and(|s| s.split_whitespace().any(|c| c == controller))
+    };
+    if has(dir) {
+        return None;
+    }
+    let parent = dir.parent()?;
+    Some(if has(parent) {
+        format!(
+            "controller {controller} is not enabled in {}/cgroup.subtree_control",
+            parent.display()
+        )
+    } else {
+        format!(
+            "controller {controller} is not available in {} (not delegated to this subtree, or bound to a v1 hierarchy)",
+            parent.display()
+        )
+    })
+}
 
 pub fn is_frozen(p: &Path) -> bool {
     std::fs::read_to_string(p.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1")

@@ -45,6 +45,7 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
     let mut undo = Undo {
         dir: Some(dir),
         cgroups: vec![],
+        made: vec![],
         pid: None,
         bundle: None,
     };
@@ -61,6 +62,8 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
 struct Undo {
     dir: Option<ContainerDir>,
     cgroups: Vec<PathBuf>,
+    /// The cgroup directories this create made: only these are removed.
+    made: Vec<PathBuf>,
     pid: Option<i32>,
     bundle: Option<(Bundle, serde_json::Value)>,
 }
@@ -71,7 +74,7 @@ impl Undo {
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
             super::ops::wait_gone(pid, std::time::Duration::from_secs(5));
         }
-        let _ = cgroups::remove(&self.cgroups);
+        let _ = cgroups::remove(&self.cgroups, Some(&self.made));
         if let Some((b, mut st)) = self.bundle.take() {
             st["status"] = "stopped".into();
             crate::hooks::run_warn(b.spec.hooks().as_ref(), "poststop", &st);
@@ -104,22 +107,12 @@ fn create_in(o: &CreateOpts, bundle: Bundle, undo: &mut Undo) -> Result<Created>
             crate::logger::warn_loud(&w);
         }
     }
-    let hierarchies = cgroups::hierarchies();
-    let cg_path = linux.and_then(|l| l.cgroups_path().as_deref());
-    let paths = cgroups::container_paths(&hierarchies, cg_path, &o.id)?;
-    undo.cgroups = paths.clone();
-    let empty = oci_spec::runtime::LinuxResources::default();
-    let r = linux.and_then(|l| l.resources().as_ref()).unwrap_or(&empty);
-    let (hierarchies, paths) = if crate::rootless::is_rootless() {
-        cgroups::create_rootless(hierarchies, paths, r)?
-    } else {
-        cgroups::create(&hierarchies, &paths)?;
-        (hierarchies, paths)
-    };
-    undo.cgroups = paths.clone();
+    let (hierarchies, paths) = make_cgroups(o, linux, undo)?;
     // Every container gets a device cgroup: deny all but runc's defaults and the config's
     // rules. linux.devices are created, not allowed: access comes from resources.devices alone,
     // as with runc.
+    let empty = oci_spec::runtime::LinuxResources::default();
+    let r = linux.and_then(|l| l.resources().as_ref()).unwrap_or(&empty);
     cgroups::resources::apply(&paths, cgroups::is_v2_only(&hierarchies), r, Some(&[]))?;
     let fifo = undo.dir.as_ref().expect("dir is set").fifo();
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
@@ -175,6 +168,7 @@ fn create_in(o: &CreateOpts, bundle: Bundle, undo: &mut Undo) -> Result<Created>
             .unwrap_or_default(),
         annotations: bundle.spec.annotations().clone().unwrap_or_default(),
         cgroup_paths: paths.clone(),
+        cgroup_made: Some(undo.made.clone()),
         creating: true,
         use_systemd: false,
         hooks: bundle.spec.hooks().clone(),
@@ -222,6 +216,32 @@ fn create_in(o: &CreateOpts, bundle: Bundle, undo: &mut Undo) -> Result<Created>
         bundle,
         console: relay,
     })
+}
+
+/// Places the container: its cgroup directories (refusing ones that hold processes or are
+/// frozen), made and recorded in `undo`. Returns the hierarchies used and the directories.
+fn make_cgroups(
+    o: &CreateOpts,
+    linux: Option<&oci_spec::runtime::Linux>,
+    undo: &mut Undo,
+) -> Result<(Vec<cgroups::Hierarchy>, Vec<PathBuf>)> {
+    let hierarchies = cgroups::hierarchies();
+    let cg_path = linux.and_then(|l| l.cgroups_path().as_deref());
+    let paths = cgroups::container_paths(&hierarchies, cg_path, &o.id)?;
+    cgroups::check_unused(&paths)?;
+    let empty = oci_spec::runtime::LinuxResources::default();
+    let r = linux.and_then(|l| l.resources().as_ref()).unwrap_or(&empty);
+    undo.cgroups = paths.clone();
+    let (hierarchies, paths) = if crate::rootless::is_rootless() {
+        cgroups::create_rootless(hierarchies, paths, r, &mut undo.made)?
+    } else {
+        cgroups::create(&hierarchies, &paths, &mut undo.made)?;
+        (hierarchies, paths)
+    };
+    undo.cgroups = paths.clone();
+    // After the directories exist: a new one under a frozen parent is frozen too.
+    cgroups::check_not_frozen(&paths)?;
+    Ok((hierarchies, paths))
 }
 
 #[allow(clippy::too_many_arguments)]

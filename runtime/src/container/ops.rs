@@ -87,8 +87,19 @@ pub fn kill(root: &Path, id: &str, sig: Signal, all: bool) -> Result<()> {
 }
 
 /// Signals every process in the container's cgroup. The cgroup is frozen meanwhile so no
-/// process can fork away from the signal.
+/// process can fork away from the signal. A cgroup that is not the container's own (a
+/// hierarchy's root, or one holding berth or its caller) is neither frozen nor swept: only
+/// the init is signalled.
 fn kill_all(st: &State, sig: Signal) -> Result<()> {
+    if let Some(why) = cgroups::members::any_foreign(&st.cgroup_paths) {
+        crate::logger::warn(&format!(
+            "{why}: not the container's own; only its init is signalled"
+        ));
+        if st.alive() {
+            let _ = send(Pid::from_raw(st.pid), sig);
+        }
+        return Ok(());
+    }
     let was_frozen = cgroups::is_frozen(&st.cgroup_paths);
     let froze = !was_frozen && cgroups::set_frozen(&st.cgroup_paths, true).is_ok();
     for pid in member_pids(st) {
@@ -131,7 +142,7 @@ fn destroy(dir: ContainerDir, st: &State) -> Result<()> {
     for pid in member_pids(st) {
         let _ = send(Pid::from_raw(pid), Signal::SIGKILL);
     }
-    cgroups::remove(&st.cgroup_paths)?;
+    cgroups::remove(&st.cgroup_paths, st.cgroup_made.as_deref())?;
     crate::netdev::restore(&dir.path);
     crate::hooks::run_warn(st.hooks.as_ref(), "poststop", &st.to_oci(Status::Stopped));
     dir.remove()

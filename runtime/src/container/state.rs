@@ -49,6 +49,10 @@ pub struct State {
     /// cgroup directories the container owns, one per hierarchy.
     #[serde(default)]
     pub cgroup_paths: Vec<PathBuf>,
+    /// The cgroup directories create made (parents included); delete removes only these.
+    /// None in a state written before this was recorded (all of `cgroup_paths` then).
+    #[serde(default)]
+    pub cgroup_made: Option<Vec<PathBuf>>,
     /// Set only while the state is written during create (before `created`).
     #[serde(default)]
     pub creating: bool,
@@ -310,6 +314,7 @@ mod tests {
             owner: "root".into(),
             annotations: HashMap::new(),
             cgroup_paths: vec![],
+            cgroup_made: Some(vec![]),
             creating: false,
             use_systemd: false,
             hooks: None,
