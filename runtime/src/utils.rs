@@ -37,7 +37,9 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 /// Writes `data` to `path` through a temporary file and rename, so readers never see a
 /// half-written file even if we are killed mid-write.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
+    // A name of our own next to it (same file system for rename), never a file of the user's.
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = path.with_file_name(format!(".{name}.berth-{}.tmp", std::process::id()));
     let mut f = std::fs::File::create(&tmp).ctx(|| tmp.display().to_string())?;
     f.write_all(data).ctx(|| tmp.display().to_string())?;
     std::fs::rename(&tmp, path).ctx(|| path.display().to_string())

@@ -340,3 +340,41 @@ fn remove_orphaned(id: &str) {
         let _ = std::fs::remove_dir(d);
     }
 }
+
+/// `create --pid-file` with a path relative to the caller's cwd (not the bundle's): the file
+/// is complete when create returns (no temporary left beside it), names the init `state`
+/// reports, and kill works on it at once (runtime-tools' pidfile check).
+#[test]
+fn relative_pid_file_is_written_before_create_returns() {
+    let b = bundle(&["sleep", "100"]);
+    let caller = b.path().join("caller");
+    std::fs::create_dir_all(caller.join("run")).unwrap();
+    let o = b
+        .cmd(&[
+            "create",
+            "--bundle",
+            b.path().to_str().unwrap(),
+            "--pid-file",
+            "run/init.pid",
+            &b.id,
+        ])
+        .current_dir(&caller)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(o.success());
+    let names: Vec<String> = std::fs::read_dir(caller.join("run"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into())
+        .collect();
+    assert_eq!(names, vec!["init.pid"]);
+    let pid: i32 = std::fs::read_to_string(caller.join("run/init.pid"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(pid, b.pid());
+    assert_eq!(b.status(), "created");
+    b.ok(&["kill", &b.id, "KILL"]);
+    b.wait_status("stopped");
+}
