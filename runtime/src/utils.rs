@@ -49,13 +49,30 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
 /// container beyond stdio and --preserve-fds.
 pub fn cloexec_from(from: u32) {
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only changes descriptor flags.
-    unsafe {
+    let r = unsafe {
         libc::syscall(
             libc::SYS_close_range,
             from,
             u32::MAX,
             libc::CLOSE_RANGE_CLOEXEC,
-        );
+        )
+    };
+    if r == 0 {
+        return;
+    }
+    // Linux < 5.11, or a seccomp profile older than close_range (loaded before this in the
+    // init): one fcntl per open descriptor instead.
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<i32> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd >= from as i32)
+        .collect();
+    for fd in fds {
+        // SAFETY: F_SETFD on a descriptor number; a closed one just fails with EBADF.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     }
 }
 
