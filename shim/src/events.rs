@@ -174,6 +174,15 @@ fn drain(queue: &mut VecDeque<Queued>, conn: &mut Connection, failing: &mut bool
 }
 
 fn send_loop(rx: Receiver<Event>, mut conn: Connection, namespace: String) {
+    if conn.address.is_none() {
+        log::warn!("no TTRPC_ADDRESS: events are dropped");
+        for ev in rx {
+            if let Event::Flush(ack) = ev {
+                let _ = ack.send(());
+            }
+        }
+        return;
+    }
     let mut queue = VecDeque::new();
     let (mut backoff, mut failing) = (BACKOFF_MIN, false);
     loop {
