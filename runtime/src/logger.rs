@@ -26,6 +26,11 @@ pub fn init(path: Option<std::path::PathBuf>, format: Format, debug: bool) {
     });
 }
 
+/// True when --log names a file (the messages have a home other than stderr).
+pub fn to_file() -> bool {
+    LOGGER.get().is_some_and(|l| l.path.is_some())
+}
+
 pub fn debug_enabled() -> bool {
     LOGGER.get().is_some_and(|l| l.debug)
 }
@@ -36,7 +41,7 @@ pub fn error(msg: &str) {
 
 pub fn warn(msg: &str) {
     write("warning", msg);
-    if LOGGER.get().is_none_or(|l| l.path.is_none()) {
+    if !to_file() {
         eprintln!("berth: warning: {msg}");
     }
 }
@@ -52,8 +57,7 @@ pub fn warn_loud(msg: &str) {
 /// it does not fill the output of programs that run berth, such as a builder's RUN steps).
 pub fn notice(msg: &str) {
     write("warning", msg);
-    let to_file = LOGGER.get().is_some_and(|l| l.path.is_some());
-    if !to_file && nix::unistd::isatty(std::io::stderr()).unwrap_or(false) {
+    if !to_file() && nix::unistd::isatty(std::io::stderr()).unwrap_or(false) {
         eprintln!("berth: warning: {msg}");
     }
 }

@@ -16,7 +16,12 @@ fn main() {
         Err(e) => {
             let msg = e.to_string();
             berth::logger::error(&msg);
-            eprintln!("berth: {msg}");
+            // Under a shim, berth's stderr is the container's (create and exec hand it on),
+            // so with --log the error goes there only; a person at a terminal still sees it.
+            if !berth::logger::to_file() || nix::unistd::isatty(std::io::stderr()).unwrap_or(false)
+            {
+                eprintln!("berth: {msg}");
+            }
             1
         }
     };

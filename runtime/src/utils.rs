@@ -37,7 +37,9 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 /// Writes `data` to `path` through a temporary file and rename, so readers never see a
 /// half-written file even if we are killed mid-write.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
-    let tmp = path.with_extension("tmp");
+    // A name of our own next to it (same file system for rename), never a file of the user's.
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = path.with_file_name(format!(".{name}.berth-{}.tmp", std::process::id()));
     let mut f = std::fs::File::create(&tmp).ctx(|| tmp.display().to_string())?;
     f.write_all(data).ctx(|| tmp.display().to_string())?;
     std::fs::rename(&tmp, path).ctx(|| path.display().to_string())
@@ -47,13 +49,30 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<()> {
 /// container beyond stdio and --preserve-fds.
 pub fn cloexec_from(from: u32) {
     // SAFETY: close_range with CLOSE_RANGE_CLOEXEC only changes descriptor flags.
-    unsafe {
+    let r = unsafe {
         libc::syscall(
             libc::SYS_close_range,
             from,
             u32::MAX,
             libc::CLOSE_RANGE_CLOEXEC,
-        );
+        )
+    };
+    if r == 0 {
+        return;
+    }
+    // Linux < 5.11, or a seccomp profile older than close_range (loaded before this in the
+    // init): one fcntl per open descriptor instead.
+    let Ok(dir) = std::fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    let fds: Vec<i32> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .filter(|fd| *fd >= from as i32)
+        .collect();
+    for fd in fds {
+        // SAFETY: F_SETFD on a descriptor number; a closed one just fails with EBADF.
+        unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
     }
 }
 

@@ -80,16 +80,55 @@ fn start_twice_and_delete_running_are_errors() {
 }
 
 #[test]
-fn delete_of_created_container_kills_its_init() {
+fn delete_of_created_container_fails_and_force_kills_its_init() {
     let b = bundle(&["sleep", "100"]);
     b.create_ok();
     let pid = b.pid();
-    b.ok(&["delete", &b.id]);
+    // runtime.md: deleting a container that is not stopped MUST fail and change nothing.
+    let o = b.rt(&["delete", &b.id]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success(),
+        "delete of a created container succeeded"
+    );
+    if is_berth() {
+        assert_eq!(
+            err.trim(),
+            format!(
+                "berth: container {} is created: delete --force to remove",
+                b.id
+            )
+        );
+    }
+    assert_eq!(b.status(), "created");
+    assert_eq!(b.pid(), pid);
+    b.ok(&["start", &b.id]);
+    assert_eq!(b.status(), "running");
+    b.ok(&["delete", "--force", &b.id]);
+    assert_eq!(b.status(), "gone");
     std::thread::sleep(std::time::Duration::from_millis(50));
     let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .map(|s| !s.contains(") Z"))
         .unwrap_or(false);
-    assert!(!alive, "init {pid} survived delete");
+    assert!(!alive, "init {pid} survived delete --force");
+    // --force of a created container, as containerd's shim removes a never-started task.
+    let b = bundle(&["sleep", "100"]);
+    b.create_ok();
+    b.ok(&["delete", "--force", &b.id]);
+    assert_eq!(b.status(), "gone");
+}
+
+#[test]
+fn kill_kill_of_a_paused_container_thaws_it_so_it_dies() {
+    let b = bundle(&["sleep", "100"]);
+    b.create_ok();
+    b.ok(&["start", &b.id]);
+    b.ok(&["pause", &b.id]);
+    assert_eq!(b.status(), "paused");
+    b.ok(&["kill", &b.id, "KILL"]);
+    b.wait_status("stopped");
+    b.ok(&["delete", &b.id]);
+    assert_eq!(b.status(), "gone");
 }
 
 #[test]
@@ -300,4 +339,42 @@ fn remove_orphaned(id: &str) {
     for d in &dirs {
         let _ = std::fs::remove_dir(d);
     }
+}
+
+/// `create --pid-file` with a path relative to the caller's cwd (not the bundle's): the file
+/// is complete when create returns (no temporary left beside it), names the init `state`
+/// reports, and kill works on it at once (runtime-tools' pidfile check).
+#[test]
+fn relative_pid_file_is_written_before_create_returns() {
+    let b = bundle(&["sleep", "100"]);
+    let caller = b.path().join("caller");
+    std::fs::create_dir_all(caller.join("run")).unwrap();
+    let o = b
+        .cmd(&[
+            "create",
+            "--bundle",
+            b.path().to_str().unwrap(),
+            "--pid-file",
+            "run/init.pid",
+            &b.id,
+        ])
+        .current_dir(&caller)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(o.success());
+    let names: Vec<String> = std::fs::read_dir(caller.join("run"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into())
+        .collect();
+    assert_eq!(names, vec!["init.pid"]);
+    let pid: i32 = std::fs::read_to_string(caller.join("run/init.pid"))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(pid, b.pid());
+    assert_eq!(b.status(), "created");
+    b.ok(&["kill", &b.id, "KILL"]);
+    b.wait_status("stopped");
 }

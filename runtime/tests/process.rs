@@ -207,3 +207,83 @@ fn preserve_fds_passes_only_those_fds() {
         "unexpected descriptors: {fds:?}"
     );
 }
+
+/// Makes the runtime start as a careless caller would leave it: SIGPIPE, SIGHUP, SIGUSR1,
+/// SIGTTOU and glibc's 32/33 ignored (raw rt_sigaction: glibc refuses 32/33), SIGUSR2 and
+/// SIGRTMIN+3 blocked. None of it may reach the container's process.
+fn with_dirty_signals(c: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    #[repr(C)]
+    struct Act(usize, libc::c_ulong, usize, u64);
+    unsafe {
+        c.pre_exec(|| {
+            let ign = Act(libc::SIG_IGN, 0, 0, 0);
+            for s in [
+                libc::SIGPIPE,
+                libc::SIGHUP,
+                libc::SIGUSR1,
+                libc::SIGTTOU,
+                32,
+                33,
+                40,
+            ] {
+                libc::syscall(libc::SYS_rt_sigaction, s, &ign, 0usize, 8usize);
+            }
+            let mask: u64 = (1 << (libc::SIGUSR2 - 1)) | (1 << (34 + 3 - 1));
+            libc::syscall(
+                libc::SYS_rt_sigprocmask,
+                libc::SIG_BLOCK,
+                &mask,
+                0usize,
+                8usize,
+            );
+            Ok(())
+        });
+    }
+}
+
+fn output_of(mut c: std::process::Command) -> (String, String) {
+    with_dirty_signals(&mut c);
+    let o = c.output().unwrap();
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout).to_string(),
+        String::from_utf8_lossy(&o.stderr).to_string(),
+    );
+    assert!(o.status.success(), "{out} {err}");
+    (out, err)
+}
+
+/// SigIgn and SigBlk of /proc/self/status are zero, and a pipeline whose reader quits
+/// early ends quietly (its writer dies of SIGPIPE instead of reporting EPIPE).
+fn assert_clean_signals(b: &Bundle, prefix: &[&str]) {
+    let (out, _) = output_of(b.cmd(&[prefix, &["cat", "/proc/self/status"]].concat()));
+    assert_eq!(status_field(&out, "SigIgn:"), "0000000000000000", "{out}");
+    assert_eq!(status_field(&out, "SigBlk:"), "0000000000000000", "{out}");
+    let (out, err) = output_of(b.cmd(&[prefix, &["sh", "-c", "yes | head -n1"]].concat()));
+    assert_eq!((out.as_str(), err.as_str()), ("y\n", ""));
+}
+
+#[test]
+fn processes_start_with_default_signals_and_empty_mask() {
+    // run: the container's init is the program itself (a shell would set its own).
+    for args in [
+        &["cat", "/proc/self/status"][..],
+        &["sh", "-c", "yes | head -n1"],
+    ] {
+        let b = bundle(args);
+        let (out, err) = output_of(b.cmd(&["run", "--bundle", b.path().to_str().unwrap(), &b.id]));
+        if args[0] == "cat" {
+            assert_eq!(status_field(&out, "SigIgn:"), "0000000000000000", "{out}");
+            assert_eq!(status_field(&out, "SigBlk:"), "0000000000000000", "{out}");
+        } else {
+            assert_eq!((out.as_str(), err.as_str()), ("y\n", ""));
+        }
+    }
+    // exec, into a container whose init itself was started by a dirty caller.
+    let b = bundle(&["sleep", "100"]);
+    let mut c = b.cmd(&["run", "-d", "--bundle", b.path().to_str().unwrap(), &b.id]);
+    with_dirty_signals(&mut c);
+    let st = c.stdout(std::process::Stdio::null()).status().unwrap();
+    assert!(st.success());
+    assert_clean_signals(&b, &["exec", &b.id]);
+}

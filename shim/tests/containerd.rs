@@ -462,3 +462,61 @@ fn update_and_checkpoint_over_ttrpc() {
     assert!(format!("{err:?}").contains("not supported"), "{err:?}");
     c.remove("u1");
 }
+
+/// A task started through the shim has no signal ignored or blocked (the shim ignores
+/// glibc's 32/33 and Rust ignores SIGPIPE: none of it may reach the container), so a
+/// pipeline whose reader quits early ends quietly; exec'd processes likewise.
+#[test]
+fn tasks_start_with_default_signals() {
+    let c = Containerd::start("signals");
+    let sig_lines = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.starts_with("SigIgn:") || l.starts_with("SigBlk:"))
+            .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+            .collect()
+    };
+    let clean = ["SigBlk: 0000000000000000", "SigIgn: 0000000000000000"];
+    let run = |id: &str, cmd: &[&str]| {
+        let mut args = vec!["run", "--rm", "--runtime", RUNTIME, IMAGE, id];
+        args.extend(cmd);
+        c.ctr(&args)
+    };
+    let out = run("s1", &["cat", "/proc/self/status"]);
+    assert_eq!(sig_lines(&stdout(&out)), clean, "{out:?}");
+    let out = run("s2", &["sh", "-c", "yes | head -n1"]);
+    assert_eq!(stdout(&out), "y\n", "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{out:?}");
+    c.run_detached("s3", &[], &["sleep", "1000"]);
+    let out = c.ok(&[
+        "task",
+        "exec",
+        "--exec-id",
+        "e1",
+        "s3",
+        "cat",
+        "/proc/self/status",
+    ]);
+    assert_eq!(sig_lines(&out), clean, "{out}");
+    c.remove("s3");
+}
+
+/// containerd restarts while a task runs (its shim lives on): the shim redials it, and the
+/// task's exit still arrives as a /tasks/exit event.
+#[test]
+fn events_reach_containerd_after_it_restarts() {
+    let mut c = Containerd::start("restart");
+    c.run_detached("x1", &[], &["sleep", "1000"]);
+    c.wait_status("x1", "RUNNING");
+    c.restart();
+    let ev = EventStream::start(&c);
+    c.ok(&["task", "kill", "-s", "KILL", "x1"]);
+    let text = ev.wait_for(&["/tasks/exit"]);
+    assert!(
+        text.contains(" /tasks/exit ") && text.contains("x1"),
+        "no /tasks/exit after the restart:\n{text}\n{}",
+        c.diagnose()
+    );
+    c.wait_status("x1", "STOPPED");
+    c.ok(&["task", "rm", "x1"]);
+    c.ok(&["container", "rm", "x1"]);
+}

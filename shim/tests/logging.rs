@@ -74,3 +74,39 @@ fn binary_log_uri_gets_stdout_and_stderr() {
     assert!(c.ok(&["task", "ls", "-q"]).trim().is_empty());
     let _ = c.ctr(&["container", "rm", "b2"]);
 }
+
+/// berth's own error (a program that does not exist) reaches ctr's user through berth's
+/// --log, never the container's stderr: its log stays empty, as with runc's shim.
+#[test]
+fn berth_errors_stay_out_of_the_container_log() {
+    let c = Containerd::start("logerr");
+    let logger = c.dir.join("logger.sh");
+    fs::write(&logger, LOGGER).unwrap();
+    fs::set_permissions(&logger, fs::Permissions::from_mode(0o755)).unwrap();
+    let logs = c.dir.join("logs");
+    fs::create_dir(&logs).unwrap();
+    let uri = format!("binary://{}?dir={}", logger.display(), logs.display());
+    let out = c.ctr(&[
+        "run",
+        "--rm",
+        "--log-uri",
+        &uri,
+        "--runtime",
+        RUNTIME,
+        IMAGE,
+        "e1",
+        "/nonexistent",
+    ]);
+    assert_ne!(out.status.code(), Some(0), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("/nonexistent"), "the reason is lost: {err}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !logs.join("done").exists() {
+        assert!(Instant::now() < deadline, "the logger never saw EOF");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let read = |f: &str| fs::read_to_string(logs.join(f)).unwrap();
+    assert_eq!(read("err"), "", "berth wrote into the container's stderr");
+    assert_eq!(read("out"), "");
+    let _ = c.ctr(&["container", "rm", "e1"]);
+}

@@ -64,7 +64,11 @@ fn opts(root: &Path, a: &CreateArgs) -> c::CreateOpts {
         bundle: a.bundle.clone(),
         root: root.to_path_buf(),
         console_socket: a.console_socket.clone(),
-        pid_file: a.pid_file.clone(),
+        // Resolved now against the caller's cwd, as runc does: nothing may read it otherwise.
+        pid_file: a
+            .pid_file
+            .as_ref()
+            .map(|p| std::path::absolute(p).unwrap_or(p.clone())),
         no_pivot: a.no_pivot,
         preserve_fds: a.preserve_fds,
         relay_tty: false,

@@ -103,8 +103,12 @@ fn create_in(o: &CreateOpts, bundle: Bundle, undo: &mut Undo) -> Result<Created>
         )));
     }
     if let Some(s) = linux.and_then(|l| l.seccomp().as_ref()) {
+        if let Some(d) = crate::security::seccomp::unknown_names(s) {
+            crate::logger::debug(&d);
+        }
+        // In --log under a shim: on stderr it would land in the container's log.
         for w in crate::security::seccomp::warnings(s) {
-            crate::logger::warn_loud(&w);
+            crate::logger::warn(&w);
         }
     }
     let (hierarchies, paths) = make_cgroups(o, linux, undo)?;

@@ -83,7 +83,12 @@ pub fn kill(root: &Path, id: &str, sig: Signal, all: bool) -> Result<()> {
     if all {
         return kill_all(&st, sig);
     }
-    send(Pid::from_raw(st.pid), sig).ctx(|| format!("signal {sig} to pid {}", st.pid))
+    send(Pid::from_raw(st.pid), sig).ctx(|| format!("signal {sig} to pid {}", st.pid))?;
+    // A frozen process acts on SIGKILL only once thawed (cgroup v1): thaw, as runc does.
+    if status == Status::Paused && sig == Signal::SIGKILL {
+        cgroups::set_frozen(&st.cgroup_paths, false)?;
+    }
+    Ok(())
 }
 
 /// Signals every process in the container's cgroup. The cgroup is frozen meanwhile so no
@@ -120,15 +125,15 @@ pub fn delete(root: &Path, id: &str, force: bool) -> Result<()> {
         }
         r => r?,
     };
+    // runtime.md: deleting a container that is not stopped MUST fail (runc destroys a
+    // created one; berth follows the spec). containerd's shim always passes --force.
     match status {
         Status::Stopped => {}
-        Status::Created | Status::Creating => kill_all(&st, Signal::SIGKILL)?,
         _ if force => kill_all(&st, Signal::SIGKILL)?,
         s => {
-            return Err(Error::state(
-                id,
-                format!("cannot delete a container that is {s} without --force"),
-            ))
+            return Err(Error::Other(format!(
+                "container {id} is {s}: delete --force to remove"
+            )))
         }
     }
     destroy(dir, &st)

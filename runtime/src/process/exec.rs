@@ -94,7 +94,8 @@ fn process(ctx: ExecCtx) -> ! {
         }
         let exec = setup::prepare_exec(p)?;
         crate::utils::cloexec_from(3 + ctx.preserve_fds);
-        reset_signals();
+        // Last before seccomp, which might refuse rt_sigaction.
+        super::signals::reset();
         setup::load_seccomp(&seccomp, SeccompAt::Last)?;
         Ok(exec)
     })();
@@ -104,13 +105,4 @@ fn process(ctx: ExecCtx) -> ! {
     };
     let _ = ctx.chan.send(&ToParent::Error(e.to_string()));
     exit_child(127)
-}
-
-/// Children inherit the signal mask; the container's process must start with none blocked.
-pub fn reset_signals() {
-    let _ = nix::sys::signal::sigprocmask(
-        nix::sys::signal::SigmaskHow::SIG_SETMASK,
-        Some(&nix::sys::signal::SigSet::empty()),
-        None,
-    );
 }

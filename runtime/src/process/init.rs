@@ -193,12 +193,14 @@ fn init_inner(ctx: &InitCtx) -> Result<setup::Exec> {
     ctx.ready_sent.set(true);
     let mut started = wait_for_start(&ctx.fifo)?;
     crate::hooks::run(spec.hooks().as_ref(), "startContainer", &state)?;
+    // After the hooks (a hook that leaves its stdin unread must not SIGPIPE the init) and
+    // before seccomp, which might refuse rt_sigaction.
+    super::signals::reset();
     setup::load_seccomp(&seccomp, SeccompAt::Last)?;
     // The byte tells `start` the startContainer hooks passed; the fifo (CLOEXEC) then closes
     // at execve, which is when `start` returns and poststart hooks may run.
     started.write_all(b"0").ctx(|| "write exec fifo".into())?;
     std::mem::forget(started);
-    super::exec::reset_signals();
     Ok(exec)
 }
 

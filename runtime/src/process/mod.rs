@@ -6,6 +6,7 @@ pub mod init;
 pub mod persona;
 pub mod sched;
 pub mod setup;
+pub mod signals;
 
 /// Names the current (forked) stage, visible in ps, to tell runtime stages apart.
 pub fn set_name(name: &str) {

@@ -229,9 +229,16 @@ pub fn prepare_exec(p: &Process) -> Result<Exec> {
     })
 }
 
+/// The program's path. This runs under a seccomp profile loaded before the identity switch,
+/// so it uses stat(2) (newfstatat) and access(2), which every profile allows, and not std's
+/// metadata: std keeps using statx once the runtime has seen it work (before the fork), and
+/// profiles older than statx (runtime-tools' v0.9 default) refuse it with EPERM: every
+/// program was "not found" where runc, which stats with newfstatat, runs it.
 fn lookup(prog: &str, path_var: &str) -> Option<PathBuf> {
-    let executable =
-        |p: &Path| nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok() && p.is_file();
+    let executable = |p: &Path| {
+        nix::sys::stat::stat(p).is_ok_and(|st| st.st_mode & libc::S_IFMT == libc::S_IFREG)
+            && nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok()
+    };
     if prog.contains('/') {
         let p = PathBuf::from(prog);
         return executable(&p).then_some(p);

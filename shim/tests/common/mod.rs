@@ -38,6 +38,40 @@ pub struct Containerd {
     pub dir: PathBuf,
     pub sock: PathBuf,
     child: Child,
+    cgroup2: bool,
+}
+
+/// containerd with the config in `dir`, logging to `dir`/containerd.log (appended: a restart
+/// keeps the first run's lines).
+fn spawn_containerd(dir: &Path, berth: &Path, cgroup2: bool) -> Child {
+    let log = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("containerd.log"))
+        .unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.join("bin").display(),
+        std::env::var("PATH").unwrap()
+    );
+    let mut cmd = if cgroup2 {
+        let mut c = Command::new("unshare");
+        c.args(["-m", "--propagation", "private", "sh", "-c"]).arg(
+            "umount -R /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup && exec containerd \"$@\"",
+        );
+        c.arg("containerd");
+        c
+    } else {
+        Command::new("containerd")
+    };
+    cmd.arg("--config")
+        .arg(dir.join("config.toml"))
+        .env("PATH", path)
+        .env("BERTH_RUNTIME", berth)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("containerd is installed (apt-get install containerd)")
 }
 
 fn image_archive(dir: &Path) -> PathBuf {
@@ -96,44 +130,39 @@ impl Containerd {
             s = sock.display()
         );
         fs::write(dir.join("config.toml"), config).unwrap();
-        let log = fs::File::create(dir.join("containerd.log")).unwrap();
-        let path = format!(
-            "{}:{}",
-            dir.join("bin").display(),
-            std::env::var("PATH").unwrap()
-        );
-        let mut cmd = if cgroup2 {
-            let mut c = Command::new("unshare");
-            c.args(["-m", "--propagation", "private", "sh", "-c"]).arg(
-                "umount -R /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup && exec containerd \"$@\"",
-            );
-            c.arg("containerd");
-            c
-        } else {
-            Command::new("containerd")
+        let child = spawn_containerd(&dir, &berth, cgroup2);
+        let c = Containerd {
+            dir,
+            sock,
+            child,
+            cgroup2,
         };
-        let child = cmd
-            .arg("--config")
-            .arg(dir.join("config.toml"))
-            .env("PATH", path)
-            .env("BERTH_RUNTIME", &berth)
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("containerd is installed (apt-get install containerd)");
-        let c = Containerd { dir, sock, child };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while c.ctr(&["version"]).status.code() != Some(0) {
-            assert!(
-                Instant::now() < deadline,
-                "containerd did not come up: {}",
-                c.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        c.wait_up();
         let tar = image_archive(&c.dir);
         c.ok(&["image", "import", tar.to_str().unwrap()]);
         c
+    }
+
+    /// Stops containerd (SIGTERM; its shims and their tasks live on) and starts it again
+    /// with the same config, as a node's containerd upgrade or crash-restart does.
+    pub fn restart(&mut self) {
+        // SAFETY: plain kill(2) of our containerd child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let _ = self.child.wait();
+        self.child = spawn_containerd(&self.dir, &sibling("berth", "BERTH_RUNTIME"), self.cgroup2);
+        self.wait_up();
+    }
+
+    fn wait_up(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while self.ctr(&["version"]).status.code() != Some(0) {
+            assert!(
+                Instant::now() < deadline,
+                "containerd did not come up: {}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     pub fn ctr_cmd(&self, args: &[&str]) -> Command {
