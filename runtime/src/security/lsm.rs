@@ -67,10 +67,7 @@ fn selinuxfs_mounted() -> bool {
             let mut post = l.split(" - ");
             let (pre, post) = (post.next().unwrap_or(""), post.next().unwrap_or(""));
             post.split(' ').next() == Some("selinuxfs")
-                && pre
-                    .split(' ')
-                    .nth(4)
-                    .is_some_and(|mp| writable_selinuxfs(mp))
+                && pre.split(' ').nth(4).is_some_and(&writable_selinuxfs)
         })
     })
 }
