@@ -3,12 +3,14 @@
 # init (process.apparmorProfile) and its exec'd processes (inherited, and `exec --apparmor`),
 # under berth and under runc side by side. Runs inside the Debian 12 guest of scripts/vm.sh:
 #
-#   cargo build --release -p berth-runtime && cargo test --release -p berth-runtime --test lsm --no-run
-#   scripts/vm.sh scripts/vm/apparmor.sh
+#   cargo build --release -p berth-runtime -p berth-conformance
+#   cargo test --release -p berth-runtime --test lsm --no-run
+#   scripts/vm.sh [--cgroup v1] scripts/vm/apparmor.sh
 #
 # Part 1 is shell-level (a profile that denies /lsm-secret; /proc/self/attr/current must read
 # "PROFILE (enforce)" and the read must be refused); part 2 runs runtime/tests/lsm.rs, whose
-# profile tests only run where AppArmor is enabled, for both runtimes. Prints PASS/FAIL lines;
+# profile tests only run where AppArmor is enabled, for both runtimes; part 3 the conformance
+# suite's apparmorProfile cases (berth against runc). Prints PASS/FAIL lines;
 # exits non-zero if any check failed.
 set -uo pipefail
 REPO=$PWD
@@ -115,6 +117,16 @@ else
       fail "tests/lsm.rs with $(basename "$rt")"
     fi
   done
+fi
+
+# The conformance suite's LSM cases, berth differential against runc (if it was built).
+if [ -x "$REPO/target/release/berth-conformance" ]; then
+  if (cd /tmp && "$REPO/target/release/berth-conformance" --runtime "$BERTH" --work "$WORK/conf" \
+    --filter apparmorProfile --fail-on any 2>&1 | tail -6); then
+    pass "conformance apparmorProfile cases"
+  else
+    fail "conformance apparmorProfile cases"
+  fi
 fi
 
 apparmor_parser -R "$WORK/profile" >/dev/null 2>&1
