@@ -201,6 +201,7 @@ pub fn validate(spec: &Spec, file: &Path) -> Result<()> {
     }
     check_user(process.user()).map_err(|(f, m)| cfg_err(file, &f, &m))?;
     validate_process_sched(process, file)?;
+    crate::security::lsm::check_process(process).map_err(|(f, m)| cfg_err(file, &f, &m))?;
     validate_linux(spec, file)?;
     validate_hooks(spec, file)
 }

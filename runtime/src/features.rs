@@ -152,8 +152,10 @@ pub fn features() -> Value {
                 "knownFlags": ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"],
                 "supportedFlags": ["SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]
             },
-            "apparmor": {"enabled": false},
-            "selinux": {"enabled": false},
+            // As runc: support is built in (the spec's meaning of `enabled`); whether this
+            // host has the LSM is in the annotations below.
+            "apparmor": {"enabled": true},
+            "selinux": {"enabled": true},
             // No resctrl support: a config with linux.intelRdt is refused at create.
             "intelRdt": {"enabled": false, "schemata": false, "monitoring": false},
             "mountExtensions": {"idmap": {"enabled": setattr}},
@@ -167,6 +169,8 @@ pub fn features() -> Value {
             "io.github.berth.process.execCPUAffinity": "true",
             "io.github.berth.linux.personality": format!("LINUX,LINUX32;flags={}", crate::process::persona::personality_flag_names().join(",")),
             "io.github.berth.linux.timeOffsets": "monotonic,boottime",
+            "io.github.berth.linux.apparmor.hostEnabled": crate::security::lsm::apparmor_enabled().to_string(),
+            "io.github.berth.linux.selinux.hostEnabled": crate::security::lsm::selinux_enabled().to_string(),
             "io.github.berth.version": env!("CARGO_PKG_VERSION")
         }
     })

@@ -366,9 +366,30 @@ fn misc_cases() -> Vec<Case> {
                 set(c, "/process/apparmorProfile", json!("unconfined"));
                 Ok(())
             },
-            |o| o.probe().map(|_| ()),
+            |o| {
+                expect_eq(
+                    "attr/current",
+                    o.get("/apparmor")?.as_str(),
+                    Some("unconfined"),
+                )
+            },
         )
         .requires(|h| (!h.apparmor).then(|| "AppArmor is not enabled on this kernel".to_string())),
+        // A profile the kernel cannot apply (none loaded by that name, or no AppArmor at all)
+        // must not leave a container running unconfined: runc fails create, as berth does.
+        Case::probe(
+            "process.apparmorProfile.unavailable.error",
+            CAPS,
+            |c, _| {
+                set(
+                    c,
+                    "/process/apparmorProfile",
+                    json!("berth-conformance-not-loaded"),
+                );
+                Ok(())
+            },
+            |o| unapplied_is_an_error(o, "process.apparmorProfile"),
+        ),
         Case::probe(
             "process.selinuxLabel",
             CAPS,
@@ -383,7 +404,34 @@ fn misc_cases() -> Vec<Case> {
             |o| o.probe().map(|_| ()),
         )
         .requires(|h| (!h.selinux).then(|| "SELinux is not enabled on this kernel".to_string())),
+        Case::probe(
+            "process.selinuxLabel.unavailable.error",
+            CAPS,
+            |c, _| {
+                set(
+                    c,
+                    "/process/selinuxLabel",
+                    json!("system_u:system_r:container_t:s0"),
+                );
+                Ok(())
+            },
+            |o| unapplied_is_an_error(o, "process.selinuxLabel"),
+        )
+        .requires(|h| {
+            h.selinux
+                .then(|| "SELinux is enabled on this kernel".to_string())
+        }),
     ]
+}
+
+/// A label the runtime cannot apply fails create or start (runtime.md: a container that
+/// cannot be created as config.json says is an error).
+fn unapplied_is_an_error(o: &Outcome, field: &str) -> Result<(), String> {
+    let failed = o.create_refused() || o.start.as_ref().is_some_and(|s| !s.ok());
+    ensure(
+        failed && o.probe.is_none(),
+        format!("the process ran although its {field} could not be applied"),
+    )
 }
 
 pub fn cases() -> Vec<Case> {

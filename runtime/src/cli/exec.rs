@@ -41,9 +41,11 @@ pub struct ExecArgs {
     pub no_new_privs: bool,
     #[arg(long = "preserve-fds", default_value_t = 0)]
     pub preserve_fds: u32,
-    #[arg(long = "process-label", hide = true)]
+    /// SELinux label for the process (process.selinuxLabel)
+    #[arg(long = "process-label")]
     pub process_label: Option<String>,
-    #[arg(long, hide = true)]
+    /// AppArmor profile for the process (process.apparmorProfile)
+    #[arg(long)]
     pub apparmor: Option<String>,
     pub id: String,
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -85,6 +87,13 @@ fn build_process(root: &Path, a: &ExecArgs) -> berth::Result<Process> {
     }
     if a.no_new_privs {
         p.set_no_new_privileges(Some(true));
+    }
+    // As runc: an empty value keeps the container's.
+    if let Some(ap) = a.apparmor.as_ref().filter(|s| !s.is_empty()) {
+        p.set_apparmor_profile(Some(ap.clone()));
+    }
+    if let Some(l) = a.process_label.as_ref().filter(|s| !s.is_empty()) {
+        p.set_selinux_label(Some(l.clone()));
     }
     add_caps(&mut p, &a.cap)?;
     Ok(p)

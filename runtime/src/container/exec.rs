@@ -36,6 +36,8 @@ pub fn exec(o: &ExecOpts) -> Result<i32> {
     // --user/-g build the process on the command line, past config.rs's checks.
     crate::config::check_user(o.process.user())
         .map_err(|(f, m)| Error::Other(format!("exec: {f}: {m}")))?;
+    crate::security::lsm::check_process(&o.process)
+        .map_err(|(f, m)| Error::Other(format!("exec: {f}: {m}")))?;
     let dir = ContainerDir::open(&o.root, &o.id, false)?;
     let st = dir.load()?;
     match st.status(&dir) {

@@ -84,6 +84,7 @@ fn process(ctx: ExecCtx) -> ! {
         sched::apply_io_priority(p)?;
         persona::apply_personality(ctx.personality.as_ref())?;
         persona::apply_memory_policy(ctx.memory_policy.as_ref())?;
+        crate::security::lsm::apply_exec_attrs(p)?;
         setup::enter_cwd(p, false)?;
         let seccomp = setup::prepare_seccomp(ctx.seccomp.as_ref(), p)?;
         let early = setup::load_seccomp(&seccomp, SeccompAt::BeforeIdentity)?;

@@ -176,6 +176,7 @@ fn init_inner(ctx: &InitCtx) -> Result<setup::Exec> {
     setup::apply_oom_score_adj(process)?;
     setup::apply_rlimits(process)?;
     apply_kernel_attrs(spec, process)?;
+    crate::security::lsm::apply_exec_attrs(process)?;
     setup::enter_cwd(process, true)?;
     let seccomp = setup::prepare_seccomp(
         spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()),
@@ -235,6 +236,7 @@ fn build_rootfs(ctx: &InitCtx) -> Result<serde_json::Value> {
         new_cgroupns: ctx.plan.is_new(T::Cgroup),
         userns,
         trees: &ctx.trees,
+        label: linux.and_then(|l| l.mount_label().as_deref()),
     };
     let mounts = spec.mounts().clone().unwrap_or_default();
     mounts::mount_all(&mctx, &mounts)?;

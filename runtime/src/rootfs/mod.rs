@@ -207,7 +207,7 @@ pub fn finalize(spec: &Spec) -> Result<()> {
     dev_readonly(&root, spec)?;
     let linux = spec.linux().as_ref();
     if let Some(paths) = linux.and_then(|l| l.masked_paths().as_ref()) {
-        mask(&root, paths)?;
+        mask(&root, paths, linux.and_then(|l| l.mount_label().as_deref()))?;
     }
     for p in linux
         .and_then(|l| l.readonly_paths().as_ref())
@@ -270,7 +270,9 @@ fn dev_readonly(root: &Root, spec: &Spec) -> Result<()> {
 /// Files are covered with /dev/null, directories with an empty read-only tmpfs. /dev/null
 /// is checked to be the real null device first: a container that swapped it for a link
 /// must not get some other file bind-mounted over the masked path.
-fn mask(root: &Root, paths: &[String]) -> Result<()> {
+fn mask(root: &Root, paths: &[String], label: Option<&str>) -> Result<()> {
+    // Labelled as runc's maskDir labels its tmpfs.
+    let data = crate::security::lsm::format_mount_label(Some("size=0,mode=555"), label);
     let null = root
         .open_in(Path::new("/dev/null"), libc::O_PATH | libc::O_NOFOLLOW)
         .map_err(|e| Error::io("/dev/null", e))?;
@@ -297,7 +299,7 @@ fn mask(root: &Root, paths: &[String]) -> Result<()> {
                 fd_path(&target).as_str(),
                 Some("tmpfs"),
                 f,
-                Some("size=0,mode=555"),
+                data.as_deref(),
             )
         } else {
             mount(

@@ -6,6 +6,7 @@ use super::options::{self, Options};
 use super::paths::{fd_path, Kind, Root};
 use crate::cgroups::Hierarchy;
 use crate::error::{Context, Error, Result};
+use crate::security::lsm;
 use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::Mount;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -20,6 +21,8 @@ pub struct MountCtx<'a> {
     pub userns: bool,
     /// Bind trees prepared on the host (rootfs/idmap.rs), by mount index.
     pub trees: &'a [super::idmap::Tree],
+    /// linux.mountLabel: the SELinux context of the mounts that take one.
+    pub label: Option<&'a str>,
 }
 
 pub fn mount_all(ctx: &MountCtx, mounts: &[Mount]) -> Result<()> {
@@ -64,12 +67,13 @@ fn mount_one(ctx: &MountCtx, index: usize, m: &Mount) -> Result<()> {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| typ.to_string());
     let flags = opts.flags & !MsFlags::MS_REMOUNT;
+    let label = ctx.label.filter(|_| lsm::takes_context(typ));
     let r = mount(
         Some(src.as_str()),
         fd_path(&target).as_str(),
         Some(typ),
         flags,
-        opts.data_str().as_deref(),
+        lsm::format_mount_label(opts.data_str().as_deref(), label).as_deref(),
     );
     match r {
         Err(nix::Error::EPERM) if typ == "sysfs" => {
@@ -90,7 +94,18 @@ fn mount_one(ctx: &MountCtx, index: usize, m: &Mount) -> Result<()> {
                 MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
             )?;
         }
-        r => r.ctx(|| format!("mount {typ} on {}", dest.display()))?,
+        r => r.ctx(|| match label {
+            // The kernel's EINVAL names no option: say which one we added.
+            Some(l) => format!(
+                "mount {typ} on {} with linux.mountLabel context={l:?} (needs SELinux)",
+                dest.display()
+            ),
+            None => format!("mount {typ} on {}", dest.display()),
+        })?,
+    }
+    if typ == "mqueue" {
+        let top = ctx.root.resolve(dest).map_err(|e| Error::io(dest, e))?;
+        lsm::label_file(&fd_path(&top), ctx.label)?;
     }
     finish(ctx, dest, &opts)
 }
