@@ -161,7 +161,12 @@ pub fn load(store: &Store, src: &Path) -> Result<Vec<String>> {
             overlay_whiteouts: false,
             strict: true,
         };
-        unpack(open_tar(src)?, &tmp, opts, src)?;
+        unpack(
+            open_tar(src)?,
+            &berth_common::inroot::Root::open(&tmp)?,
+            opts,
+            src,
+        )?;
         if tmp.join("index.json").exists() {
             load_oci(store, &tmp, src)
         } else if tmp.join("manifest.json").exists() {
