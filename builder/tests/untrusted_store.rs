@@ -304,3 +304,276 @@ fn add_of_a_tar_never_writes_through_its_symlinks() {
         "pwned\n"
     );
 }
+
+/// One file, as a layer.
+fn one_file_layer(path: &str, data: &str) -> Vec<u8> {
+    let mut t = Tar::new();
+    t.file(path, data);
+    t.bytes()
+}
+
+/// The snapshot dirs in the store.
+fn snapshots(e: &Env) -> Vec<String> {
+    let d = e.store().join("berth/snapshots");
+    std::fs::read_dir(d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect()
+}
+
+/// Snapshots are keyed by the config's diff_ids: an image whose layer does not hash to
+/// its diff_id is refused by `load`, and a layer blob changed in the store after load is
+/// refused when its snapshot is made (nothing is published under the chain id).
+#[test]
+fn a_layer_must_hash_to_its_diff_id() {
+    let e = Env::empty();
+    let good = one_file_layer("bin/sh", "good\n");
+    let evil = one_file_layer("bin/sh", "evil\n");
+    let ar = docker_archive_with(&[evil.clone()], &[sha256(&good)], "evil:latest", |_| {});
+    let p = e.path("evil.tar");
+    std::fs::write(&p, ar).unwrap();
+    let err = e.fails(&["load", "-i", p.to_str().unwrap()]);
+    assert!(err.contains("diff_id"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(e.ok(&["images"]).lines().all(|l| !l.contains("evil")));
+    // A store blob swapped after load: the snapshot unpack refuses it.
+    let ar = docker_archive(&[good.clone()], "good:latest", |_| {});
+    std::fs::write(&p, ar).unwrap();
+    e.ok(&["load", "-i", p.to_str().unwrap()]);
+    let blob = e.store().join("blobs/sha256").join(&sha256(&good)[7..]);
+    std::fs::write(&blob, &evil).unwrap();
+    let dir = e.path("bundle");
+    let err = e.fails(&["bundle", "good", dir.to_str().unwrap()]);
+    assert!(err.contains("diff_id"), "{err}");
+    assert!(
+        snapshots(&e).is_empty(),
+        "snapshot published: {:?}",
+        snapshots(&e)
+    );
+}
+
+/// A host file holding exactly what an archive member should (a valid config, a blob
+/// with the right digest): reading it would import host data into the store.
+fn host_file(e: &Env, name: &str, data: &[u8]) -> PathBuf {
+    let p = e.path(name);
+    std::fs::write(&p, data).unwrap();
+    p
+}
+
+fn load_fails(e: &Env, ar: Vec<u8>, want: &str) {
+    let p = e.path("bad.tar");
+    std::fs::write(&p, ar).unwrap();
+    let err = e.fails(&["load", "-i", p.to_str().unwrap()]);
+    assert!(err.contains(want), "want {want:?}: {err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
+
+/// docker-archive `Config`/`Layers` paths leaving the archive, and members that are
+/// symlinks to host files, are refused; a relative link between two members (docker < 25
+/// writes repeated layers that way) is followed inside the archive.
+#[test]
+fn docker_archive_paths_stay_inside_the_archive() {
+    let e = Env::empty();
+    let layer = one_file_layer("a", "a\n");
+    let m = |cfg: &str, layers: &[&str]| {
+        serde_json::json!([{"Config": cfg, "RepoTags": ["x:1"], "Layers": layers}]).to_string()
+    };
+    for (cfg, layers) in [
+        ("/etc/shadow", vec!["l0/layer.tar"]),
+        ("../../etc/passwd", vec![]),
+        ("c.json", vec!["/etc/shadow"]),
+        ("c.json", vec!["l0/../../../x"]),
+    ] {
+        let mut t = Tar::new();
+        t.file("c.json", "{}")
+            .file("l0/layer.tar", "")
+            .file("manifest.json", &m(cfg, &layers));
+        load_fails(&e, t.bytes(), "not a member path inside the archive");
+    }
+    // Config: a symlink member to a host file holding a valid config.
+    let config = serde_json::json!({"architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [sha256(&layer)]}});
+    let host = host_file(&e, "bstore-secret.json", config.to_string().as_bytes());
+    let mut t = Tar::new();
+    t.symlink("c.json", host.to_str().unwrap()).put(
+        tar::EntryType::Regular,
+        "l0/layer.tar",
+        0o644,
+        &layer,
+        "",
+    );
+    t.file("manifest.json", &m("c.json", &["l0/layer.tar"]));
+    load_fails(&e, t.bytes(), "c.json");
+    let cd = sha256(config.to_string().as_bytes());
+    assert!(
+        !e.store().join("blobs/sha256").join(&cd[7..]).exists(),
+        "host file imported"
+    );
+    // The same layer twice, the second a relative link to the first: loads.
+    let ar = docker_archive(&[layer.clone(), layer.clone()], "twice:latest", |_| {});
+    let mut t = Tar::new();
+    let mut a = tar::Archive::new(&ar[..]);
+    for en in a.entries().unwrap() {
+        let mut en = en.unwrap();
+        let name = en.path().unwrap().to_string_lossy().to_string();
+        let mut data = vec![];
+        std::io::Read::read_to_end(&mut en, &mut data).unwrap();
+        if name == "l1/layer.tar" {
+            t.symlink("l1/layer.tar", "../l0/layer.tar");
+        } else {
+            t.put(tar::EntryType::Regular, &name, 0o644, &data, "");
+        }
+    }
+    let p = e.path("twice.tar");
+    std::fs::write(&p, t.bytes()).unwrap();
+    e.ok(&["load", "-i", p.to_str().unwrap()]);
+    assert!(e.ok(&["images"]).contains("twice"));
+}
+
+/// oci-archive: a digest like `sha256:../..` never forms a path, and a blob member that
+/// is a symlink to a host file with the right content is not read.
+#[test]
+fn oci_archive_digests_are_checked_and_blobs_read_inside() {
+    let e = Env::empty();
+    let layer = one_file_layer("a", "a\n");
+    let config = serde_json::json!({"architecture": "amd64", "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": [sha256(&layer)]}})
+    .to_string();
+    let desc = |mt: &str, d: &[u8]| serde_json::json!({"mediaType": mt, "digest": sha256(d), "size": d.len()});
+    let manifest = serde_json::json!({"schemaVersion": 2,
+        "config": desc("application/vnd.oci.image.config.v1+json", config.as_bytes()),
+        "layers": [desc("application/vnd.oci.image.layer.v1.tar", &layer)]})
+    .to_string();
+    let index = |digest: &str| {
+        serde_json::json!({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": manifest.len(),
+        "annotations": {"org.opencontainers.image.ref.name": "o:1"}}]}).to_string()
+    };
+    let blob = |t: &mut Tar, d: &[u8]| {
+        t.put(
+            tar::EntryType::Regular,
+            &format!("blobs/sha256/{}", &sha256(d)[7..]),
+            0o644,
+            d,
+            "",
+        );
+    };
+    let mut t = Tar::new();
+    t.file("oci-layout", "{}")
+        .file("index.json", &index("sha256:../../../../etc/shadow"));
+    load_fails(&e, t.bytes(), "not a sha256 digest");
+    // The layer blob: a symlink to a host file that holds exactly the layer.
+    let host = host_file(&e, "bstore-layer", &layer);
+    let mut t = Tar::new();
+    t.file("oci-layout", "{}")
+        .file("index.json", &index(&sha256(manifest.as_bytes())));
+    blob(&mut t, manifest.as_bytes());
+    blob(&mut t, config.as_bytes());
+    t.symlink(
+        &format!("blobs/sha256/{}", &sha256(&layer)[7..]),
+        host.to_str().unwrap(),
+    );
+    load_fails(&e, t.bytes(), "blobs/sha256");
+    assert!(!e
+        .store()
+        .join("blobs/sha256")
+        .join(&sha256(&layer)[7..])
+        .exists());
+    // The same archive with the layer inside loads.
+    let mut t = Tar::new();
+    t.file("oci-layout", "{}")
+        .file("index.json", &index(&sha256(manifest.as_bytes())));
+    for d in [manifest.as_bytes(), config.as_bytes(), &layer] {
+        blob(&mut t, d);
+    }
+    let p = e.path("ok.tar");
+    std::fs::write(&p, t.bytes()).unwrap();
+    e.ok(&["load", "-i", p.to_str().unwrap()]);
+}
+
+/// Adds an image to the store's index by hand whose config blob is broken (as an older
+/// berth-build, a crash or a disk error may leave one).
+fn plant_broken_image(e: &Env, name: &str) {
+    let store = e.store();
+    let put = |data: &[u8]| {
+        let d = sha256(data);
+        std::fs::write(store.join("blobs/sha256").join(&d[7..]), data).unwrap();
+        d
+    };
+    let cfg = br#"{"architecture": 7, "rootfs": "nope"}"#;
+    let cd = put(cfg);
+    let m = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": cd, "size": cfg.len()},
+        "layers": []})
+    .to_string();
+    let md = put(m.as_bytes());
+    let ip = store.join("index.json");
+    let mut idx: serde_json::Value = serde_json::from_slice(&std::fs::read(&ip).unwrap()).unwrap();
+    idx["manifests"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": m.len(),
+        "annotations": {"org.opencontainers.image.ref.name": name}}));
+    std::fs::write(&ip, idx.to_string()).unwrap();
+}
+
+/// `load` refuses a wrong-typed config, a non-tar layer and a truncated one (each with a
+/// matching diff_id, so only the content check can catch it); one broken image already in
+/// the store never breaks `images`, `inspect`, `rmi` or `prune` for the others.
+#[test]
+fn bad_images_are_refused_and_never_break_the_store() {
+    let e = Env::with_busybox();
+    let layer = one_file_layer("big", &"x".repeat(4000));
+    let cut = layer[..2048].to_vec();
+    for (l, want) in [
+        (b"not a tar at all".to_vec(), "not a tar"),
+        (cut, "not a tar"),
+    ] {
+        load_fails(&e, docker_archive(&[l], "bad:1", |_| {}), want);
+    }
+    let mut t = Tar::new();
+    t.file("c.json", r#"{"architecture": "amd64", "os": "linux", "config": {"Env": "A=1"}, "rootfs": {"type": "layers", "diff_ids": []}}"#);
+    t.file(
+        "manifest.json",
+        r#"[{"Config": "c.json", "RepoTags": ["bad:2"], "Layers": []}]"#,
+    );
+    load_fails(&e, t.bytes(), "c.json");
+    plant_broken_image(&e, "broken:latest");
+    let o = e.run(&["images"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("busybox"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("broken"));
+    e.ok(&["inspect", "busybox"]);
+    e.ok(&["tag", "busybox", "other:1"]);
+    e.ok(&["rmi", "other:1"]);
+    e.ok(&["prune"]);
+    e.ok(&["inspect", "busybox"]);
+    e.ok(&["rmi", "broken"]);
+    e.ok(&["images"]);
+}
+
+/// Device nodes and FIFOs keep their exact mode (mknod is not subject to the umask).
+#[test]
+fn mknod_keeps_the_entry_mode() {
+    let e = Env::empty();
+    let mut t = Tar::new();
+    t.special(tar::EntryType::Fifo, "fifo", 0o666)
+        .special(tar::EntryType::Char, "null", 0o666);
+    let p = e.path("dev.tar");
+    std::fs::write(&p, t.bytes()).unwrap();
+    e.ok(&["import", p.to_str().unwrap(), "devs"]);
+    let dir = e.path("bundle");
+    e.ok(&["bundle", "devs", dir.to_str().unwrap(), "/bin/true"]);
+    let modes: Vec<u32> = ["fifo", "null"]
+        .iter()
+        .map(|n| {
+            std::fs::symlink_metadata(dir.join("rootfs").join(n))
+                .unwrap()
+                .mode()
+                & 0o7777
+        })
+        .collect();
+    e.ok(&["bundle", "--rm", dir.to_str().unwrap()]);
+    assert_eq!(modes, [0o666, 0o666]);
+}
