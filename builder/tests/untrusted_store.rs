@@ -329,7 +329,12 @@ fn a_layer_must_hash_to_its_diff_id() {
     let e = Env::empty();
     let good = one_file_layer("bin/sh", "good\n");
     let evil = one_file_layer("bin/sh", "evil\n");
-    let ar = docker_archive_with(&[evil.clone()], &[sha256(&good)], "evil:latest", |_| {});
+    let ar = docker_archive_with(
+        std::slice::from_ref(&evil),
+        &[sha256(&good)],
+        "evil:latest",
+        |_| {},
+    );
     let p = e.path("evil.tar");
     std::fs::write(&p, ar).unwrap();
     let err = e.fails(&["load", "-i", p.to_str().unwrap()]);
@@ -337,7 +342,7 @@ fn a_layer_must_hash_to_its_diff_id() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(e.ok(&["images"]).lines().all(|l| !l.contains("evil")));
     // A store blob swapped after load: the snapshot unpack refuses it.
-    let ar = docker_archive(&[good.clone()], "good:latest", |_| {});
+    let ar = docker_archive(std::slice::from_ref(&good), "good:latest", |_| {});
     std::fs::write(&p, ar).unwrap();
     e.ok(&["load", "-i", p.to_str().unwrap()]);
     let blob = e.store().join("blobs/sha256").join(&sha256(&good)[7..]);
