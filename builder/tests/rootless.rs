@@ -683,7 +683,7 @@ fn rootless_from_an_image_with_device_nodes_skips_them() {
     fx.env.ok(&["import", devs.to_str().unwrap(), "devs"]);
     let saved = fx.env.path("devs-saved.tar");
     fx.env.ok(&["save", "-o", saved.to_str().unwrap(), "devs"]);
-    chmod_tree(0o755, 0o644, &[saved.clone()]);
+    chmod_tree(0o755, 0o644, std::slice::from_ref(&saved));
     fx.user_ok(&u, &["load", "-i", saved.to_str().unwrap()]);
     let ctx = home.join("ctxdev");
     std::fs::create_dir_all(&ctx).unwrap();
