@@ -77,6 +77,34 @@ impl<W: Write> Write for HashWriter<W> {
     }
 }
 
+/// A reader that hashes everything read through it: a layer's diff_id while it unpacks.
+pub struct HashReader<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: io::Read> HashReader<R> {
+    pub fn new(inner: R) -> Self {
+        HashReader {
+            inner,
+            hasher: Sha256::new(),
+        }
+    }
+    /// Reads the rest (a tar's trailing blocks count too), then "sha256:…" of all of it.
+    pub fn finish(mut self) -> io::Result<String> {
+        io::copy(&mut self, &mut io::sink())?;
+        Ok(format!("sha256:{}", hex(&self.hasher.finalize())))
+    }
+}
+
+impl<R: io::Read> io::Read for HashReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
+}
+
 /// Incremental sha256 over several pieces (for cache keys).
 #[derive(Default, Clone)]
 pub struct Hasher(Sha256);

@@ -653,3 +653,45 @@ fn refused_user_namespace_gives_one_clear_line() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     fx.assert_nothing_left(&u);
 }
+
+/// A rootless build FROM an image holding device nodes skips them with a note (as podman
+/// does: a user namespace cannot make devices); FIFOs are still made.
+#[test]
+fn rootless_from_an_image_with_device_nodes_skips_them() {
+    let fx = Fixture::new();
+    let u = user(WITH_SUBIDS, true);
+    let home = fx.home(&u);
+    let mut b = tar::Builder::new(vec![]);
+    for (kind, name) in [
+        (tar::EntryType::Char, "null2"),
+        (tar::EntryType::Fifo, "fifo"),
+    ] {
+        let mut h = tar::Header::new_ustar();
+        h.set_entry_type(kind);
+        h.set_mode(0o666);
+        h.set_size(0);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_device_major(1).unwrap();
+        h.set_device_minor(3).unwrap();
+        h.set_path(name).unwrap();
+        h.set_cksum();
+        b.append(&h, &b""[..]).unwrap();
+    }
+    let devs = fx.env.path("devs.tar");
+    std::fs::write(&devs, b.into_inner().unwrap()).unwrap();
+    fx.env.ok(&["import", devs.to_str().unwrap(), "devs"]);
+    let saved = fx.env.path("devs-saved.tar");
+    fx.env.ok(&["save", "-o", saved.to_str().unwrap(), "devs"]);
+    chmod_tree(0o755, 0o644, std::slice::from_ref(&saved));
+    fx.user_ok(&u, &["load", "-i", saved.to_str().unwrap()]);
+    let ctx = home.join("ctxdev");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), "FROM devs\nCOPY f /f\n").unwrap();
+    std::fs::write(ctx.join("f"), "f\n").unwrap();
+    chown_tree(&ctx, &u);
+    let o = fx.as_user(&u, &["build", "--progress", "plain", ctx.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("skipped 1 device node"), "{err}");
+}

@@ -185,6 +185,15 @@ impl Root {
         })
     }
 
+    /// The tree whose top is the open directory `dir` (one already resolved in another
+    /// tree: an ADD destination inside a stage), without re-walking any path to it.
+    pub fn from_dir(dir: Dir) -> Root {
+        Root {
+            inner: pathrs::Root::from_fd(dir.fd),
+            path: dir.path,
+        }
+    }
+
     /// The host path the tree was opened at (for messages and for trusted host-side use).
     pub fn path(&self) -> &Path {
         &self.path

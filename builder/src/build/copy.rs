@@ -390,13 +390,13 @@ fn place(cx: &Ctx, ins: &Instruction, p: &PlaceCx, srcs: &[Src]) -> Result<()> {
             continue;
         }
         if p.add && p.ctx && !s.remote && crate::layer::unpack::is_archive(&host) {
-            make_dirs(p.staging, Some(p.view), p.dest_rel)?;
+            let dd = make_dirs(p.staging, Some(p.view), p.dest_rel)?;
             let opts = crate::layer::unpack::UnpackOptions {
                 overlay_whiteouts: false,
                 strict: true,
             };
             let r = crate::layer::unpack::open_tar(&host)?;
-            let dest = p.staging.path().join(p.dest_rel);
+            let dest = berth_common::inroot::Root::from_dir(dd);
             crate::layer::unpack::unpack(r, &dest, opts, &host)
                 .map_err(|e| err(cx, ins, e.to_string()))?;
             continue;

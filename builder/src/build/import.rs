@@ -41,7 +41,7 @@ pub fn import_rootfs(store: &Store, src: &Path, opts: &ImportOptions) -> Result<
             strict: false,
         };
         let res = open_tar(src)
-            .and_then(|r| unpack(r, &tmp, strict, src))
+            .and_then(|r| unpack(r, &berth_common::inroot::Root::open(&tmp)?, strict, src))
             .and_then(|_| pack_dir(store, &tmp, pack));
         let _ = fs::remove_dir_all(&tmp);
         res.map_err(|e| match e {

@@ -12,7 +12,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::exec::bundle::{write_config, ProcessSpec};
 use crate::exec::{mount, runtime};
 use crate::layer::pack::pack_dir_with;
-use crate::layer::unpack::adopt_snapshot;
+use crate::layer::snapshot::adopt_snapshot;
 use crate::layer::PackOptions;
 use crate::plan::cache::{self, CacheRecord};
 use berth_common::inroot::Root;

@@ -3,7 +3,7 @@
 use super::config::{env_get, DEFAULT_PATH};
 use crate::digest::{chain_ids, Hasher};
 use crate::error::Result;
-use crate::layer::unpack::ensure_snapshot;
+use crate::layer::snapshot::ensure_snapshot;
 use crate::store::types::{Descriptor, History, ImageConfig};
 use crate::store::Store;
 use std::collections::{BTreeMap, HashMap};
@@ -139,8 +139,9 @@ impl StageState {
     pub fn snapshots(&self, store: &Store) -> Result<Vec<PathBuf>> {
         let chains = chain_ids(&self.config.rootfs.diff_ids);
         let mut out = vec![];
-        for (c, l) in chains.iter().zip(&self.layers) {
-            out.push(ensure_snapshot(store, c, l)?);
+        let diffs = &self.config.rootfs.diff_ids;
+        for ((c, d), l) in chains.iter().zip(diffs).zip(&self.layers) {
+            out.push(ensure_snapshot(store, c, d, l)?);
         }
         out.reverse();
         Ok(out)

@@ -18,7 +18,7 @@ pub mod spec;
 use crate::digest::{chain_ids, sha256_hex};
 use crate::error::{Error, IoContext, Result};
 use crate::exec::mount;
-use crate::layer::unpack::ensure_snapshot;
+use crate::layer::snapshot::ensure_snapshot;
 use crate::store::Store;
 use serde::{Deserialize, Serialize};
 use std::fs;
@@ -144,8 +144,9 @@ fn create_in(
 ) -> Result<Meta> {
     let chains = chain_ids(&img.config.rootfs.diff_ids);
     let mut lowers = vec![];
-    for (c, l) in chains.iter().zip(&img.manifest.layers) {
-        lowers.push(ensure_snapshot(store, c, l)?);
+    let diffs = &img.config.rootfs.diff_ids;
+    for ((c, d), l) in chains.iter().zip(diffs).zip(&img.manifest.layers) {
+        lowers.push(ensure_snapshot(store, c, d, l)?);
     }
     lowers.reverse();
     let (upper, work, rootfs) = (dir.join("upper"), dir.join("work"), dir.join("rootfs"));

@@ -3,6 +3,7 @@
 //! reverse: a layer blob → an unpacked snapshot directory in overlay format.
 
 pub mod pack;
+pub mod snapshot;
 pub mod unpack;
 pub mod xattr;
 

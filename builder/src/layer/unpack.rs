@@ -2,13 +2,18 @@
 //! a 0/0 char device, or trusted.overlay.opaque=y; user.overlay.opaque=y in a
 //! rootless build, see xattr), and ADD's archive extraction,
 //! which refuses absolute paths, `..`, and links that leave the destination.
+//!
+//! Every entry is made through the in-root resolver (`berth_common::inroot`): its parent
+//! is resolved with the destination as `/`, and the entry itself is made by name in that
+//! open directory. A layer's `evil -> /host/dir` then `evil/f` lands in `dest/host/dir/f`,
+//! never on the host, whatever the entry is (file, directory, device, hard link, whiteout).
 
 use super::xattr;
+use crate::digest::HashReader;
 use crate::error::{Error, IoContext, Result};
-use crate::store::types::Descriptor;
-use crate::store::Store;
-use nix::sys::stat::{mknod, Mode, SFlag};
-use std::fs::{self, File};
+use berth_common::inroot::{is_plain_name, Dir, Root};
+use std::ffi::OsStr;
+use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::{Component, Path, PathBuf};
 use tar::EntryType;
@@ -23,7 +28,12 @@ pub struct UnpackOptions {
 
 /// Open a possibly gzip- or zstd-compressed tar (sniffed by magic).
 pub fn open_tar(path: &Path) -> Result<Box<dyn Read>> {
-    let mut f = BufReader::new(File::open(path).at(path)?);
+    decompress(File::open(path).at(path)?, path)
+}
+
+/// A possibly gzip- or zstd-compressed stream, decompressed (sniffed by magic).
+pub fn decompress<'a>(r: impl Read + 'a, path: &Path) -> Result<Box<dyn Read + 'a>> {
+    let mut f = BufReader::new(r);
     let magic = {
         use std::io::BufRead;
         f.fill_buf().at(path)?.get(..4).map(|m| m.to_vec())
@@ -85,81 +95,128 @@ fn link_stays_inside(rel: &Path, target: &Path) -> bool {
     true
 }
 
-fn remove_any(p: &Path) {
-    if let Ok(md) = fs::symlink_metadata(p) {
-        let _ = if md.is_dir() {
-            fs::remove_dir_all(p)
-        } else {
-            fs::remove_file(p)
-        };
-    }
+/// What one unpack saw beyond its entries.
+#[derive(Default)]
+struct Notes {
+    /// Device nodes a rootless build could not make (skipped, as podman does).
+    skipped_devices: usize,
 }
 
-/// Unpack a tar stream into `dest` (which must exist).
-pub fn unpack(r: impl Read, dest: &Path, opts: UnpackOptions, name: &Path) -> Result<()> {
-    let mut ar = tar::Archive::new(r);
-    ar.set_preserve_permissions(true);
-    ar.set_preserve_mtime(true);
-    ar.set_preserve_ownerships(true);
-    ar.set_unpack_xattrs(false);
-    ar.set_overwrite(true);
+/// Unpack a tar stream into the tree `dest`; returns the diff_id ("sha256:…") of the
+/// whole uncompressed stream, read to its end.
+pub fn unpack(r: impl Read, dest: &Root, opts: UnpackOptions, name: &Path) -> Result<String> {
+    let mut ar = tar::Archive::new(HashReader::new(r));
+    let mut notes = Notes::default();
     for entry in ar.entries().at(name)? {
         let mut e = entry.at(name)?;
-        let raw = e.path().at(name)?.into_owned();
-        let rel = clean_path(&raw, opts.strict, name)?;
-        if rel.as_os_str().is_empty() {
-            continue;
-        }
-        let target = dest.join(&rel);
-        let fname = rel
-            .file_name()
-            .unwrap_or_default()
-            .to_string_lossy()
-            .to_string();
-        if opts.overlay_whiteouts && fname.starts_with(".wh.") {
-            whiteout(dest, &rel, &fname)?;
-            continue;
-        }
-        let kind = e.header().entry_type();
-        if opts.strict && (kind == EntryType::Symlink || kind == EntryType::Link) {
-            let t = e.link_name().at(name)?.unwrap_or_default().into_owned();
-            let ok = if kind == EntryType::Link {
-                clean_path(&t, true, name).is_ok()
-            } else {
-                link_stays_inside(&rel, &t)
-            };
-            if !ok {
-                return Err(Error::invalid(
-                    name.display().to_string(),
-                    format!("archive link {:?} -> {:?} escapes the destination", raw, t),
-                ));
-            }
-        }
-        if let Ok(md) = fs::symlink_metadata(&target) {
-            if !(md.is_dir() && kind == EntryType::Directory) {
-                remove_any(&target);
-            }
-        }
-        if matches!(kind, EntryType::Char | EntryType::Block | EntryType::Fifo) {
-            special(&e, &target, kind)?;
-            continue;
-        }
-        let cap = if opts.strict {
-            None
-        } else {
-            capability(&mut e)
+        unpack_entry(&mut e, dest, opts, name, &mut notes)?;
+    }
+    if notes.skipped_devices > 0 {
+        eprintln!(
+            "note: {}: skipped {} device node(s): a rootless build cannot create devices",
+            name.display(),
+            notes.skipped_devices
+        );
+    }
+    ar.into_inner().finish().at(name)
+}
+
+fn unpack_entry<R: Read>(
+    e: &mut tar::Entry<R>,
+    root: &Root,
+    opts: UnpackOptions,
+    name: &Path,
+    notes: &mut Notes,
+) -> Result<()> {
+    let raw = e.path().at(name)?.into_owned();
+    let rel = clean_path(&raw, opts.strict, name)?;
+    let Some(fname) = rel.file_name().map(OsStr::to_owned) else {
+        return Ok(()); // the top itself ("./")
+    };
+    let fname_s = fname.to_string_lossy();
+    if opts.overlay_whiteouts && fname_s.starts_with(".wh.") {
+        return whiteout(root, &rel, &fname_s);
+    }
+    let kind = e.header().entry_type();
+    let link = e.link_name().at(name)?.map(|l| l.into_owned());
+    if opts.strict && matches!(kind, EntryType::Symlink | EntryType::Link) {
+        let t = link.clone().unwrap_or_default();
+        let ok = match kind {
+            EntryType::Link => clean_path(&t, true, name).is_ok(),
+            _ => link_stays_inside(&rel, &t),
         };
-        if let Err(err) = e.unpack_in(dest) {
-            return Err(unmapped(e.header(), &target).unwrap_or(Error::Io {
-                path: target,
-                source: err,
-            }));
-        }
-        if let Some(cap) = cap {
-            // Best effort: a filesystem without xattrs just loses the capability.
-            let _ = xattr::set(&target, "security.capability", &cap);
+        if !ok {
+            return Err(Error::invalid(
+                name.display().to_string(),
+                format!("archive link {:?} -> {:?} escapes the destination", raw, t),
+            ));
         }
     }
+    let (dir, leaf) = root.parent_all(&rel, 0o755)?;
+    let h = e.header().clone();
+    let mode = h.mode().at(root.display(&rel))? & 0o7777;
+    match kind {
+        EntryType::Directory => {
+            if dir.lstat(&leaf)?.is_some_and(|st| !st.is_dir()) {
+                dir.remove_all(&leaf)?;
+            }
+            dir.mkdir(&leaf, mode)?;
+        }
+        EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse => {
+            let mut f = dir.replace_file(&leaf, 0o600)?;
+            std::io::copy(e, &mut f).at(dir.display(&leaf))?;
+        }
+        EntryType::Symlink => {
+            dir.remove_all(&leaf)?;
+            dir.symlink(&leaf, &link.unwrap_or_default())?;
+        }
+        EntryType::Link => {
+            let src = clean_path(&link.unwrap_or_default(), opts.strict, name)?;
+            if src == rel {
+                return Ok(()); // a link to itself: already there
+            }
+            let (sdir, sname) = root.parent(&src)?;
+            dir.remove_all(&leaf)?;
+            dir.hardlink(&leaf, &sdir, &sname)?;
+            return Ok(()); // shares the source's inode, owner and mode
+        }
+        EntryType::Char | EntryType::Block | EntryType::Fifo => {
+            if !special(&dir, &leaf, &h, kind, notes)? {
+                return Ok(());
+            }
+        }
+        _ => return Ok(()), // pax/GNU headers the tar crate did not fold in, and the like
+    }
+    finish_entry(e, &dir, &leaf, &h, kind, opts, mode)
+}
+
+/// Owner, mode (again after chown, which drops setuid), capability and mtime.
+fn finish_entry<R: Read>(
+    e: &mut tar::Entry<R>,
+    dir: &Dir,
+    leaf: &OsStr,
+    h: &tar::Header,
+    kind: EntryType,
+    opts: UnpackOptions,
+    mode: u32,
+) -> Result<()> {
+    let at = dir.display(leaf);
+    let (uid, gid) = (h.uid().at(&at)? as u32, h.gid().at(&at)? as u32);
+    if let Err(err) = dir.chown(leaf, uid, gid) {
+        return Err(unmapped(&at, uid, gid).unwrap_or(err.into()));
+    }
+    if kind != EntryType::Symlink {
+        dir.chmod(leaf, mode)?;
+    }
+    if !opts.strict && kind.is_file() {
+        if let Some(cap) = capability(e) {
+            // Best effort: a filesystem without xattrs just loses the capability.
+            let _ = dir.set_xattr(leaf, "security.capability", &cap);
+        }
+    }
+    let mtime = h.mtime().unwrap_or(0) as i64;
+    // Best effort, as tar does: a timestamp is never worth failing a layer for.
+    let _ = dir.set_times(leaf, (mtime, 0), (mtime, 0));
     Ok(())
 }
 
@@ -174,96 +231,59 @@ fn capability<R: Read>(e: &mut tar::Entry<R>) -> Option<Vec<u8>> {
     None
 }
 
-fn whiteout(dest: &Path, rel: &Path, fname: &str) -> Result<()> {
-    let parent = dest.join(rel.parent().unwrap_or(Path::new("")));
-    fs::create_dir_all(&parent).at(&parent)?;
+/// `.wh.NAME` deletes NAME from the lower layers (an overlay 0/0 char device here), and
+/// `.wh..wh..opq` hides everything below its directory (the opaque xattr on it).
+fn whiteout(root: &Root, rel: &Path, fname: &str) -> Result<()> {
+    let parent = rel.parent().unwrap_or(Path::new(""));
+    root.mkdir_all(parent, 0o755)?;
+    let dir = root.dir(parent)?;
     if fname == ".wh..wh..opq" {
-        return xattr::set(&parent, xattr::opaque_name(), b"y").at(&parent);
+        return Ok(dir.set_xattr_self(xattr::opaque_name(), b"y")?);
     }
-    let t = parent.join(&fname[4..]);
-    remove_any(&t);
-    mknod(&t, SFlag::S_IFCHR, Mode::empty(), 0).at(&t)
+    let victim = OsStr::new(&fname[4..]);
+    if !is_plain_name(victim) {
+        return Ok(()); // ".wh." alone names nothing
+    }
+    dir.remove_all(victim)?;
+    Ok(dir.mknod(victim, libc::S_IFCHR, 0, 0)?)
 }
 
-fn special<R: Read>(e: &tar::Entry<R>, target: &Path, kind: EntryType) -> Result<()> {
-    let h = e.header();
-    let mode = Mode::from_bits_truncate(h.mode().at(target)?);
-    let major = h.device_major().at(target)?.unwrap_or(0) as u64;
-    let minor = h.device_minor().at(target)?.unwrap_or(0) as u64;
+/// Makes a device node or FIFO with exactly the entry's mode (no umask). Ok(false) when a
+/// rootless build cannot make a device: it is skipped and counted for a note.
+fn special(
+    dir: &Dir,
+    leaf: &OsStr,
+    h: &tar::Header,
+    kind: EntryType,
+    notes: &mut Notes,
+) -> Result<bool> {
+    let at = dir.display(leaf);
+    let mode = h.mode().at(&at)? & 0o7777;
+    let major = h.device_major().at(&at)?.unwrap_or(0);
+    let minor = h.device_minor().at(&at)?.unwrap_or(0);
     let flag = match kind {
-        EntryType::Char => SFlag::S_IFCHR,
-        EntryType::Block => SFlag::S_IFBLK,
-        _ => SFlag::S_IFIFO,
+        EntryType::Char => libc::S_IFCHR,
+        EntryType::Block => libc::S_IFBLK,
+        _ => libc::S_IFIFO,
     };
-    if let Some(p) = target.parent() {
-        fs::create_dir_all(p).at(p)?;
+    dir.remove_all(leaf)?;
+    match dir.mknod(leaf, flag, mode, libc::makedev(major, minor)) {
+        Ok(()) => Ok(true),
+        Err(e)
+            if flag != libc::S_IFIFO
+                && e.raw_os_error() == Some(libc::EPERM)
+                && crate::rootless::in_userns() =>
+        {
+            notes.skipped_devices += 1;
+            Ok(false)
+        }
+        Err(e) => Err(e.into()),
     }
-    mknod(
-        target,
-        flag,
-        mode,
-        libc::makedev(major as u32, minor as u32),
-    )
-    .at(target)?;
-    let uid = h.uid().at(target)? as u32;
-    let gid = h.gid().at(target)? as u32;
-    std::os::unix::fs::lchown(target, Some(uid), Some(gid)).map_err(|err| {
-        unmapped(h, target).unwrap_or(Error::Io {
-            path: target.to_path_buf(),
-            source: err,
-        })
-    })
 }
 
 /// The clear error for an entry owned by an id a rootless build cannot use.
-fn unmapped(h: &tar::Header, target: &Path) -> Option<Error> {
-    let (uid, gid) = (h.uid().ok()? as u32, h.gid().ok()? as u32);
+fn unmapped(target: &Path, uid: u32, gid: u32) -> Option<Error> {
     crate::rootless::chown_error(target, uid, gid).map(Error::from)
-}
-
-/// The snapshot directory of a layer, unpacking it once (atomically) if needed.
-pub fn ensure_snapshot(store: &Store, chain_id: &str, layer: &Descriptor) -> Result<PathBuf> {
-    let hex = crate::digest::digest_hex(chain_id)
-        .ok_or_else(|| Error::invalid(chain_id, "bad chain id"))?;
-    let dir = store.snapshots_dir().join(hex);
-    if dir.exists() {
-        return Ok(dir);
-    }
-    let tmp = store.tmp_path("snap");
-    fs::create_dir_all(&tmp).at(&tmp)?;
-    let blob = store.blob_path(&layer.digest)?;
-    let res = open_tar(&blob).and_then(|r| {
-        unpack(
-            r,
-            &tmp,
-            UnpackOptions {
-                overlay_whiteouts: true,
-                strict: false,
-            },
-            &blob,
-        )
-    });
-    if let Err(e) = res {
-        let _ = fs::remove_dir_all(&tmp);
-        return Err(e);
-    }
-    if fs::rename(&tmp, &dir).is_err() {
-        // Another build made it first.
-        let _ = fs::remove_dir_all(&tmp);
-    }
-    Ok(dir)
-}
-
-/// Adopt an already-unpacked directory (an overlay upper dir) as a snapshot.
-pub fn adopt_snapshot(store: &Store, chain_id: &str, dir: &Path) -> Result<PathBuf> {
-    let hex = crate::digest::digest_hex(chain_id)
-        .ok_or_else(|| Error::invalid(chain_id, "bad chain id"))?;
-    let dest = store.snapshots_dir().join(hex);
-    if !dest.exists() && fs::rename(dir, &dest).is_ok() {
-        return Ok(dest);
-    }
-    let _ = fs::remove_dir_all(dir);
-    Ok(dest)
 }
 
 /// The first four bytes of a file (compression magic).

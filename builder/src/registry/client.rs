@@ -3,6 +3,7 @@
 //! backoff, statuses returned to the caller (only transport failures are errors).
 
 use super::auth::{self, Challenge, Creds};
+use super::origin::{self, Origin};
 use super::{RegistryOptions, RemoteRef};
 use crate::error::{Error, IoContext, Result};
 use std::io::{Read, Seek, SeekFrom};
@@ -10,6 +11,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 const RETRIES: u32 = 3;
+/// Redirects followed per request (by hand, so each hop is checked for credentials).
+const REDIRECTS: u32 = 5;
 
 /// A request body that can be sent again on retry.
 #[derive(Debug, Clone)]
@@ -46,6 +49,8 @@ fn untrusted_certificate(t: &ureq::Transport) -> Option<String> {
 pub struct Client {
     agent: ureq::Agent,
     base: String,
+    /// The registry's origin: the only one credentials and tokens are ever sent to.
+    origin: Option<Origin>,
     pub repo: String,
     registry: String,
     creds: Option<Creds>,
@@ -61,7 +66,7 @@ impl Client {
             .try_proxy_from_env(!r.is_loopback())
             .timeout_connect(Duration::from_secs(15))
             .timeout_read(Duration::from_secs(300))
-            .redirects(5);
+            .redirects(0);
         if insecure {
             b = b.tls_config(super::tls::insecure_config());
         }
@@ -71,8 +76,10 @@ impl Client {
         } else {
             "https"
         };
+        let base = format!("{scheme}://{}", r.api_host());
         Ok(Client {
-            base: format!("{scheme}://{}", r.api_host()),
+            origin: Origin::of(&base),
+            base,
             agent,
             repo: r.repo.clone(),
             registry: r.registry.clone(),
@@ -109,7 +116,7 @@ impl Client {
         for (k, v) in headers {
             req = req.set(k, v);
         }
-        if let Some(a) = &self.authz {
+        if let Some(a) = self.authz.as_ref().filter(|_| self.is_registry(url)) {
             req = req.set("Authorization", a);
         }
         let res = match body {
@@ -154,7 +161,14 @@ impl Client {
         }
     }
 
-    /// Send with retries and auth; returns the response whatever its status.
+    /// Is `url` at the registry's own origin (scheme, host and port)?
+    fn is_registry(&self, url: &str) -> bool {
+        self.origin.is_some() && Origin::of(url) == self.origin
+    }
+
+    /// Send with retries, auth and redirects; returns the response whatever its status.
+    /// Credentials go to the registry's origin only: a redirect or an upload Location at
+    /// another host gets the request without them.
     pub fn send(
         &mut self,
         method: &str,
@@ -162,11 +176,37 @@ impl Client {
         headers: &[(&str, &str)],
         body: Body,
     ) -> Result<ureq::Response> {
-        let url = self.url(path);
+        let (mut url, mut method, mut body) = (self.url(path), method.to_string(), body);
+        for _ in 0..=REDIRECTS {
+            let resp = self.send_one(&method, &url, headers, &body)?;
+            let next = match resp.status() {
+                301 | 302 | 303 | 307 | 308 => resp.header("Location"),
+                _ => None,
+            };
+            let Some(next) = next.and_then(|l| origin::resolve(&url, l)) else {
+                return Ok(resp);
+            };
+            // As browsers and Docker's client: 303 (and 301/302 after a POST) become GET.
+            if resp.status() == 303 || (resp.status() < 303 && method == "POST") {
+                (method, body) = ("GET".to_string(), Body::Empty);
+            }
+            url = next;
+        }
+        Err(self.fail(format!("too many redirects, the last to {url}")))
+    }
+
+    /// One request (retried when transient; answered once when the registry asks for auth).
+    fn send_one(
+        &mut self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: &Body,
+    ) -> Result<ureq::Response> {
         let mut authed = false;
         let mut attempt = 0;
         loop {
-            let r = self.once(method, &url, headers, &body);
+            let r = self.once(method, url, headers, body);
             let transient = match &r {
                 Err(f) => f.transient,
                 Ok(resp) => resp.status() == 429 || resp.status() >= 500,
@@ -177,6 +217,11 @@ impl Client {
                 continue;
             }
             let resp = r.map_err(|f| f.error)?;
+            if resp.status() == 401 && !self.is_registry(url) {
+                return Err(self.fail(format!(
+                    "{url} asks for credentials: they are only sent to the registry itself"
+                )));
+            }
             if resp.status() == 401 && !authed {
                 authed = true;
                 let ch = resp

@@ -24,6 +24,7 @@
 pub mod auth;
 pub mod cache;
 pub mod client;
+pub mod origin;
 pub mod pull;
 pub mod push;
 pub mod reference;

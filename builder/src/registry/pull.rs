@@ -32,9 +32,15 @@ pub fn get_manifest(c: &mut Client, reference: &str) -> Result<(String, Vec<u8>)
     let ct = r.header("Content-Type").unwrap_or_default().to_string();
     let mut data = vec![];
     r.into_reader()
-        .take(LIMIT)
+        .take(LIMIT + 1)
         .read_to_end(&mut data)
         .at(&path)?;
+    if data.len() as u64 > LIMIT {
+        return Err(Error::invalid(
+            format!("manifest {}:{reference}", c.repo),
+            "over 4 MiB (the limit registries keep to)",
+        ));
+    }
     let digest = sha256_digest(&data);
     for want in [
         reference.starts_with("sha256:").then_some(reference),
@@ -83,7 +89,9 @@ pub fn get_blob(c: &mut Client, store: &Store, d: &Descriptor) -> Result<()> {
         return Err(c.status_error(&format!("blob {}", d.digest), r));
     }
     let mut w = store.blob_writer()?;
-    std::io::copy(&mut r.into_reader(), &mut w)
+    // The descriptor's size bounds the body: an endless one stops there (then the digest
+    // check refuses it).
+    std::io::copy(&mut r.into_reader().take(d.size), &mut w)
         .map_err(|e| Error::invalid(format!("blob {}", d.digest), e.to_string()))?;
     w.commit_checked(&d.media_type, Some(&d.digest))?;
     Ok(())
@@ -135,6 +143,11 @@ pub fn pull(
             format!("image {}", r.display()),
             "config and manifest disagree on the layers",
         ));
+    }
+    // Snapshots are keyed by diff_id: a layer must be what the config says it is.
+    for (l, d) in img.manifest.layers.iter().zip(&img.config.rootfs.diff_ids) {
+        let got = crate::store::load::layer_diff_id(store, l)?;
+        crate::layer::snapshot::check_diff_id(&l.digest, &got, d)?;
     }
     let digests: Vec<String> = all.iter().map(|d| d.digest.clone()).collect();
     remember(store, &r.registry, &r.repo, &digests)?;

@@ -1,12 +1,14 @@
 //! save/load: oci-archive (a tarred OCI layout) and docker-archive (manifest.json +
 //! config + uncompressed layer tars, as `docker save` writes and `docker load` reads).
 
-use super::image::ref_name;
 use super::types::*;
 use super::{Image, Store};
+use crate::digest::digest_hex;
 use crate::error::{Error, IoContext, Result};
-use crate::layer::unpack::{open_tar, unpack, UnpackOptions};
+use crate::layer::unpack::open_tar;
 use serde::{Deserialize, Serialize};
+
+pub use super::load::load;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File};
 use std::io::Write;
@@ -20,11 +22,11 @@ pub enum ArchiveFormat {
 
 #[derive(Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct DockerEntry {
-    config: String,
+pub(super) struct DockerEntry {
+    pub config: String,
     #[serde(default)]
-    repo_tags: Option<Vec<String>>,
-    layers: Vec<String>,
+    pub repo_tags: Option<Vec<String>>,
+    pub layers: Vec<String>,
 }
 
 fn tar_bytes<W: Write>(b: &mut tar::Builder<W>, path: &str, data: &[u8]) -> Result<()> {
@@ -50,8 +52,11 @@ fn tar_file<W: Write>(b: &mut tar::Builder<W>, path: &str, src: &Path) -> Result
     b.append_data(&mut h, path, f).at(src)
 }
 
-fn blob_name(digest: &str) -> String {
-    format!("blobs/sha256/{}", digest.trim_start_matches("sha256:"))
+/// `blobs/sha256/<hex>` of a checked digest (never a path a digest like
+/// `sha256:../..` could shape).
+fn blob_name(digest: &str) -> Result<String> {
+    let hex = digest_hex(digest).ok_or_else(|| Error::invalid(digest, "not a sha256 digest"))?;
+    Ok(format!("blobs/sha256/{hex}"))
 }
 
 /// Write `images` (with the names to record) to `dest` (written via tmp + rename).
@@ -107,7 +112,7 @@ fn save_oci<W: Write>(
     }
     tar_bytes(b, "index.json", &to_json(&index))?;
     for d in blobs {
-        tar_file(b, &blob_name(&d), &store.blob_path(&d)?)?;
+        tar_file(b, &blob_name(&d)?, &store.blob_path(&d)?)?;
     }
     Ok(())
 }
@@ -122,11 +127,11 @@ fn save_docker<W: Write>(
     for (name, img) in images {
         let cfg = &img.manifest.config.digest;
         if done.insert(cfg.clone()) {
-            tar_file(b, &blob_name(cfg), &store.blob_path(cfg)?)?;
+            tar_file(b, &blob_name(cfg)?, &store.blob_path(cfg)?)?;
         }
         let mut layers = vec![];
         for (l, diff_id) in img.manifest.layers.iter().zip(&img.config.rootfs.diff_ids) {
-            layers.push(blob_name(diff_id));
+            layers.push(blob_name(diff_id)?);
             if !done.insert(diff_id.clone()) {
                 continue;
             }
@@ -136,130 +141,17 @@ fn save_docker<W: Write>(
                 let mut r = open_tar(&store.blob_path(&l.digest)?)?;
                 let mut f = File::create(&tmp).at(&tmp)?;
                 std::io::copy(&mut r, &mut f).at(&tmp)?;
-                tar_file(b, &blob_name(diff_id), &tmp)
+                tar_file(b, &blob_name(diff_id)?, &tmp)
             })();
             let _ = fs::remove_file(&tmp);
             res?;
         }
         entries.push(DockerEntry {
-            config: blob_name(cfg),
+            config: blob_name(cfg)?,
             repo_tags: Some(vec![name.clone()]),
             layers,
         });
     }
     let mj = serde_json::to_vec(&entries).map_err(|e| Error::Build(e.to_string()))?;
     tar_bytes(b, "manifest.json", &mj)
-}
-
-/// Load an oci-archive or docker-archive; returns the names tagged.
-pub fn load(store: &Store, src: &Path) -> Result<Vec<String>> {
-    let _lock = store.lock_shared()?;
-    let tmp = store.tmp_path("load");
-    fs::create_dir_all(&tmp).at(&tmp)?;
-    let res = (|| {
-        let opts = UnpackOptions {
-            overlay_whiteouts: false,
-            strict: true,
-        };
-        unpack(open_tar(src)?, &tmp, opts, src)?;
-        if tmp.join("index.json").exists() {
-            load_oci(store, &tmp, src)
-        } else if tmp.join("manifest.json").exists() {
-            load_docker(store, &tmp, src)
-        } else {
-            Err(Error::invalid(
-                src.display().to_string(),
-                "neither an oci-archive (index.json) nor a docker-archive (manifest.json)",
-            ))
-        }
-    })();
-    let _ = fs::remove_dir_all(&tmp);
-    res
-}
-
-/// Copy a file into the store, checking it hashes to `want` when given.
-fn import_blob(
-    store: &Store,
-    path: &Path,
-    media_type: &str,
-    want: Option<&str>,
-) -> Result<Descriptor> {
-    let mut w = store.blob_writer()?;
-    let mut f = File::open(path).at(path)?;
-    std::io::copy(&mut f, &mut w).at(path)?;
-    let d = w.commit(media_type)?;
-    if let Some(want) = want {
-        if d.digest != want {
-            return Err(Error::invalid(
-                path.display().to_string(),
-                format!("content is {} but should be {want}", d.digest),
-            ));
-        }
-    }
-    Ok(d)
-}
-
-fn read_json<T: serde::de::DeserializeOwned>(p: &Path) -> Result<T> {
-    let data = fs::read(p).at(p)?;
-    serde_json::from_slice(&data).map_err(|source| Error::Json {
-        path: p.to_path_buf(),
-        source,
-    })
-}
-
-fn load_oci(store: &Store, dir: &Path, src: &Path) -> Result<Vec<String>> {
-    let index: Index = read_json(&dir.join("index.json"))?;
-    let mut pending = vec![];
-    for d in &index.manifests {
-        let mp = dir.join(blob_name(&d.digest));
-        let m: Manifest = read_json(&mp)?;
-        for l in m.layers.iter().chain(std::iter::once(&m.config)) {
-            let p = dir.join(blob_name(&l.digest));
-            import_blob(store, &p, &l.media_type, Some(&l.digest))?;
-        }
-        let md = import_blob(store, &mp, &d.media_type, Some(&d.digest))?;
-        let name = ref_name(d).map(|s| s.to_string()).ok_or_else(|| {
-            Error::invalid(
-                src.display().to_string(),
-                "an image in the archive has no ref.name",
-            )
-        })?;
-        pending.push((md, name));
-    }
-    let mut out = vec![];
-    for (md, name) in pending {
-        out.push(store.tag(&md, &name)?);
-    }
-    Ok(out)
-}
-
-fn load_docker(store: &Store, dir: &Path, src: &Path) -> Result<Vec<String>> {
-    let entries: Vec<DockerEntry> = read_json(&dir.join("manifest.json"))?;
-    let mut out = vec![];
-    for e in entries {
-        let cp = dir.join(&e.config);
-        let config: ImageConfig = read_json(&cp)?;
-        let mut layers = vec![];
-        for l in &e.layers {
-            let p = dir.join(l);
-            let mt = match crate::layer::unpack::magic(&p) {
-                Some([0x1f, 0x8b, _, _]) => MT_LAYER_GZIP,
-                Some([0x28, 0xb5, 0x2f, 0xfd]) => MT_LAYER_ZSTD,
-                _ => MT_LAYER_TAR,
-            };
-            layers.push(import_blob(store, &p, mt, None)?);
-        }
-        if layers.len() != config.rootfs.diff_ids.len() {
-            return Err(Error::invalid(
-                src.display().to_string(),
-                "layer count does not match the config's diff_ids",
-            ));
-        }
-        let cdesc = import_blob(store, &cp, MT_CONFIG, None)?;
-        let img = store.write_manifest(cdesc, &config, &layers)?;
-        for t in e.repo_tags.unwrap_or_default() {
-            out.push(store.tag(&img.manifest_desc, &t)?);
-        }
-    }
-    Ok(out)
 }

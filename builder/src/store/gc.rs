@@ -32,11 +32,15 @@ impl Store {
         let mut chains: HashSet<String> = HashSet::new();
         for d in self.index()?.manifests {
             keep.insert(d.digest.clone());
-            let m: Manifest = self.read_json(&d.digest)?;
-            let img = self.load_manifest(&d)?;
+            // A broken image keeps what it names; it never stops the prune of the rest.
+            let Ok(m) = self.read_json::<Manifest>(&d.digest) else {
+                continue;
+            };
             keep.insert(m.config.digest.clone());
             keep.extend(m.layers.iter().map(|l| l.digest.clone()));
-            chains.extend(chain_ids(&img.config.rootfs.diff_ids));
+            if let Ok(img) = self.load_manifest(&d) {
+                chains.extend(chain_ids(&img.config.rootfs.diff_ids));
+            }
         }
         // Bundles use their image's layers as overlay lowerdirs.
         for dir in crate::bundle::registered(self) {

@@ -57,7 +57,10 @@ impl Store {
                 if d.digest.trim_start_matches("sha256:").starts_with(want) {
                     return self.load_manifest(d);
                 }
-                let img = self.load_manifest(d)?;
+                // A broken entry is not this image: it must not hide the others.
+                let Ok(img) = self.load_manifest(d) else {
+                    continue;
+                };
                 if img.id().trim_start_matches("sha256:").starts_with(want) {
                     return Ok(img);
                 }
@@ -115,8 +118,16 @@ impl Store {
 
     /// Remove tags: by name, or every tag of an image ID. Returns the names removed.
     pub fn untag(&self, reference: &str) -> Result<Vec<String>> {
-        let img = self.resolve(reference)?;
         let by_name = normalize(reference).ok();
+        let tagged = by_name.as_ref().is_some_and(|n| {
+            let idx = self.index().unwrap_or_default();
+            idx.manifests.iter().any(|e| ref_name(e) == Some(n))
+        });
+        // By name, the entry goes without reading its image (a broken one can be removed).
+        let digest = match tagged {
+            true => String::new(),
+            false => self.resolve(reference)?.manifest_desc.digest,
+        };
         self.update_index(|idx| {
             let named = by_name
                 .as_ref()
@@ -126,7 +137,7 @@ impl Store {
                 let hit = if named {
                     ref_name(e) == by_name.as_deref()
                 } else {
-                    e.digest == img.manifest_desc.digest
+                    e.digest == digest
                 };
                 if hit {
                     removed.push(ref_name(e).unwrap_or(&e.digest).to_string());
@@ -146,7 +157,11 @@ impl Store {
                 continue;
             }
             let name = ref_name(d).unwrap_or("<none>:<none>").to_string();
-            out.push((name, self.load_manifest(d)?));
+            // One broken image is reported and skipped; it never hides the others.
+            match self.load_manifest(d) {
+                Ok(img) => out.push((name, img)),
+                Err(e) => eprintln!("warning: image {name} ({}) skipped: {e}", d.digest),
+            }
         }
         Ok(out)
     }

@@ -14,6 +14,7 @@
 pub mod archive;
 pub mod gc;
 pub mod image;
+pub mod load;
 pub mod lock;
 pub mod reference;
 pub mod sizes;
