@@ -2,7 +2,7 @@
 //! --apparmor / --process-label. Differential: RUNTIME=runc must pass the same tests.
 //! Where the host has no AppArmor (or SELinux) the tests check runc's behaviour there
 //! (create/exec fail); where it has AppArmor and apparmor_parser (the VM suite,
-//! scripts/vm/apparmor.sh) a profile is loaded and must confine init and exec'd processes.
+//! scripts/vm/checks/apparmor.sh) a profile is loaded and must confine init and exec'd processes.
 mod common;
 use common::*;
 use serde_json::json;
@@ -207,7 +207,9 @@ impl Profile {
     /// None (test skipped) without AppArmor or apparmor_parser.
     fn load(tag: &str) -> Option<Profile> {
         if !apparmor_host() || Command::new("apparmor_parser").arg("-V").output().is_err() {
-            eprintln!("skipped: needs AppArmor and apparmor_parser (scripts/vm/apparmor.sh)");
+            eprintln!(
+                "skipped: needs AppArmor and apparmor_parser (scripts/vm/checks/apparmor.sh)"
+            );
             return None;
         }
         let name = format!("berth-lsm-{tag}-{}", std::process::id());

@@ -34,7 +34,7 @@ pub fn container_paths(
         .unwrap_or_else(|| PathBuf::from(id));
     if p.to_string_lossy().contains(':') {
         return Err(Error::Other(format!(
-            "linux.cgroupsPath {p:?}: systemd slice:prefix:name paths need --systemd-cgroup, and systemd is not running here"
+            "linux.cgroupsPath {p:?}: systemd slice:prefix:name paths need the systemd cgroup driver, which berth does not have yet (use a cgroupfs path)"
         )));
     }
     if p.components().any(|c| matches!(c, Component::ParentDir)) {

@@ -90,8 +90,17 @@ pub enum Cmd {
 }
 
 pub fn run(cli: Cli) -> berth::Result<i32> {
-    if cli.systemd_cgroup && !std::path::Path::new("/run/systemd/system").exists() {
-        return Err(berth::Error::Other("--systemd-cgroup: systemd is not running on this host (no /run/systemd/system); use the default cgroupfs driver".into()));
+    // The flag is refused rather than accepted and ignored: a container asked into a systemd
+    // scope must not silently land in a cgroupfs path.
+    if cli.systemd_cgroup {
+        let why = if std::path::Path::new("/run/systemd/system").exists() {
+            "berth has no systemd cgroup driver yet"
+        } else {
+            "systemd is not running on this host (no /run/systemd/system)"
+        };
+        return Err(berth::Error::Other(format!(
+            "--systemd-cgroup: {why}; use the default cgroupfs driver"
+        )));
     }
     let root = &cli
         .root

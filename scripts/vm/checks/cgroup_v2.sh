@@ -1,6 +1,6 @@
 #!/bin/bash
 # Guest script for scripts/vm.sh (issue 16, cgroupfs v2 placement; issue 15.8; issue 22.1):
-#   cargo build --release -p berth-runtime && scripts/vm.sh --cgroup v2 runtime/tests/vm/cgroup_v2.sh
+#   cargo build --release -p berth-runtime && scripts/vm.sh --cgroup v2 scripts/vm/checks/cgroup_v2.sh
 # The container's stdio goes to a file: a detached init holding a $(...) pipe would make the
 # substitution wait for it to exit. Runs each case against berth and runc side by side on a systemd + pure cgroup v2 guest and
 # prints "ok"/"FAIL" lines; exits 1 if any berth case fails. Runs as the runner service, whose

@@ -5,7 +5,7 @@
 #
 #   cargo build --release -p berth-runtime -p berth-conformance
 #   cargo test --release -p berth-runtime --test lsm --no-run
-#   scripts/vm.sh [--cgroup v1] scripts/vm/apparmor.sh
+#   scripts/vm.sh [--cgroup v1] scripts/vm/checks/apparmor.sh
 #
 # Part 1 is shell-level (a profile that denies /lsm-secret; /proc/self/attr/current must read
 # "PROFILE (enforce)" and the read must be refused); part 2 runs runtime/tests/lsm.rs, whose

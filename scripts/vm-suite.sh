@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The VM suite: the runtime's integration tests and the conformance suite in a Debian 12
+# guest with systemd as PID 1 (scripts/vm.sh), on pure cgroup v2 and on systemd with
+# cgroup v1, berth first and runc on what berth fails (differential).
+#   scripts/vm-suite.sh [v2] [v1]      default: both
+#   VM_TESTS="lifecycle resources"     only these runtime test binaries (default: all of them)
+# After the tests and conformance, every guest check in scripts/vm/checks/*.sh runs (each a
+# script that exits non-zero on failure; what only a systemd/LSM host can show).
+# Uses the release build and the `cargo test --no-run` binaries of this checkout (built
+# here once, shared with the host suites). Fails on any berth failure that is not in
+# scripts/vm/known-failures with its reason. Results: target/vm/<cgroup>/.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$HOME/.cargo/bin:$PATH"
+bash scripts/setup.sh --vm || exit 1
+modes=("$@")
+[ ${#modes[@]} -gt 0 ] || modes=(v2 v1)
+mkdir -p target/vm
+cargo build --release --workspace --bins --quiet || exit 1
+cargo test --release -p berth-runtime --no-run --message-format=json 2>/dev/null |
+  jq -r 'select(.reason == "compiler-artifact" and .profile.test and .target.kind == ["test"])
+         | "\(.target.name) \(.executable)"' | sort >target/vm/tests.all
+if [ -n "${VM_TESTS:-}" ]; then
+  for t in $VM_TESTS; do grep "^$t " target/vm/tests.all || { echo "vm-suite: no test binary $t" >&2; exit 1; }; done
+else
+  cat target/vm/tests.all
+fi >target/vm/tests.list
+[ -s target/vm/tests.list ] || { echo "vm-suite: no test binaries" >&2; exit 1; }
+known=scripts/vm/known-failures
+fail=0
+for cg in "${modes[@]}"; do
+  rm -rf "target/vm/$cg"
+  mkdir -p "target/vm/$cg"
+  bash scripts/vm.sh --cgroup "$cg" --timeout "${VM_TIMEOUT:-1500}" --out "target/vm/$cg" \
+    scripts/vm/suite-guest.sh >"target/vm/$cg.log" 2>&1
+  rc=$?
+  grep '^== vm:' "target/vm/$cg.log"
+  if [ ! -s "target/vm/$cg/summary.txt" ] || ! grep -q '^suite: done' "target/vm/$cg/summary.txt"; then
+    echo "!! vm-suite $cg: the guest did not finish (vm.sh exit $rc); last lines:"
+    tail -n 20 "target/vm/$cg.log"
+    fail=1
+    continue
+  fi
+  sed "s/^/   [$cg] /" "target/vm/$cg/summary.txt"
+  # Conformance: the cases berth fails and runc passes.
+  regs=$(sed -n 's/^target fails [0-9]* case(s) the reference passes: \[\(.*\)\]$/\1/p' \
+    "target/vm/$cg/conformance.txt" | tr -d '" ' | tr ',' ' ')
+  { cut -d' ' -f1,2 "target/vm/$cg/results.txt"; for c in $regs; do echo "conformance::$c berth=FAIL"; done; } |
+    while read -r t verdict; do
+      reason=$(awk -v c="$cg" -v t="$t" '$1 == c && $2 == t { $1 = ""; $2 = ""; sub(/^ +/, ""); print; exit }' "$known")
+      runc=$(grep -F "$t berth=FAIL" "target/vm/$cg/results.txt" | sed -n 's/.*runc=//p' | head -1)
+      if [ -n "$reason" ]; then
+        echo "   [$cg] known: $t (runc: ${runc:-n/a}): $reason"
+      else
+        echo "!! [$cg] FAILED: $t (runc: ${runc:-passes})"
+        echo x >>"target/vm/$cg/.unexcused"
+      fi
+    done
+  [ ! -e "target/vm/$cg/.unexcused" ] || fail=1
+done
+[ $fail = 0 ] && echo "vm-suite: passed (${modes[*]})" || echo "vm-suite: FAILED"
+exit $fail
