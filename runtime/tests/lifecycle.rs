@@ -84,6 +84,13 @@ fn delete_of_created_container_fails_and_force_kills_its_init() {
     let b = bundle(&["sleep", "100"]);
     b.create_ok();
     let pid = b.pid();
+    if !is_berth() {
+        // runc 1.1.5 deletes a created container (kills its init), against runtime.md: the
+        // conformance suite's delete.created.error, listed as runc's failure in known.rs.
+        b.ok(&["delete", &b.id]);
+        assert_eq!(b.status(), "gone");
+        return;
+    }
     // runtime.md: deleting a container that is not stopped MUST fail and change nothing.
     let o = b.rt(&["delete", &b.id]);
     let err = String::from_utf8_lossy(&o.stderr);
@@ -91,15 +98,13 @@ fn delete_of_created_container_fails_and_force_kills_its_init() {
         !o.status.success(),
         "delete of a created container succeeded"
     );
-    if is_berth() {
-        assert_eq!(
-            err.trim(),
-            format!(
-                "berth: container {} is created: delete --force to remove",
-                b.id
-            )
-        );
-    }
+    assert_eq!(
+        err.trim(),
+        format!(
+            "berth: container {} is created: delete --force to remove",
+            b.id
+        )
+    );
     assert_eq!(b.status(), "created");
     assert_eq!(b.pid(), pid);
     b.ok(&["start", &b.id]);
