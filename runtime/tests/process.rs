@@ -265,6 +265,14 @@ fn assert_clean_signals(b: &Bundle, prefix: &[&str]) {
 
 #[test]
 fn processes_start_with_default_signals_and_empty_mask() {
+    if !is_berth() {
+        // runc 1.1.5, started by a caller that ignores and blocks signals, passes some on:
+        // SigIgn 0000000080000000 (32), SigBlk 0000001000000800 (12, 37) in the container.
+        eprintln!(
+            "skipped: berth only (runc keeps a dirty caller's signal 32 ignore and its mask)"
+        );
+        return;
+    }
     // run: the container's init is the program itself (a shell would set its own).
     for args in [
         &["cat", "/proc/self/status"][..],
