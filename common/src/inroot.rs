@@ -107,60 +107,6 @@ pub fn fd_path(fd: &impl AsRawFd) -> String {
     format!("/proc/self/fd/{}", fd.as_raw_fd())
 }
 
-/// What `lstat` says of an entry.
-#[derive(Clone, Copy)]
-pub struct Stat(pub libc::stat);
-
-impl Stat {
-    fn of(fd: RawFd, name: &CString, flags: libc::c_int) -> io::Result<Stat> {
-        // SAFETY: all-zero is a valid libc::stat; the kernel fills it.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: `name` is NUL-terminated and `st` outlives the call.
-        check(unsafe { libc::fstatat(fd, name.as_ptr(), &mut st, flags) })?;
-        Ok(Stat(st))
-    }
-    pub fn file_type(&self) -> u32 {
-        self.0.st_mode & libc::S_IFMT
-    }
-    pub fn is_dir(&self) -> bool {
-        self.file_type() == libc::S_IFDIR
-    }
-    pub fn is_file(&self) -> bool {
-        self.file_type() == libc::S_IFREG
-    }
-    pub fn is_symlink(&self) -> bool {
-        self.file_type() == libc::S_IFLNK
-    }
-    /// Permission bits with setuid, setgid and sticky.
-    pub fn mode(&self) -> u32 {
-        self.0.st_mode & 0o7777
-    }
-    pub fn uid(&self) -> u32 {
-        self.0.st_uid
-    }
-    pub fn gid(&self) -> u32 {
-        self.0.st_gid
-    }
-    pub fn size(&self) -> u64 {
-        self.0.st_size as u64
-    }
-    pub fn rdev(&self) -> u64 {
-        self.0.st_rdev
-    }
-    pub fn dev(&self) -> u64 {
-        self.0.st_dev
-    }
-    pub fn ino(&self) -> u64 {
-        self.0.st_ino
-    }
-    pub fn nlink(&self) -> u64 {
-        self.0.st_nlink
-    }
-    pub fn mtime(&self) -> (i64, i64) {
-        (self.0.st_mtime, self.0.st_mtime_nsec)
-    }
-}
-
 /// What a mount target must be.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub enum Kind {
@@ -779,11 +725,6 @@ fn timespec((s, ns): (i64, i64)) -> libc::timespec {
     }
 }
 
-/// fstat of any descriptor (O_PATH included).
-pub fn fstat(fd: &impl AsRawFd) -> io::Result<Stat> {
-    Stat::of(fd.as_raw_fd(), &CString::default(), libc::AT_EMPTY_PATH)
-}
-
 fn set_xattr_path(p: &CString, key: &str, value: &[u8]) -> io::Result<()> {
     let k = cstr(OsStr::new(key))?;
     // SAFETY: `p` and `k` are NUL-terminated; `value` is readable for its length.
@@ -801,6 +742,8 @@ fn set_xattr_path(p: &CString, key: &str, value: &[u8]) -> io::Result<()> {
 use std::os::unix::fs::OpenOptionsExt;
 
 mod openat2;
+mod stat;
+pub use stat::{fstat, Stat};
 
 #[cfg(test)]
 mod tests;
