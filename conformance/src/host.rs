@@ -80,10 +80,28 @@ impl Host {
         }
     }
 
-    /// Read a cgroup v1 file of process `pid` from the host side.
+    /// A skip reason unless this host is pure cgroup v2 (no v1 controller mounted).
+    pub fn need_v2(&self) -> Option<String> {
+        match (&self.cgroup_v2, self.cgroup_v1.is_empty()) {
+            (Some(_), true) => None,
+            (Some(_), false) => {
+                Some("needs a pure cgroup v2 host; this hybrid host runs the v1 controllers".into())
+            }
+            (None, _) => Some("no cgroup2 hierarchy on this host".into()),
+        }
+    }
+
+    /// Read a cgroup file of process `pid` from the host side: `controller` names the v1
+    /// hierarchy, or is `unified` for the cgroup2 one.
     pub fn read_cgroup_file(&self, pid: i64, controller: &str, file: &str) -> Option<String> {
-        let mount = self.cgroup_v1.get(controller)?;
-        let rel = cgroup_path_of(pid, controller)?;
+        let (mount, rel) = if controller == UNIFIED {
+            (self.cgroup_v2.as_ref()?, cgroup_path_of(pid, "")?)
+        } else {
+            (
+                self.cgroup_v1.get(controller)?,
+                cgroup_path_of(pid, controller)?,
+            )
+        };
         let p = mount.join(rel.trim_start_matches('/')).join(file);
         std::fs::read_to_string(p)
             .ok()
@@ -111,7 +129,10 @@ fn is_controller(opt: &str) -> bool {
     )
 }
 
-/// The cgroup path of `pid` in the v1 hierarchy holding `controller`.
+/// The pseudo-controller naming the cgroup2 hierarchy in host-file keys (`unified/pids.max`).
+pub const UNIFIED: &str = "unified";
+
+/// The cgroup path of `pid` in the v1 hierarchy holding `controller` ("" = the cgroup2 line).
 pub fn cgroup_path_of(pid: i64, controller: &str) -> Option<String> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
     text.lines().find_map(|line| {
@@ -119,9 +140,11 @@ pub fn cgroup_path_of(pid: i64, controller: &str) -> Option<String> {
         let _id = parts.next()?;
         let ctrls = parts.next()?;
         let path = parts.next()?;
-        ctrls
-            .split(',')
-            .any(|c| c == controller)
-            .then(|| path.to_string())
+        let hit = if controller.is_empty() {
+            ctrls.is_empty()
+        } else {
+            ctrls.split(',').any(|c| c == controller)
+        };
+        hit.then(|| path.to_string())
     })
 }

@@ -30,6 +30,7 @@ pub const KNOWN: &[(&str, &str)] = &[
     ("memoryPolicy.MPOL_BIND", "runc 1.1 does not implement linux.memoryPolicy (runtime-spec 1.3, runc 1.3): the policy stays MPOL_DEFAULT"),
     ("memoryPolicy.MPOL_INTERLEAVE.static", "runc 1.1 does not implement linux.memoryPolicy (runtime-spec 1.3, runc 1.3): the policy stays MPOL_DEFAULT"),
     ("memoryPolicy.MPOL_LOCAL", "runc 1.1 does not implement linux.memoryPolicy (runtime-spec 1.3, runc 1.3): the policy stays MPOL_DEFAULT"),
+    ("intelRdt.unsupported.refused", "runc 1.1 checks for resctrl only when l3CacheSchema or memBwSchema is set: with closID alone on a host without resctrl it creates the container and ignores the field (runtime.md: a config the runtime cannot apply is an error)"),
     ("mounts.idmap", "runc 1.1 has no idmapped mounts (mount uidMappings/gidMappings and the idmap option arrived in runc 1.2)"),
 ];
 

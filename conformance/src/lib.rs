@@ -6,6 +6,7 @@ pub mod case;
 pub mod cases;
 pub mod error;
 pub mod exec;
+pub mod gate;
 pub mod host;
 pub mod known;
 pub mod probe;

@@ -3,8 +3,9 @@
 
 use super::{ensure, expect_eq, set};
 use crate::case::{Case, Outcome};
-use crate::host::Host;
+use crate::host::{Host, UNIFIED};
 use serde_json::{json, Value};
+use std::path::Path;
 
 const CG: &str = "config-linux.md#control-groups";
 const MEM: &str = "config-linux.md#memory";
@@ -104,20 +105,82 @@ fn membership_case() -> Vec<Case> {
 
 fn memory_cases() -> Vec<Case> {
     vec![
-        res("cgroups.memory.limit", MEM, "memory/limit", json!(67108864), "memory", "memory.limit_in_bytes", "67108864"),
-        res("cgroups.memory.reservation", MEM, "memory/reservation", json!(33554432), "memory", "memory.soft_limit_in_bytes", "33554432"),
-        Case::probe("cgroups.memory.swap", MEM, |c, _| {
-            set(c, "/linux/resources/memory", json!({"limit": 67108864, "swap": 134217728}));
-            Ok(())
-        }, |o| expect_eq("memory.memsw.limit_in_bytes", o.host_file("memory/memory.memsw.limit_in_bytes")?, "134217728"))
-            .host_file("memory", "memory.memsw.limit_in_bytes")
-            .requires(|h| h.need_v1("memory", "memory.memsw.limit_in_bytes")),
-        res("cgroups.memory.kernelTCP", MEM, "memory/kernelTCP", json!(16777216), "memory", "memory.kmem.tcp.limit_in_bytes", "16777216"),
-        res("cgroups.memory.swappiness", MEM, "memory/swappiness", json!(20), "memory", "memory.swappiness", "20"),
-        res("cgroups.memory.disableOOMKiller", MEM, "memory/disableOOMKiller", json!(true), "memory", "memory.oom_control", "oom_kill_disable 1"),
-        res("cgroups.memory.useHierarchy", MEM, "memory/useHierarchy", json!(true), "memory", "memory.use_hierarchy", "1"),
-        Case::probe("cgroups.memory.kernel", MEM, |_, _| Ok(()), |_| Ok(()))
-            .requires(|_| Some("memory.kernel is deprecated and Linux >= 5.16 no longer supports kmem limits on cgroup v1 (memory.kmem.limit_in_bytes is inert)".into())),
+        res(
+            "cgroups.memory.limit",
+            MEM,
+            "memory/limit",
+            json!(67108864),
+            "memory",
+            "memory.limit_in_bytes",
+            "67108864",
+        ),
+        res(
+            "cgroups.memory.reservation",
+            MEM,
+            "memory/reservation",
+            json!(33554432),
+            "memory",
+            "memory.soft_limit_in_bytes",
+            "33554432",
+        ),
+        Case::probe(
+            "cgroups.memory.swap",
+            MEM,
+            |c, _| {
+                set(
+                    c,
+                    "/linux/resources/memory",
+                    json!({"limit": 67108864, "swap": 134217728}),
+                );
+                Ok(())
+            },
+            |o| {
+                expect_eq(
+                    "memory.memsw.limit_in_bytes",
+                    o.host_file("memory/memory.memsw.limit_in_bytes")?,
+                    "134217728",
+                )
+            },
+        )
+        .host_file("memory", "memory.memsw.limit_in_bytes")
+        .requires(|h| h.need_v1("memory", "memory.memsw.limit_in_bytes")),
+        res(
+            "cgroups.memory.kernelTCP",
+            MEM,
+            "memory/kernelTCP",
+            json!(16777216),
+            "memory",
+            "memory.kmem.tcp.limit_in_bytes",
+            "16777216",
+        ),
+        res(
+            "cgroups.memory.swappiness",
+            MEM,
+            "memory/swappiness",
+            json!(20),
+            "memory",
+            "memory.swappiness",
+            "20",
+        ),
+        res(
+            "cgroups.memory.disableOOMKiller",
+            MEM,
+            "memory/disableOOMKiller",
+            json!(true),
+            "memory",
+            "memory.oom_control",
+            "oom_kill_disable 1",
+        ),
+        res(
+            "cgroups.memory.useHierarchy",
+            MEM,
+            "memory/useHierarchy",
+            json!(true),
+            "memory",
+            "memory.use_hierarchy",
+            "1",
+        ),
+        kernel_memory_case(),
     ]
 }
 
@@ -329,13 +392,7 @@ fn blkio_cases() -> Vec<Case> {
             "blkio.leaf_weight",
             "300",
         ),
-        Case::probe(
-            "cgroups.blockIO.weightDevice",
-            BIO,
-            |_, _| Ok(()),
-            |_| Ok(()),
-        )
-        .requires(|h| h.need_v1("blkio", "blkio.weight_device")),
+        weight_device_case(),
         throttle(
             "cgroups.blockIO.throttleReadBpsDevice",
             "throttleReadBpsDevice",
@@ -363,22 +420,145 @@ fn blkio_cases() -> Vec<Case> {
     ]
 }
 
+/// weightDevice lands in blkio.weight_device (CFQ) or blkio.bfq.weight_device (BFQ), which
+/// exist only while such a scheduler is active on some device.
+fn weight_device_case() -> Case {
+    fn file() -> &'static str {
+        let bfq = Path::new("/sys/fs/cgroup/blkio/blkio.bfq.weight_device").exists();
+        if bfq {
+            "blkio.bfq.weight_device"
+        } else {
+            "blkio.weight_device"
+        }
+    }
+    Case::probe(
+        "cgroups.blockIO.weightDevice",
+        BIO,
+        |c, _| {
+            let dev = block_dev();
+            let (ma, mi) = dev.split_once(':').unwrap_or(("7", "0"));
+            let (ma, mi): (u64, u64) = (ma.parse().unwrap_or(7), mi.parse().unwrap_or(0));
+            set(
+                c,
+                "/linux/resources/blockIO/weightDevice",
+                json!([{"major": ma, "minor": mi, "weight": 300}]),
+            );
+            Ok(())
+        },
+        |o| {
+            let key = format!("blkio/{}", file());
+            let want = format!("{} 300", block_dev());
+            let got = o.host_file(&key)?;
+            ensure(
+                got.lines().any(|l| l.trim() == want),
+                format!("{key}: got {got:?}, want {want:?}"),
+            )
+        },
+    )
+    .host_file("blkio", file())
+    .requires(|h| h.need_v1("blkio", file()))
+}
+
+/// memory.kernel (deprecated): runtimes may ignore it, but it must never break create, and
+/// where the kernel still has kmem limits the value must land.
+fn kernel_memory_case() -> Case {
+    Case::probe(
+        "cgroups.memory.kernel",
+        MEM,
+        |c, _| {
+            set(c, "/linux/resources/memory/kernel", json!(67108864));
+            Ok(())
+        },
+        |o| {
+            o.probe()?;
+            match o.host_file("memory/memory.kmem.limit_in_bytes") {
+                // Linux >= 5.16 keeps the file but ignores writes (it reads back unlimited).
+                Ok(v)
+                    if v.trim() == "67108864"
+                        || v.trim().parse::<u64>().is_ok_and(|n| n >= 1 << 60) =>
+                {
+                    Ok(())
+                }
+                Ok(v) => Err(format!(
+                    "memory.kmem.limit_in_bytes: got {v:?}, want 67108864 or unlimited"
+                )),
+                Err(_) => Ok(()),
+            }
+        },
+    )
+    .host_file("memory", "memory.kmem.limit_in_bytes")
+    .requires(|h| {
+        (!h.cgroup_v1.contains_key("memory") && h.cgroup_v2.is_none())
+            .then(|| "no memory controller on this host".to_string())
+    })
+}
+
+/// linux.resources.unified on a pure v2 host: the key lands verbatim in the container's cgroup.
+fn unified_case() -> Case {
+    Case::probe(
+        "cgroups.unified",
+        UNI,
+        |c, _| {
+            set(c, "/linux/resources/unified", json!({"pids.max": "42"}));
+            Ok(())
+        },
+        |o| expect_eq("pids.max", o.host_file("unified/pids.max")?, "42"),
+    )
+    .host_file(UNIFIED, "pids.max")
+    .requires(|h: &Host| h.need_v2())
+}
+
 fn unavailable_cases() -> Vec<Case> {
     vec![
-        res("cgroups.hugepageLimits", HUGE, "hugepageLimits", json!([{"pageSize": "2MB", "limit": 4194304}]), "hugetlb", "hugetlb.2MB.limit_in_bytes", "4194304"),
-        res("cgroups.network.classID", NET, "network/classID", json!(1048577), "net_cls", "net_cls.classid", "1048577"),
-        Case::probe("cgroups.network.priorities", NET, |c, _| {
-            set(c, "/linux/resources/network/priorities", json!([{"name": "lo", "priority": 5}]));
-            Ok(())
-        }, |o| {
-            let got = o.host_file("net_prio/net_prio.ifpriomap")?;
-            ensure(got.lines().any(|l| l.trim() == "lo 5"), format!("ifpriomap: {got:?}"))
-        }).host_file("net_prio", "net_prio.ifpriomap").requires(|h| h.need_v1("net_prio", "net_prio.ifpriomap")),
-        res("cgroups.rdma", RDMA, "rdma", json!({"mlx5_1": {"hcaHandles": 3, "hcaObjects": 10000}}), "rdma", "rdma.max", "mlx5_1 hca_handle=3 hca_object=10000"),
-        Case::probe("cgroups.unified", UNI, |_, _| Ok(()), |_| Ok(()))
-            .requires(|h: &Host| Some(if h.cgroup_v1.is_empty() { "cgroup v2 unified case not written yet".into() } else {
-                "linux.resources.unified needs a cgroup v2 host; this host runs cgroup v1 controllers (hybrid)".into()
-            })),
+        res(
+            "cgroups.hugepageLimits",
+            HUGE,
+            "hugepageLimits",
+            json!([{"pageSize": "2MB", "limit": 4194304}]),
+            "hugetlb",
+            "hugetlb.2MB.limit_in_bytes",
+            "4194304",
+        ),
+        res(
+            "cgroups.network.classID",
+            NET,
+            "network/classID",
+            json!(1048577),
+            "net_cls",
+            "net_cls.classid",
+            "1048577",
+        ),
+        Case::probe(
+            "cgroups.network.priorities",
+            NET,
+            |c, _| {
+                set(
+                    c,
+                    "/linux/resources/network/priorities",
+                    json!([{"name": "lo", "priority": 5}]),
+                );
+                Ok(())
+            },
+            |o| {
+                let got = o.host_file("net_prio/net_prio.ifpriomap")?;
+                ensure(
+                    got.lines().any(|l| l.trim() == "lo 5"),
+                    format!("ifpriomap: {got:?}"),
+                )
+            },
+        )
+        .host_file("net_prio", "net_prio.ifpriomap")
+        .requires(|h| h.need_v1("net_prio", "net_prio.ifpriomap")),
+        res(
+            "cgroups.rdma",
+            RDMA,
+            "rdma",
+            json!({"mlx5_1": {"hcaHandles": 3, "hcaObjects": 10000}}),
+            "rdma",
+            "rdma.max",
+            "mlx5_1 hca_handle=3 hca_object=10000",
+        ),
+        unified_case(),
     ]
 }
 

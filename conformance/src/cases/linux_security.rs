@@ -564,20 +564,66 @@ fn lsm_cases() -> Vec<Case> {
                 );
                 Ok(())
             },
-            |o| o.probe().map(|_| ()),
+            // The label lands as the context= option of the mounts that take one (tmpfs /dev).
+            |o| {
+                let dev =
+                    mount_at(o.probe()?, "/dev").ok_or("no /dev mount in the probe report")?;
+                ensure(
+                    dev.to_string().contains("container_file_t"),
+                    format!("/dev mount carries no context= with the mountLabel: {dev}"),
+                )
+            },
         )
         .requires(|h| (!h.selinux).then(|| "SELinux is not enabled on this kernel".to_string())),
-        Case::probe(
-            "intelRdt",
-            "config-linux.md#intelrdt",
-            |_, _| Ok(()),
-            |o| o.probe().map(|_| ()),
-        )
-        .requires(|_| {
-            (!std::path::Path::new("/sys/fs/resctrl/schemata").exists())
-                .then(|| "no resctrl filesystem (Intel RDT) on this machine".to_string())
-        }),
+        intel_rdt_case(true),
+        intel_rdt_case(false),
     ]
+}
+
+/// linux.intelRdt: with resctrl mounted, the container joins the closID group; without it,
+/// the runtime cannot honour the field and create MUST fail rather than ignore it.
+fn intel_rdt_case(have: bool) -> Case {
+    const CLOS: &str = "berth-conformance";
+    let name = if have {
+        "intelRdt.closID"
+    } else {
+        "intelRdt.unsupported.refused"
+    };
+    Case::probe(
+        name,
+        "config-linux.md#intelrdt",
+        |c, _| {
+            set(c, "/linux/intelRdt", json!({"closID": CLOS}));
+            Ok(())
+        },
+        move |o| {
+            if !have {
+                return ensure(
+                    o.create_refused(),
+                    "create with linux.intelRdt succeeded on a host without resctrl".to_string(),
+                );
+            }
+            let pid = o
+                .state_created
+                .as_ref()
+                .and_then(|s| s["pid"].as_i64())
+                .ok_or("no pid in state")?;
+            let tasks = std::fs::read_to_string(format!("/sys/fs/resctrl/{CLOS}/tasks"))
+                .map_err(|e| format!("resctrl group {CLOS}: {e}"))?;
+            ensure(
+                tasks.lines().any(|l| l.trim() == pid.to_string()),
+                format!("pid {pid} not in /sys/fs/resctrl/{CLOS}/tasks"),
+            )
+        },
+    )
+    .requires(move |_| {
+        let mounted = std::path::Path::new("/sys/fs/resctrl/schemata").exists();
+        match (have, mounted) {
+            (true, false) => Some("no resctrl filesystem (Intel RDT) on this machine".to_string()),
+            (false, true) => Some("resctrl is mounted here; intelRdt.closID covers it".to_string()),
+            _ => None,
+        }
+    })
 }
 
 pub fn cases() -> Vec<Case> {

@@ -401,7 +401,13 @@ fn misc_cases() -> Vec<Case> {
                 );
                 Ok(())
             },
-            |o| o.probe().map(|_| ()),
+            |o| {
+                expect_eq(
+                    "attr/current",
+                    o.get("/selinux")?.as_str(),
+                    Some("system_u:system_r:container_t:s0"),
+                )
+            },
         )
         .requires(|h| (!h.selinux).then(|| "SELinux is not enabled on this kernel".to_string())),
         Case::probe(

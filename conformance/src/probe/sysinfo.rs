@@ -65,6 +65,8 @@ pub fn identity(out: &mut Map<String, Value>) {
         ("cgroup", "/proc/self/cgroup"),
         ("timens_offsets", "/proc/self/timens_offsets"),
         ("apparmor", "/proc/self/attr/current"),
+        // The same file: it holds the label of whichever major LSM the kernel runs.
+        ("selinux", "/proc/self/attr/current"),
     ] {
         out.insert(key.into(), read_trim(path));
     }
