@@ -2,10 +2,13 @@
 //! tar stream, compressed, hashed (diff_id before compression, digest after), and the
 //! reverse: a layer blob → an unpacked snapshot directory in overlay format.
 
+#![deny(clippy::disallowed_methods)] // paths in here are inside a root: see clippy.toml
+
 pub mod pack;
 pub mod snapshot;
 pub mod unpack;
 pub mod xattr;
+
 
 use crate::store::types::{MT_LAYER_GZIP, MT_LAYER_TAR, MT_LAYER_ZSTD};
 

@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 /// The snapshot directory of a layer, unpacking it once (atomically) if needed: into a
 /// temporary directory, checked against `diff_id`, then renamed into place.
+#[allow(clippy::disallowed_methods)] // store-internal: a checked 64-hex chain id
 pub fn ensure_snapshot(
     store: &Store,
     chain_id: &str,
@@ -58,6 +59,7 @@ pub fn check_diff_id(layer: &str, got: &str, want: &str) -> Result<()> {
 }
 
 /// Adopt an already-unpacked directory (an overlay upper dir) as a snapshot.
+#[allow(clippy::disallowed_methods)] // store-internal: a checked 64-hex chain id
 pub fn adopt_snapshot(store: &Store, chain_id: &str, dir: &Path) -> Result<PathBuf> {
     let hex = crate::digest::digest_hex(chain_id)
         .ok_or_else(|| Error::invalid(chain_id, "bad chain id"))?;

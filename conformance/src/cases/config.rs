@@ -83,14 +83,14 @@ fn root_cases() -> Vec<Case> {
 }
 
 fn mount_cases() -> Vec<Case> {
-    let mut v = mount_cases_1();
-    v.extend(mount_cases_2());
-    v.extend(mount_cases_3());
-    v.extend(mount_cases_4());
+    let mut v = bind_mount_cases();
+    v.extend(bind_file_and_tmpfs_cases());
+    v.extend(mount_option_and_order_cases());
+    v.extend(mount_target_and_propagation_cases());
     v
 }
 
-fn mount_cases_1() -> Vec<Case> {
+fn bind_mount_cases() -> Vec<Case> {
     vec![
         Case::probe(
             "mounts.bind",
@@ -151,7 +151,7 @@ fn mount_cases_1() -> Vec<Case> {
     ]
 }
 
-fn mount_cases_2() -> Vec<Case> {
+fn bind_file_and_tmpfs_cases() -> Vec<Case> {
     vec![
         Case::probe(
             "mounts.bind.file",
@@ -219,7 +219,7 @@ fn mount_cases_2() -> Vec<Case> {
     ]
 }
 
-fn mount_cases_3() -> Vec<Case> {
+fn mount_option_and_order_cases() -> Vec<Case> {
     vec![
         Case::probe(
             "mounts.options.nosuid-nodev-noexec",
@@ -287,7 +287,7 @@ fn mount_cases_3() -> Vec<Case> {
     ]
 }
 
-fn mount_cases_4() -> Vec<Case> {
+fn mount_target_and_propagation_cases() -> Vec<Case> {
     vec![
         Case::probe(
             "mounts.destination-created",

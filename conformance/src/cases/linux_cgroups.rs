@@ -185,12 +185,12 @@ fn memory_cases() -> Vec<Case> {
 }
 
 fn cpu_cases() -> Vec<Case> {
-    let mut v = cpu_cases_1();
-    v.extend(cpu_cases_2());
+    let mut v = cpu_share_and_quota_cases();
+    v.extend(cpu_burst_rt_and_cpuset_cases());
     v
 }
 
-fn cpu_cases_1() -> Vec<Case> {
+fn cpu_share_and_quota_cases() -> Vec<Case> {
     vec![
         res(
             "cgroups.cpu.shares",
@@ -246,7 +246,7 @@ fn cpu_cases_1() -> Vec<Case> {
     ]
 }
 
-fn cpu_cases_2() -> Vec<Case> {
+fn cpu_burst_rt_and_cpuset_cases() -> Vec<Case> {
     vec![
         Case::probe(
             "cgroups.cpu.burst",

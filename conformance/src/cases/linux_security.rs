@@ -95,12 +95,12 @@ fn killed(o: &Outcome) -> Result<(), String> {
 }
 
 fn seccomp_cases() -> Vec<Case> {
-    let mut v = seccomp_cases_1();
-    v.extend(seccomp_cases_2());
+    let mut v = seccomp_action_cases();
+    v.extend(seccomp_privilege_and_arg_cases());
     v
 }
 
-fn seccomp_cases_1() -> Vec<Case> {
+fn seccomp_action_cases() -> Vec<Case> {
     vec![
         sc_case(
             "seccomp.mode-filter",
@@ -170,7 +170,7 @@ fn seccomp_cases_1() -> Vec<Case> {
     ]
 }
 
-fn seccomp_cases_2() -> Vec<Case> {
+fn seccomp_privilege_and_arg_cases() -> Vec<Case> {
     vec![
         sc_case(
             "seccomp.without-nnp",

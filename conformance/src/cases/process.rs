@@ -122,12 +122,12 @@ fn caps_case(name: &str, uid: u32, check: fn(&Outcome) -> Result<(), String>) ->
 }
 
 fn cap_cases() -> Vec<Case> {
-    let mut v = cap_cases_1();
-    v.extend(cap_cases_2());
+    let mut v = cap_set_cases();
+    v.extend(cap_edge_cases());
     v
 }
 
-fn cap_cases_1() -> Vec<Case> {
+fn cap_set_cases() -> Vec<Case> {
     vec![
         caps_case("process.capabilities.bounding", 0, |o| {
             hexcmp("CapBnd", cap_of(o, "CapBnd")?, cap_mask(BND))
@@ -182,7 +182,7 @@ fn cap_cases_1() -> Vec<Case> {
     ]
 }
 
-fn cap_cases_2() -> Vec<Case> {
+fn cap_edge_cases() -> Vec<Case> {
     vec![
         // runtimes SHOULD NOT fail.
         Case::probe(

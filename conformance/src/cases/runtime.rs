@@ -186,13 +186,13 @@ pub fn cases() -> Vec<Case> {
 }
 
 fn operation_cases() -> Vec<Case> {
-    let mut v = operation_cases_1();
-    v.extend(operation_cases_2());
-    v.extend(operation_cases_3());
+    let mut v = create_start_cases();
+    v.extend(kill_cases());
+    v.extend(delete_cases());
     v
 }
 
-fn operation_cases_1() -> Vec<Case> {
+fn create_start_cases() -> Vec<Case> {
     vec![
         Case::custom("create.does-not-run-program", CR, |d| {
             let tweak = |c: &mut Value| args(c, &["/berth-probe", "report"]);
@@ -233,6 +233,11 @@ fn operation_cases_1() -> Vec<Case> {
                 },
             )
         }),
+    ]
+}
+
+fn kill_cases() -> Vec<Case> {
+    vec![
         Case::custom("kill.created", KL, |d| {
             with_container(
                 d,
@@ -251,11 +256,6 @@ fn operation_cases_1() -> Vec<Case> {
                 },
             )
         }),
-    ]
-}
-
-fn operation_cases_2() -> Vec<Case> {
-    vec![
         Case::custom("kill.running.sigterm", KL, |d| {
             with_container(
                 d,
@@ -304,6 +304,11 @@ fn operation_cases_2() -> Vec<Case> {
                 },
             )
         }),
+    ]
+}
+
+fn delete_cases() -> Vec<Case> {
+    vec![
         Case::custom("delete.stopped", DL, |d| {
             with_container(
                 d,
@@ -322,11 +327,6 @@ fn operation_cases_2() -> Vec<Case> {
                 },
             )
         }),
-    ]
-}
-
-fn operation_cases_3() -> Vec<Case> {
-    vec![
         Case::custom("delete.force.running", DL, |d| {
             with_container(
                 d,
@@ -381,13 +381,13 @@ fn unsafe_kill(pid: i64) {
 }
 
 fn error_cases() -> Vec<Case> {
-    let mut v = error_cases_1();
-    v.extend(error_cases_2());
-    v.extend(error_cases_3());
+    let mut v = create_error_cases();
+    v.extend(start_kill_error_cases());
+    v.extend(delete_error_cases());
     v
 }
 
-fn error_cases_1() -> Vec<Case> {
+fn create_error_cases() -> Vec<Case> {
     vec![
         Case::custom("create.duplicate-id.error", CR, |d| {
             with_container(
@@ -453,7 +453,7 @@ fn error_cases_1() -> Vec<Case> {
     ]
 }
 
-fn error_cases_2() -> Vec<Case> {
+fn start_kill_error_cases() -> Vec<Case> {
     vec![
         Case::custom("start.running.error", SR, |d| {
             with_container(
@@ -505,6 +505,11 @@ fn error_cases_2() -> Vec<Case> {
                 .and_then(|o| must_fail("kill of an unknown id", o))
                 .into()
         }),
+    ]
+}
+
+fn delete_error_cases() -> Vec<Case> {
+    vec![
         Case::custom("delete.running.error", DL, |d| {
             with_container(
                 d,
@@ -523,11 +528,6 @@ fn error_cases_2() -> Vec<Case> {
                 },
             )
         }),
-    ]
-}
-
-fn error_cases_3() -> Vec<Case> {
-    vec![
         Case::custom("delete.created.error", DL, |d| {
             with_container(
                 d,

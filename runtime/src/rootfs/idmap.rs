@@ -119,6 +119,7 @@ fn idmapped_tree(
 }
 
 /// The source of a bind, cloned detached (with its submounts for `rbind`).
+#[allow(clippy::disallowed_methods)] // a bind source is a host path by design (the bundle owner's)
 fn tree(m: &Mount, bundle: &Path) -> std::result::Result<OwnedFd, String> {
     let opts = options::parse(m.options().as_deref().unwrap_or(&[]));
     let src = m.source().as_ref().ok_or("bind mount needs a source")?;

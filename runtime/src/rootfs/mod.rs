@@ -2,6 +2,8 @@
 //! (prepare, before pivot_root), then pivot_root, then masked/read-only paths and the
 //! read-only root (finalize, inside the new root).
 
+#![deny(clippy::disallowed_methods)] // paths in here are inside a root: see clippy.toml
+
 pub mod devices;
 pub mod idmap;
 pub mod mounts;

@@ -147,6 +147,7 @@ fn finish(ctx: &MountCtx, dest: &Path, opts: &Options) -> Result<()> {
     Ok(())
 }
 
+#[allow(clippy::disallowed_methods)] // a bind source is a host path by design (the bundle owner's)
 fn bind(ctx: &MountCtx, m: &Mount, opts: &Options) -> Result<()> {
     let dest = m.destination();
     let src = m
@@ -286,6 +287,7 @@ pub fn setattr_userns(
 /// a v2-only host). With a cgroup namespace the hierarchies are mounted fresh (the kernel
 /// shows the container's cgroup as the root); without one the container's own cgroup
 /// directories are bind-mounted, so the host's tree is never visible.
+#[allow(clippy::disallowed_methods)] // dest is in-container; it is resolved with ctx.root below
 fn cgroup(ctx: &MountCtx, dest: &Path, opts: &Options) -> Result<()> {
     let flags = opts.flags
         & (MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC | MsFlags::MS_RELATIME);

@@ -268,6 +268,7 @@ pub fn known() -> Vec<&'static str> {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
 

@@ -8,6 +8,7 @@
 pub use berth_common::inroot::{fd_path, fstat, Dir, Kind, Root, Stat};
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
     use std::os::fd::OwnedFd;

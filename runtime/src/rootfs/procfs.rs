@@ -99,6 +99,7 @@ pub fn write(rel: &str, data: &[u8]) -> io::Result<()> {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)]
 mod tests {
     use super::*;
 
