@@ -90,10 +90,12 @@ fn create_in(o: &CreateOpts, bundle: Bundle, undo: &mut Undo) -> Result<Created>
     let linux = bundle.spec.linux().as_ref();
     let plan = Plan::from_linux(linux);
     if !plan.has(T::Mount) {
-        return Err(Error::Other(format!(
-            "config {}: linux.namespaces: a mount namespace is required",
-            bundle.config_path.display()
-        )));
+        if let Some(why) = crate::rootfs::hostmnt::refusal(&bundle.spec, plan.has(T::User)) {
+            return Err(Error::Other(format!(
+                "config {}: {why}: without one berth makes no mount (add {{\"type\": \"mount\"}} to linux.namespaces)",
+                bundle.config_path.display()
+            )));
+        }
     }
     if !nix::unistd::geteuid().is_root() && !plan.is_new(T::User) {
         return Err(Error::Other(format!(

@@ -3,6 +3,7 @@
 //! read-only root (finalize, inside the new root).
 
 pub mod devices;
+pub mod hostmnt;
 pub mod idmap;
 pub mod mounts;
 pub mod options;
