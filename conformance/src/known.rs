@@ -8,6 +8,7 @@ pub const KNOWN: &[(&str, &str)] = &[
     ("hooks.startContainer.failure.error", "runc bug: a failing startContainer hook makes runc's init exit before exec, but `runc start` has already returned success (start only opens the exec fifo), so no error is generated; the user program does not run (crun 1.8 behaves the same)"),
     ("hooks.poststart.failure.continues", "runc deviation: runc 1.1 runs poststart hooks at the end of `create` (not after `start`), and a failing poststart hook fails `create`; runtime-spec 1.0.2 says a poststart failure is only logged and the lifecycle continues"),
     ("hooks.order.all-kinds", "runc deviation: runc 1.1 runs poststart hooks during `create`, so they come before startContainer hooks (which run at `start`)"),
+    ("ns.mount.inherit", "runc limitation (measured with runc 1.1.5): without a mount namespace runc chroots into the rootfs but needs a /proc there (`error closing exec fds: open /proc/self/fd`), which only a mount in the caller's namespace could give it; with one, runc leaves its rootfs bind and every config mount behind in that namespace"),
     ("ns.time.new", "runc 1.1 does not implement time namespaces (added in runc 1.2): `namespace {\"time\" \"\"} does not exist`"),
     ("ns.time.path", "runc 1.1 does not implement time namespaces (added in runc 1.2)"),
     ("ns.time.offsets", "runc 1.1 does not implement time namespaces or linux.timeOffsets (added in runc 1.2)"),

@@ -226,6 +226,23 @@ fn systemd_cgroup_without_systemd_is_a_clear_error() {
     let b = bundle(&["true"]);
     let e = err_of(&b.rt(&["--systemd-cgroup", "state", "x"]));
     assert!(e.contains("systemd"), "{e}");
+    // run with a slice:prefix:name path: one line saying why, no state, no cgroup.
+    b.write();
+    let cfg = b.path().join("config.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&cfg).unwrap()).unwrap();
+    v["linux"]["cgroupsPath"] = json!(format!("system.slice:berth:{}", b.id));
+    std::fs::write(&cfg, v.to_string()).unwrap();
+    let o = b.rt(&[
+        "--systemd-cgroup",
+        "run",
+        "--bundle",
+        b.path().to_str().unwrap(),
+        &b.id,
+    ]);
+    let e = err_of(&o);
+    assert_eq!(e.lines().count(), 1, "error must be one line: {e}");
+    assert!(e.contains("/run/systemd/system"), "{e}");
+    assert_clean(&b);
 }
 
 #[test]

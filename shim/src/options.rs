@@ -1,9 +1,12 @@
-//! Runtime options containerd passes with Create (runc's `Options` message: BinaryName, Root),
+//! Runtime options containerd passes with Create (runc's `Options` message: BinaryName, Root,
+//! SystemdCgroup, NoPivotRoot),
 //! remembered in the bundle so the `delete` subcommand finds the same binary and root.
 
 use std::path::Path;
 
 use containerd_shim::protos::protobuf::well_known_types::any::Any;
+use containerd_shim::protos::protobuf::Message;
+use containerd_shim::protos::shim::oci::Options;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -15,43 +18,33 @@ const SAVED: &str = "berth-shim.json";
 pub struct RuntimeOptions {
     pub binary_name: Option<String>,
     pub root: Option<String>,
+    /// `SystemdCgroup = true`: every berth call gets --systemd-cgroup (the config's
+    /// cgroupsPath is then containerd's `slice:prefix:name`).
+    #[serde(default)]
+    pub systemd_cgroup: bool,
+    /// `NoPivotRoot = true`: create gets --no-pivot.
+    #[serde(default)]
+    pub no_pivot_root: bool,
 }
 
 impl RuntimeOptions {
-    /// Reads fields 6 (binary_name) and 7 (root) of `containerd.runc.v1.Options`; other
-    /// option types carry nothing for berth.
+    /// Decodes containerd's runc options (`containerd.runc.v1.Options`, the generated
+    /// type): binary_name, root, systemd_cgroup and no_pivot_root; other option types carry
+    /// nothing for berth.
     pub fn from_any(any: Option<&Any>) -> Result<RuntimeOptions> {
-        let mut opts = RuntimeOptions::default();
         let Some(any) = any.filter(|a| a.type_url.ends_with("runc.v1.Options")) else {
-            return Ok(opts);
+            return Ok(RuntimeOptions::default());
         };
-        let bad = || Error::InvalidArgument(format!("malformed runtime options {}", any.type_url));
-        let mut buf = any.value.as_slice();
-        while !buf.is_empty() {
-            let tag = varint(&mut buf).ok_or_else(bad)?;
-            let len = match tag & 7 {
-                0 => {
-                    varint(&mut buf).ok_or_else(bad)?;
-                    continue;
-                }
-                1 => 8,
-                5 => 4,
-                2 => varint(&mut buf).ok_or_else(bad)? as usize,
-                _ => return Err(bad()),
-            };
-            if len > buf.len() {
-                return Err(bad());
-            }
-            let (field, rest) = buf.split_at(len);
-            buf = rest;
-            let text = || String::from_utf8(field.to_vec()).map_err(|_| bad());
-            match tag >> 3 {
-                6 if tag & 7 == 2 => opts.binary_name = Some(text()?),
-                7 if tag & 7 == 2 => opts.root = Some(text()?),
-                _ => {}
-            }
-        }
-        Ok(opts)
+        let o = Options::parse_from_bytes(&any.value).map_err(|e| {
+            Error::InvalidArgument(format!("malformed runtime options {}: {e}", any.type_url))
+        })?;
+        let some = |s: String| Some(s).filter(|s| !s.is_empty());
+        Ok(RuntimeOptions {
+            binary_name: some(o.binary_name),
+            root: some(o.root),
+            systemd_cgroup: o.systemd_cgroup,
+            no_pivot_root: o.no_pivot_root,
+        })
     }
 
     pub fn berth(&self, namespace: &str, bundle: &Path) -> Berth {
@@ -59,7 +52,10 @@ impl RuntimeOptions {
             Some(r) => Path::new(r).join(namespace),
             None => runtime::default_root(namespace),
         };
-        Berth::new(runtime::locate(self.binary_name.as_deref()), root, bundle)
+        let mut b = Berth::new(runtime::locate(self.binary_name.as_deref()), root, bundle);
+        b.systemd_cgroup = self.systemd_cgroup;
+        b.no_pivot = self.no_pivot_root;
+        b
     }
 
     pub fn save(&self, bundle: &Path) -> Result<()> {
@@ -77,29 +73,18 @@ impl RuntimeOptions {
     }
 }
 
-fn varint(buf: &mut &[u8]) -> Option<u64> {
-    let mut v = 0u64;
-    for (i, b) in buf.iter().enumerate().take(10) {
-        v |= u64::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            *buf = &buf[i + 1..];
-            return Some(v);
-        }
-    }
-    None
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn reads_binary_name_and_root() {
-        // no_pivot_root=true (1), binary_name="berth" (6), root="/r" (7)
+        // no_pivot_root=true (1), binary_name="berth" (6), root="/r" (7), systemd_cgroup (9)
         let mut value = vec![0x08, 0x01, 0x32, 5];
         value.extend(b"berth");
         value.extend([0x3a, 2]);
         value.extend(b"/r");
+        value.extend([0x48, 0x01]);
         let any = Any {
             type_url: "containerd.runc.v1.Options".into(),
             value,
@@ -108,6 +93,9 @@ mod tests {
         let o = RuntimeOptions::from_any(Some(&any)).unwrap();
         assert_eq!(o.binary_name.as_deref(), Some("berth"));
         assert_eq!(o.root.as_deref(), Some("/r"));
+        assert!(o.systemd_cgroup && o.no_pivot_root);
+        let b = o.berth("default", Path::new("/b"));
+        assert!(b.systemd_cgroup && b.no_pivot);
         assert_eq!(
             RuntimeOptions::from_any(None).unwrap(),
             RuntimeOptions::default()

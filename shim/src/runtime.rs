@@ -77,6 +77,10 @@ pub struct Berth {
     pub root: PathBuf,
     /// `<bundle>/log.json`, berth's JSON log for this container.
     pub log: PathBuf,
+    /// containerd's SystemdCgroup: --systemd-cgroup on every call, as runc's shim passes it.
+    pub systemd_cgroup: bool,
+    /// containerd's NoPivotRoot: create gets --no-pivot.
+    pub no_pivot: bool,
 }
 
 impl Berth {
@@ -85,6 +89,8 @@ impl Berth {
             binary,
             root,
             log: bundle.join("log.json"),
+            systemd_cgroup: false,
+            no_pivot: false,
         }
     }
 
@@ -94,7 +100,11 @@ impl Berth {
             .arg(&self.root)
             .arg("--log")
             .arg(&self.log)
-            .args(["--log-format", "json", sub]);
+            .args(["--log-format", "json"]);
+        if self.systemd_cgroup {
+            c.arg("--systemd-cgroup");
+        }
+        c.arg(sub);
         c
     }
 
@@ -106,6 +116,9 @@ impl Berth {
             .arg(launch.pid_file);
         if let Some(sock) = launch.console_socket {
             c.arg("--console-socket").arg(sock);
+        }
+        if self.no_pivot {
+            c.arg("--no-pivot");
         }
         c.arg(id);
         launch.stdio.apply(&mut c);
@@ -229,6 +242,20 @@ pub fn last_log_error(log: &Path, offset: u64) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn systemd_cgroup_goes_on_every_call() {
+        let mut b = Berth::new("/bin/berth".into(), "/r".into(), Path::new("/b"));
+        let args = |c: &Command| -> Vec<String> {
+            c.get_args().map(|a| a.to_string_lossy().into()).collect()
+        };
+        assert!(!args(&b.command("kill")).contains(&"--systemd-cgroup".to_string()));
+        b.systemd_cgroup = true;
+        let a = args(&b.command("delete"));
+        let flag = a.iter().position(|x| x == "--systemd-cgroup");
+        let sub = a.iter().position(|x| x == "delete");
+        assert!(flag.is_some() && flag < sub, "{a:?}");
+    }
 
     #[test]
     fn last_error_line_after_offset() {

@@ -6,6 +6,7 @@ pub mod linux_cgroups;
 pub mod linux_devices;
 pub mod linux_ns;
 pub mod linux_security;
+pub mod mount_ns_absent;
 pub mod newer;
 pub mod process;
 pub mod runtime;
@@ -29,6 +30,7 @@ pub fn all(ctx: &Ctx) -> Vec<Case> {
     v.extend(process::cases());
     v.extend(hooks::cases());
     v.extend(linux_ns::cases());
+    v.extend(mount_ns_absent::cases());
     v.extend(linux_devices::cases());
     v.extend(linux_cgroups::cases());
     v.extend(linux_security::cases());

@@ -9,6 +9,7 @@ pub mod members;
 pub mod plan;
 pub mod resources;
 pub mod stats;
+pub mod systemd;
 pub mod v1;
 pub mod v2;
 pub mod validate;
@@ -34,7 +35,7 @@ pub fn container_paths(
         .unwrap_or_else(|| PathBuf::from(id));
     if p.to_string_lossy().contains(':') {
         return Err(Error::Other(format!(
-            "linux.cgroupsPath {p:?}: systemd slice:prefix:name paths need the systemd cgroup driver, which berth does not have yet (use a cgroupfs path)"
+            "linux.cgroupsPath {p:?}: a systemd slice:prefix:name path needs --systemd-cgroup (or use a cgroupfs path)"
         )));
     }
     if p.components().any(|c| matches!(c, Component::ParentDir)) {
@@ -120,7 +121,12 @@ pub fn create(hs: &[Hierarchy], paths: &[PathBuf], made: &mut Vec<PathBuf>) -> R
 }
 
 /// One hierarchy's part of [`create`]; `v2_only` tells whether the host has only cgroup2.
-fn create_one(h: &Hierarchy, p: &Path, v2_only: bool, made: &mut Vec<PathBuf>) -> Result<()> {
+pub(crate) fn create_one(
+    h: &Hierarchy,
+    p: &Path,
+    v2_only: bool,
+    made: &mut Vec<PathBuf>,
+) -> Result<()> {
     if h.controllers.split(',').any(|c| c == "cpuset") {
         v1::create_cpuset(&h.mount, p, made)?;
     } else {

@@ -341,10 +341,8 @@ fn v2_cpu(c: &LinuxCpu, out: &mut Vec<Write>) -> Result<()> {
             "v2 has no realtime group scheduling files",
         ));
     }
-    // runc's conversion of shares [2, 262144] to weight [1, 10000].
     if let Some(s) = c.shares() {
-        let weight = 1 + ((s.clamp(2, 262_144) - 2) * 9999) / 262_142;
-        out.push(w(f("shares"), "cpu.weight", weight));
+        out.push(w(f("shares"), "cpu.weight", cpu_weight(s)));
     }
     if c.quota().is_some() || c.period().is_some() {
         let q = c
@@ -361,8 +359,13 @@ fn v2_cpu(c: &LinuxCpu, out: &mut Vec<Write>) -> Result<()> {
     Ok(())
 }
 
+/// runc's conversion of cpu shares [2, 262144] to cpu.weight [1, 10000].
+pub fn cpu_weight(shares: u64) -> u64 {
+    1 + ((shares.clamp(2, 262_144) - 2) * 9999) / 262_142
+}
+
 /// blkio weight [10, 1000] to io.weight [1, 10000], as runc converts it.
-fn io_weight(w: u16) -> u64 {
+pub fn io_weight(w: u16) -> u64 {
     1 + (u64::from(w.max(10)) - 10) * 9999 / 990
 }
 

@@ -58,7 +58,7 @@ pub struct DeleteArgs {
     pub id: String,
 }
 
-fn opts(root: &Path, a: &CreateArgs) -> c::CreateOpts {
+fn opts(root: &Path, a: &CreateArgs, systemd: bool) -> c::CreateOpts {
     c::CreateOpts {
         id: a.id.clone(),
         bundle: a.bundle.clone(),
@@ -72,15 +72,16 @@ fn opts(root: &Path, a: &CreateArgs) -> c::CreateOpts {
         no_pivot: a.no_pivot,
         preserve_fds: a.preserve_fds,
         relay_tty: false,
+        systemd,
     }
 }
 
-pub fn create(root: &Path, a: CreateArgs) -> berth::Result<i32> {
+pub fn create(root: &Path, a: CreateArgs, systemd: bool) -> berth::Result<i32> {
     berth::selfexe::ensure_cloned()?;
-    c::create(&opts(root, &a)).map(|_| 0)
+    c::create(&opts(root, &a, systemd)).map(|_| 0)
 }
 
-pub fn run(root: &Path, a: RunArgs) -> berth::Result<i32> {
+pub fn run(root: &Path, a: RunArgs, systemd: bool) -> berth::Result<i32> {
     berth::selfexe::ensure_cloned()?;
     if !a.detach {
         supervise::become_subreaper();
@@ -88,7 +89,7 @@ pub fn run(root: &Path, a: RunArgs) -> berth::Result<i32> {
     // A foreground terminal without --console-socket: berth holds the pty itself, as runc does.
     let o = c::CreateOpts {
         relay_tty: !a.detach,
-        ..opts(root, &a.create)
+        ..opts(root, &a.create, systemd)
     };
     let mut created = c::create(&o)?;
     let pid = created.state.pid;

@@ -90,26 +90,21 @@ pub enum Cmd {
 }
 
 pub fn run(cli: Cli) -> berth::Result<i32> {
-    // The flag is refused rather than accepted and ignored: a container asked into a systemd
-    // scope must not silently land in a cgroupfs path.
+    // Refused where it cannot work rather than ignored: a container asked into a systemd
+    // scope must not silently land in a cgroupfs path. Commands after create take the
+    // driver from the container's state, whatever the flag says.
     if cli.systemd_cgroup {
-        let why = if std::path::Path::new("/run/systemd/system").exists() {
-            "berth has no systemd cgroup driver yet"
-        } else {
-            "systemd is not running on this host (no /run/systemd/system)"
-        };
-        return Err(berth::Error::Other(format!(
-            "--systemd-cgroup: {why}; use the default cgroupfs driver"
-        )));
+        berth::cgroups::systemd::check_usable()?;
     }
+    let systemd = cli.systemd_cgroup;
     let root = &cli
         .root
         .clone()
         .unwrap_or_else(berth::rootless::default_root);
     match cli.cmd {
-        Cmd::Create(a) => lifecycle::create(root, a),
+        Cmd::Create(a) => lifecycle::create(root, a, systemd),
         Cmd::Start { id } => berth::container::ops::start(root, &id).map(|_| 0),
-        Cmd::Run(a) => lifecycle::run(root, a),
+        Cmd::Run(a) => lifecycle::run(root, a, systemd),
         Cmd::Kill(a) => lifecycle::kill(root, a),
         Cmd::Delete(a) => lifecycle::delete(root, a),
         Cmd::State { id } => info::state(root, &id),

@@ -29,6 +29,8 @@ pub struct CreateOpts {
     /// A terminal process without `console_socket` gets a private one (`Created::console`),
     /// for a foreground run to relay, as runc does; otherwise that is an error.
     pub relay_tty: bool,
+    /// `--systemd-cgroup`: the cgroup is a transient systemd scope (cgroups/systemd).
+    pub systemd: bool,
 }
 
 pub struct Created {
@@ -46,6 +48,7 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
         dir: Some(dir),
         cgroups: vec![],
         made: vec![],
+        unit: None,
         pid: None,
         bundle: None,
     };
@@ -64,6 +67,8 @@ struct Undo {
     cgroups: Vec<PathBuf>,
     /// The cgroup directories this create made: only these are removed.
     made: Vec<PathBuf>,
+    /// The systemd scope started (--systemd-cgroup): stopped, which removes its cgroup.
+    unit: Option<String>,
     pid: Option<i32>,
     bundle: Option<(Bundle, serde_json::Value)>,
 }
@@ -73,6 +78,11 @@ impl Undo {
         if let Some(pid) = self.pid {
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
             super::ops::wait_gone(pid, std::time::Duration::from_secs(5));
+        }
+        if let Some(u) = &self.unit {
+            if let Err(e) = cgroups::systemd::stop(u) {
+                crate::logger::warn(&e.to_string());
+            }
         }
         let _ = cgroups::remove(&self.cgroups, Some(&self.made));
         if let Some((b, mut st)) = self.bundle.take() {
@@ -90,10 +100,12 @@ fn create_in(o: &CreateOpts, bundle: Bundle, undo: &mut Undo) -> Result<Created>
     let linux = bundle.spec.linux().as_ref();
     let plan = Plan::from_linux(linux);
     if !plan.has(T::Mount) {
-        return Err(Error::Other(format!(
-            "config {}: linux.namespaces: a mount namespace is required",
-            bundle.config_path.display()
-        )));
+        if let Some(why) = crate::rootfs::hostmnt::refusal(&bundle.spec, plan.has(T::User)) {
+            return Err(Error::Other(format!(
+                "config {}: {why}: without one berth makes no mount (add {{\"type\": \"mount\"}} to linux.namespaces)",
+                bundle.config_path.display()
+            )));
+        }
     }
     if !nix::unistd::geteuid().is_root() && !plan.is_new(T::User) {
         return Err(Error::Other(format!(
@@ -111,13 +123,28 @@ fn create_in(o: &CreateOpts, bundle: Bundle, undo: &mut Undo) -> Result<Created>
             crate::logger::warn(&w);
         }
     }
-    let (hierarchies, paths) = make_cgroups(o, linux, undo)?;
-    // Every container gets a device cgroup: deny all but runc's defaults and the config's
-    // rules. linux.devices are created, not allowed: access comes from resources.devices alone,
-    // as with runc.
     let empty = oci_spec::runtime::LinuxResources::default();
     let r = linux.and_then(|l| l.resources().as_ref()).unwrap_or(&empty);
-    cgroups::resources::apply(&paths, cgroups::is_v2_only(&hierarchies), r, Some(&[]))?;
+    let scope = if o.systemd {
+        cgroups::systemd::check_usable()?;
+        let hs = cgroups::hierarchies();
+        let cg_path = linux.and_then(|l| l.cgroups_path().as_deref());
+        Some((cgroups::systemd::scope(&hs, cg_path, &o.id)?, hs))
+    } else {
+        None
+    };
+    let (hierarchies, paths) = match &scope {
+        // Made by systemd once stage 1 exists (drive), limits applied then.
+        Some((s, hs)) => (hs.clone(), s.paths.clone()),
+        None => {
+            let (hs, paths) = make_cgroups(o, linux, undo)?;
+            // Every container gets a device cgroup: deny all but runc's defaults and the
+            // config's rules. linux.devices are created, not allowed: access comes from
+            // resources.devices alone, as with runc.
+            cgroups::resources::apply(&paths, cgroups::is_v2_only(&hs), r, Some(&[]))?;
+            (hs, paths)
+        }
+    };
     let fifo = undo.dir.as_ref().expect("dir is set").fifo();
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
         .ctx(|| fifo.display().to_string())?;
@@ -174,7 +201,8 @@ fn create_in(o: &CreateOpts, bundle: Bundle, undo: &mut Undo) -> Result<Created>
         cgroup_paths: paths.clone(),
         cgroup_made: Some(undo.made.clone()),
         creating: true,
-        use_systemd: false,
+        use_systemd: scope.is_some(),
+        systemd_unit: scope.as_ref().map(|(s, _)| s.unit.clone()),
         hooks: bundle.spec.hooks().clone(),
     };
     let ctx = InitCtx {
@@ -190,7 +218,12 @@ fn create_in(o: &CreateOpts, bundle: Bundle, undo: &mut Undo) -> Result<Created>
         need_hooks,
         trees: idmapped,
         ready_sent: Default::default(),
-        join_by: cgroups::JoinBy::for_caller(),
+        // The scope's directories exist only once systemd made them, after the fork.
+        join_by: if scope.is_some() {
+            cgroups::JoinBy::Parent
+        } else {
+            cgroups::JoinBy::for_caller()
+        },
     };
     let into = clone::Target::for_process(&paths, ctx.join_by, bundle.spec.process().as_ref());
     // SAFETY: berth is single-threaded here, so the child may allocate freely.
@@ -201,7 +234,12 @@ fn create_in(o: &CreateOpts, bundle: Bundle, undo: &mut Undo) -> Result<Created>
     drop(ctx);
     let cloned_into = into.filter(|_| cloned).map(|t| t.path);
     let joins = clone::left_to_parent(&paths, cloned_into.as_deref());
-    let r = drive(&parent, stage1, &bundle, &plan, &joins, &mut st, undo);
+    let place = Place {
+        paths: &joins,
+        scope: scope.as_ref().map(|(s, hs)| (s, hs.as_slice())),
+        resources: r,
+    };
+    let r = drive(&parent, stage1, &bundle, &plan, &place, &mut st, undo);
     if r.is_err() {
         // Stage-1 may still wait for a Go that will not come (e.g. the id maps were refused).
         let _ = kill(stage1, Signal::SIGKILL);
@@ -248,13 +286,35 @@ fn make_cgroups(
     Ok((hierarchies, paths))
 }
 
-#[allow(clippy::too_many_arguments)]
+/// Where stage 1 goes at Stage1Ready: the cgroupfs directories left to the parent, or the
+/// systemd scope (with the hierarchies) and the limits to apply to it once it exists.
+struct Place<'a> {
+    paths: &'a [PathBuf],
+    scope: Option<(&'a cgroups::systemd::Scope, &'a [cgroups::Hierarchy])>,
+    resources: &'a oci_spec::runtime::LinuxResources,
+}
+
+impl Place<'_> {
+    fn join(&self, pid: i32, id: &str, undo: &mut Undo) -> Result<()> {
+        let Some((s, hs)) = self.scope else {
+            return cgroups::join_child(self.paths, pid, cgroups::JoinBy::for_caller());
+        };
+        // D-Bus starts threads: from here on this process forks no container process
+        // (stage 1, single-threaded, forks the rest). See cgroups/systemd/dbus.rs.
+        undo.unit = Some(s.unit.clone());
+        undo.cgroups = s.paths.clone();
+        cgroups::systemd::place(s, hs, id, pid, self.resources, &mut undo.made)?;
+        let v2 = cgroups::is_v2_only(hs);
+        cgroups::resources::apply(&s.paths, v2, self.resources, Some(&[]))
+    }
+}
+
 fn drive(
     chan: &Channel,
     stage1: Pid,
     b: &Bundle,
     plan: &Plan,
-    paths: &[PathBuf],
+    place: &Place,
     st: &mut State,
     undo: &mut Undo,
 ) -> Result<()> {
@@ -275,7 +335,7 @@ fn drive(
                 crate::security::seccomp::send_to_listener(s, &fd, st.pid, &doc)?;
             }
             Some(ToParent::Stage1Ready) => {
-                cgroups::join_child(paths, stage1.as_raw(), cgroups::JoinBy::for_caller())?;
+                place.join(stage1.as_raw(), &st.id, undo)?;
                 if plan.is_new(T::User) {
                     write_id_maps(stage1.as_raw(), b)?;
                 }

@@ -10,6 +10,7 @@ use crate::process::exec::{self as pexec, ExecCtx};
 use nix::sys::wait::waitpid;
 use nix::unistd::ForkResult;
 use oci_spec::runtime::Process;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 pub struct ExecOpts {
@@ -61,6 +62,10 @@ pub fn exec(o: &ExecOpts) -> Result<i32> {
     let linux = spec.as_ref().and_then(|s| s.linux().as_ref());
     let seccomp = linux.and_then(|l| l.seccomp().clone());
     let join_by = cgroups::JoinBy::for_caller();
+    let chroot = match spec.as_ref().map(shares_mount_ns) {
+        Some(true) => Some(open_root(st.pid)?),
+        _ => None,
+    };
     let ctx = ExecCtx {
         chan: child,
         pid: st.pid,
@@ -72,6 +77,7 @@ pub fn exec(o: &ExecOpts) -> Result<i32> {
         memory_policy: linux.and_then(|l| l.memory_policy().clone()),
         cgroup_paths: st.cgroup_paths.clone(),
         join_by,
+        chroot,
     };
     let into = clone::Target::for_process(&st.cgroup_paths, join_by, Some(&o.process));
     // SAFETY: berth is single-threaded here.
@@ -126,4 +132,21 @@ pub fn exec(o: &ExecOpts) -> Result<i32> {
         crate::utils::write_atomic(p, pid.to_string().as_bytes())?;
     }
     Ok(pid)
+}
+
+/// Whether the container has no mount namespace of its own (rootfs/hostmnt.rs).
+fn shares_mount_ns(spec: &oci_spec::runtime::Spec) -> bool {
+    let plan = crate::namespaces::Plan::from_linux(spec.linux().as_ref());
+    !plan.has(oci_spec::runtime::LinuxNamespaceType::Mount)
+}
+
+/// The init's root directory, opened before any namespace is joined.
+fn open_root(pid: i32) -> Result<std::os::fd::OwnedFd> {
+    let p = format!("/proc/{pid}/root");
+    let f = std::fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(&p)
+        .map_err(|e| Error::io(p, e))?;
+    Ok(f.into())
 }

@@ -147,6 +147,11 @@ fn destroy(dir: ContainerDir, st: &State) -> Result<()> {
     for pid in member_pids(st) {
         let _ = send(Pid::from_raw(pid), Signal::SIGKILL);
     }
+    if let Some(u) = st.systemd_unit.as_deref().filter(|_| st.use_systemd) {
+        // systemd removes the scope's cgroup; what is left is ours (v1 hierarchies it
+        // does not manage), in cgroup_made.
+        cgroups::systemd::stop(u)?;
+    }
     cgroups::remove(&st.cgroup_paths, st.cgroup_made.as_deref())?;
     crate::netdev::restore(&dir.path);
     crate::hooks::run_warn(st.hooks.as_ref(), "poststop", &st.to_oci(Status::Stopped));
@@ -202,6 +207,11 @@ pub fn update(root: &Path, id: &str, r: &oci_spec::runtime::LinuxResources) -> R
     let (_d, st, status) = open(root, id)?;
     if matches!(status, Status::Stopped) {
         return Err(Error::state(id, "cannot update a stopped container"));
+    }
+    if let Some(u) = st.systemd_unit.as_deref().filter(|_| st.use_systemd) {
+        // The unit keeps the limits across systemd re-applying its settings; the files
+        // below get the exact values and what systemd has no property for.
+        cgroups::systemd::update(u, r)?;
     }
     let v2_only = crate::cgroups::is_v2_only(&crate::cgroups::hierarchies());
     cgroups::resources::apply(&st.cgroup_paths, v2_only, r, None)

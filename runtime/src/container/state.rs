@@ -58,6 +58,9 @@ pub struct State {
     pub creating: bool,
     #[serde(default)]
     pub use_systemd: bool,
+    /// The container's transient scope when `use_systemd` (e.g. berth-c1.scope).
+    #[serde(default)]
+    pub systemd_unit: Option<String>,
     /// The config's hooks: poststop must run at delete even if the bundle is gone.
     #[serde(default)]
     pub hooks: Option<oci_spec::runtime::Hooks>,
@@ -317,6 +320,7 @@ mod tests {
             cgroup_made: Some(vec![]),
             creating: false,
             use_systemd: false,
+            systemd_unit: None,
             hooks: None,
         };
         d.save(&st).unwrap();

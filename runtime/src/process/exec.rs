@@ -26,6 +26,10 @@ pub struct ExecCtx {
     /// The container's cgroups, for this process to join itself (cgroups::join_self).
     pub cgroup_paths: Vec<std::path::PathBuf>,
     pub join_by: crate::cgroups::JoinBy,
+    /// The init's root (`/proc/PID/root`) when the container shares the host's mount
+    /// namespace: joining namespaces does not enter it, so the process chroots there.
+    /// (runc 1.1.5 leaves such an exec in the host's root: measured.)
+    pub chroot: Option<OwnedFd>,
 }
 
 pub fn stage1(ctx: ExecCtx) -> ! {
@@ -35,6 +39,10 @@ pub fn stage1(ctx: ExecCtx) -> ! {
         // Before setns: the paths are the host's.
         crate::cgroups::join_self(&ctx.cgroup_paths, ctx.join_by)?;
         crate::namespaces::join_process(ctx.pid, &crate::namespaces::all_types())?;
+        if let Some(root) = &ctx.chroot {
+            nix::unistd::fchdir(root).map_err(|e| Error::sys("fchdir container root", e))?;
+            nix::unistd::chroot(".").map_err(|e| Error::sys("chroot container root", e))?;
+        }
         ctx.chan.send(&ToParent::Stage1Ready)?;
         match ctx.chan.recv::<ToChild>()? {
             Some(ToChild::Go) => {}

@@ -159,6 +159,7 @@ fn init_inner(ctx: &InitCtx) -> Result<setup::Exec> {
         }
     }
     let state = build_rootfs(ctx)?;
+    let mntns = ctx.plan.has(T::Mount);
     if process.terminal() == Some(true) {
         let sock = ctx
             .console
@@ -169,14 +170,29 @@ fn init_inner(ctx: &InitCtx) -> Result<setup::Exec> {
             .as_ref()
             .map(|b| (b.height() as u16, b.width() as u16));
         let slave = crate::tty::setup(sock, size)?;
-        devices::console(&rootfs::paths::Root::open(Path::new("/"))?, &slave)?;
+        // /dev/console is a bind mount: none in the host's mount namespace.
+        if mntns {
+            devices::console(&rootfs::paths::Root::open(Path::new("/"))?, &slave)?;
+        }
     }
     write_sysctls(spec)?;
-    rootfs::finalize(spec)?;
+    if mntns {
+        rootfs::finalize(spec)?;
+    }
     setup::apply_oom_score_adj(process)?;
     setup::apply_rlimits(process)?;
     apply_kernel_attrs(spec, process)?;
     crate::security::lsm::apply_exec_attrs(process)?;
+    // Without a mount namespace the rootfs has no /proc: the procfs writes above went
+    // through the host's (per task or per namespace of the writer, so the same files), and
+    // exec.fifo is reopened through it.
+    let host_proc = match mntns {
+        true => None,
+        false => Some(rootfs::hostmnt::open_proc()?),
+    };
+    if !mntns {
+        rootfs::hostmnt::chroot(&ctx.bundle.rootfs)?;
+    }
     setup::enter_cwd(process, true)?;
     let seccomp = setup::prepare_seccomp(
         spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()),
@@ -192,7 +208,8 @@ fn init_inner(ctx: &InitCtx) -> Result<setup::Exec> {
     crate::utils::cloexec_from(3 + ctx.preserve_fds);
     ctx.chan.send(&ToParent::Ready)?;
     ctx.ready_sent.set(true);
-    let mut started = wait_for_start(&ctx.fifo)?;
+    let mut started = wait_for_start(&ctx.fifo, host_proc.as_ref())?;
+    drop(host_proc);
     crate::hooks::run(spec.hooks().as_ref(), "startContainer", &state)?;
     // After the hooks (a hook that leaves its stdin unread must not SIGPIPE the init) and
     // before seccomp, which might refuse rt_sigaction.
@@ -223,10 +240,16 @@ fn build_rootfs(ctx: &InitCtx) -> Result<serde_json::Value> {
     let spec = &ctx.bundle.spec;
     let linux = spec.linux().as_ref();
     nix::unistd::chdir(&ctx.bundle.dir).ctx(|| ctx.bundle.dir.display().to_string())?;
-    let root = rootfs::prepare_root(
-        &ctx.bundle.rootfs,
-        linux.and_then(|l| l.rootfs_propagation().as_deref()),
-    )?;
+    let mntns = ctx.plan.has(T::Mount);
+    // In the host's mount namespace nothing is mounted (create refused what would need it).
+    let root = if mntns {
+        rootfs::prepare_root(
+            &ctx.bundle.rootfs,
+            linux.and_then(|l| l.rootfs_propagation().as_deref()),
+        )?
+    } else {
+        rootfs::paths::Root::open(&ctx.bundle.rootfs)?
+    };
     let userns = ctx.plan.has(T::User);
     let mctx = mounts::MountCtx {
         root: &root,
@@ -263,7 +286,9 @@ fn build_rootfs(ctx: &InitCtx) -> Result<serde_json::Value> {
     let mut state = state;
     state["status"] = "created".into();
     drop(root);
-    rootfs::pivot(&ctx.bundle.rootfs, ctx.no_pivot)?;
+    if mntns {
+        rootfs::pivot(&ctx.bundle.rootfs, ctx.no_pivot)?;
+    }
     Ok(state)
 }
 
@@ -284,12 +309,19 @@ fn write_sysctls(spec: &oci_spec::runtime::Spec) -> Result<()> {
     Ok(())
 }
 
-/// Blocks until `start` opens the other end of exec.fifo.
-fn wait_for_start(fifo: &OwnedFd) -> Result<std::fs::File> {
-    let p = format!("/proc/self/fd/{}", fifo.as_raw_fd());
-    std::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_CLOEXEC)
-        .open(&p)
-        .ctx(|| "open exec fifo".into())
+/// Blocks until `start` opens the other end of exec.fifo, reopened through `/proc` (or
+/// `proc`, the host's, where the root has none).
+fn wait_for_start(fifo: &OwnedFd, proc: Option<&OwnedFd>) -> Result<std::fs::File> {
+    let rel = format!("self/fd/{}", fifo.as_raw_fd());
+    let Some(proc) = proc else {
+        return std::fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(format!("/proc/{rel}"))
+            .ctx(|| "open exec fifo".into());
+    };
+    let flags = nix::fcntl::OFlag::O_WRONLY | nix::fcntl::OFlag::O_CLOEXEC;
+    let fd = nix::fcntl::openat(proc, rel.as_str(), flags, nix::sys::stat::Mode::empty())
+        .ctx(|| "open exec fifo".into())?;
+    Ok(fd.into())
 }

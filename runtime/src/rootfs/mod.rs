@@ -5,6 +5,7 @@
 #![deny(clippy::disallowed_methods)] // paths in here are inside a root: see clippy.toml
 
 pub mod devices;
+pub mod hostmnt;
 pub mod idmap;
 pub mod mounts;
 pub mod options;

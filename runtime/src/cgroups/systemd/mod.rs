@@ -1,0 +1,100 @@
+//! The systemd cgroup driver (`--systemd-cgroup`): the container's cgroup is a transient
+//! scope that systemd makes over D-Bus and owns (Delegate=yes hands its subtree to the
+//! container). Limits go both into the unit's properties (props.rs) and, through the
+//! cgroupfs code, into the scope's files; hierarchies systemd does not manage (v1 cpuset,
+//! freezer, net_cls, ...) get the same path made by hand, as runc does. Pause, kill, stats and
+//! exec then work on the scope's directories like on any cgroupfs path.
+
+pub mod dbus;
+pub mod path;
+pub mod props;
+
+pub use path::{scope, Scope};
+
+use crate::cgroups::Hierarchy;
+use crate::error::{Error, Result};
+use oci_spec::runtime::LinuxResources;
+use props::Prop;
+use std::path::PathBuf;
+
+/// Whether systemd is the init here (sd_booted(): /run/systemd/system exists).
+pub fn running() -> bool {
+    std::path::Path::new("/run/systemd/system").is_dir()
+}
+
+/// Refuses what the driver cannot do here, in one line: no systemd, or not root (the
+/// user's systemd instance over the session bus is not implemented).
+pub fn check_usable() -> Result<()> {
+    if !running() {
+        return Err(Error::Other(
+            "--systemd-cgroup: systemd is not running on this host (no /run/systemd/system); use the default cgroupfs driver".into(),
+        ));
+    }
+    if crate::rootless::is_rootless() {
+        return Err(Error::Other(format!(
+            "--systemd-cgroup: not supported for uid {} (rootless, through the user's systemd, is not implemented); run as root or use the cgroupfs driver",
+            nix::unistd::geteuid()
+        )));
+    }
+    Ok(())
+}
+
+/// Starts the scope around `pid` (stage 1: its children inherit the scope), then joins
+/// `pid` to the scope's path in every hierarchy systemd did not make it in, adding the
+/// directories made to `made`. Called by create's parent after stage 1 was forked: see
+/// dbus.rs on threads.
+pub fn place(
+    s: &Scope,
+    hs: &[Hierarchy],
+    id: &str,
+    pid: i32,
+    r: &LinuxResources,
+    made: &mut Vec<PathBuf>,
+) -> Result<()> {
+    let v2 = crate::cgroups::is_v2_only(hs);
+    let mut ps: Vec<(&str, Prop)> = vec![
+        ("Description", Prop::Str(format!("berth container {id}"))),
+        ("Slice", Prop::Str(s.slice.clone())),
+        ("PIDs", Prop::U32s(vec![pid as u32])),
+        ("Delegate", Prop::Bool(true)),
+        ("DefaultDependencies", Prop::Bool(false)),
+        ("MemoryAccounting", Prop::Bool(true)),
+        ("CPUAccounting", Prop::Bool(true)),
+        ("TasksAccounting", Prop::Bool(true)),
+        (
+            if v2 {
+                "IOAccounting"
+            } else {
+                "BlockIOAccounting"
+            },
+            Prop::Bool(true),
+        ),
+    ];
+    ps.extend(props::resources(r, v2));
+    dbus::Systemd::connect(&s.unit)?.start(&ps)?;
+    for (h, p) in hs.iter().zip(&s.paths) {
+        if !p.exists() {
+            if h.v2 {
+                return Err(Error::Other(format!(
+                    "systemd unit {}: started, but its cgroup {} does not exist",
+                    s.unit,
+                    p.display()
+                )));
+            }
+            crate::cgroups::create_one(h, p, false, made)?;
+        }
+    }
+    // Where systemd placed it already this is a no-op write.
+    crate::cgroups::join(&s.paths, pid)
+}
+
+/// `update`: the unit's properties, then (by the caller) the files.
+pub fn update(unit: &str, r: &LinuxResources) -> Result<()> {
+    let v2 = crate::cgroups::is_v2_only(&crate::cgroups::hierarchies());
+    dbus::Systemd::connect(unit)?.set(&props::resources(r, v2))
+}
+
+/// `delete` (and a failed create): stops the unit and waits until it is gone.
+pub fn stop(unit: &str) -> Result<()> {
+    dbus::Systemd::connect(unit)?.stop()
+}
