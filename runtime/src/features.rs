@@ -39,7 +39,21 @@ pub fn default_spec(rootless: bool) -> Value {
     if rootless {
         make_rootless(&mut spec);
     }
+    if !unified_host() {
+        // As runc's spec: a cgroup namespace only on a cgroup2 host. On v1 the container's
+        // /sys/fs/cgroup binds show its own cgroups without one, and a user adding one to
+        // the generated config must not get "duplicate cgroup namespace".
+        let ns = spec["linux"]["namespaces"].as_array_mut();
+        ns.into_iter()
+            .for_each(|v| v.retain(|n| n["type"] != "cgroup"));
+    }
     spec
+}
+
+/// runc's IsCgroup2UnifiedMode: /sys/fs/cgroup is a cgroup2 mount.
+fn unified_host() -> bool {
+    nix::sys::statfs::statfs("/sys/fs/cgroup")
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
 }
 
 /// What rootless runc's spec changes: a user namespace mapping the caller to root, no

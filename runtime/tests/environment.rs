@@ -13,11 +13,15 @@ fn ns_line(out: &str, name: &str) -> String {
 
 #[test]
 fn new_namespaces_differ_from_the_host_and_pid_is_one() {
-    let b = bundle(&[
+    let mut b = bundle(&[
         "sh",
         "-c",
         "echo pid=$$; for n in pid net ipc uts mnt cgroup; do readlink /proc/self/ns/$n; done",
     ]);
+    // The default spec has a cgroup namespace only on a cgroup2 host (as runc's).
+    let ns = b.config["linux"]["namespaces"].as_array_mut().unwrap();
+    ns.retain(|n| n["type"] != "cgroup");
+    ns.push(json!({"type": "cgroup"}));
     let out = b.run_ok();
     assert!(out.contains("pid=1"), "{out}");
     for n in ["pid", "net", "ipc", "uts", "mnt", "cgroup"] {
@@ -314,4 +318,36 @@ fn cgroup_mount_shows_the_container_cgroup() {
         out.lines().any(|l| l == "1"),
         "container's own pids cgroup not mounted: {out}"
     );
+}
+
+/// `spec` adds a cgroup namespace only where /sys/fs/cgroup is cgroup2, as runc's spec does
+/// (runc 1.1.5 on this cgroup v1 hybrid host: pid, network, ipc, uts, mount; measured), so
+/// `exec` on v1 sees the container's cgroup paths and adding one by hand is not a duplicate.
+#[test]
+fn spec_adds_a_cgroup_namespace_only_on_cgroup2() {
+    let b = bundle(&["true"]);
+    let unified = nix::sys::statfs::statfs("/sys/fs/cgroup")
+        .unwrap()
+        .filesystem_type()
+        == nix::sys::statfs::CGROUP2_SUPER_MAGIC;
+    let mut variants = vec![vec![]];
+    if is_berth() {
+        variants.push(vec!["--rootless"]);
+    }
+    for extra in variants {
+        let dir = b.path().join(format!("spec{}", extra.len()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut args = vec!["spec", "--bundle", dir.to_str().unwrap()];
+        args.extend(extra.iter().copied());
+        b.ok(&args);
+        let spec: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
+        let types: Vec<&str> = spec["linux"]["namespaces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["type"].as_str().unwrap())
+            .collect();
+        assert_eq!(types.contains(&"cgroup"), unified, "{extra:?}: {types:?}");
+    }
 }

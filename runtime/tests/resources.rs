@@ -384,3 +384,50 @@ fn v2_device_program_denies_what_the_rules_do_not_allow() {
         "{out}"
     );
 }
+
+/// Removes a sub-cgroup the test made, even when the test fails.
+struct SubCgroup(std::path::PathBuf);
+impl Drop for SubCgroup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// `update` with device rules takes the v1 devices cgroup there by a transition, as runc's
+/// device emulator computes it: a deny-all that is already in force is not written again
+/// (the kernel refuses `a` with EINVAL while the cgroup has children, which a container
+/// running systemd or its own sub-cgroups has), and an unchanged exception is left alone.
+#[test]
+fn update_device_rules_with_a_sub_cgroup_writes_only_the_transition() {
+    let b = bundle(&["sleep", "100"]);
+    b.create_ok();
+    b.ok(&["start", &b.id]);
+    let dir = cg_dir(&b, "devices");
+    let sub = SubCgroup(dir.join("rtfix-sub"));
+    std::fs::create_dir(&sub.0).unwrap();
+    let rules = json!({"devices": [
+        {"allow": false, "access": "rwm"},
+        {"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"},
+        {"allow": false, "type": "c", "major": 1, "minor": 3, "access": "w"},
+        {"allow": false, "type": "c", "major": 4, "minor": 7, "access": "rwm"},
+        {"allow": true, "type": "b", "major": 7, "minor": 0, "access": "r"}
+    ]});
+    let file = b.path().join("rtfix-devices.json");
+    std::fs::write(&file, rules.to_string()).unwrap();
+    // runc 1.1.5 accepts it too (its update leaves device rules as they are: measured).
+    b.ok(&["update", "--resources", file.to_str().unwrap(), &b.id]);
+    if !is_berth() {
+        return;
+    }
+    let list = cg_file(&b, "devices", "devices.list");
+    assert!(list.lines().any(|l| l == "b 7:0 r"), "{list}");
+    // The defaults come after the config's rules, so c 1:3 keeps rwm.
+    assert!(list.lines().any(|l| l == "c 1:3 rwm"), "{list}");
+    assert!(!list.contains("a *:*"), "{list}");
+    // Back to the create-time rules: the added exception goes, nothing else is touched.
+    std::fs::write(&file, r#"{"devices": [{"allow": false, "access": "rwm"}]}"#).unwrap();
+    b.ok(&["update", "--resources", file.to_str().unwrap(), &b.id]);
+    let now = cg_file(&b, "devices", "devices.list");
+    assert!(!now.contains("b 7:0"), "{now}");
+    assert_eq!(now.lines().count(), list.lines().count() - 1, "{now}");
+}

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 enum Saved {
     /// Write this value back.
     Value(PathBuf, String),
-    /// A v1 devices cgroup: deny everything, then allow its old list again.
+    /// A v1 devices cgroup and its old devices.list, taken back to by a transition.
     Devices(PathBuf, String),
 }
 
@@ -125,12 +125,14 @@ impl Journal {
 }
 
 fn restore_devices(dir: &Path, list: &str) -> std::result::Result<(), (PathBuf, std::io::Error)> {
-    let put = |f: &str, v: &str| std::fs::write(dir.join(f), v).map_err(|e| (dir.join(f), e));
-    put("devices.deny", "a")?;
-    for l in list.lines().filter(|l| !l.trim().is_empty()) {
-        put("devices.allow", l.trim())?;
-    }
-    Ok(())
+    let err = |e: crate::error::Error| {
+        (
+            dir.join("devices.list"),
+            std::io::Error::other(e.to_string()),
+        )
+    };
+    let old = super::devemu::State::from_list(list).map_err(err)?;
+    super::devemu::set(dir, &old).map_err(err)
 }
 
 #[cfg(test)]

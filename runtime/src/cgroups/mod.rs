@@ -3,6 +3,7 @@
 //! it, and delete removes it. v1 and v2 differ only in the per-controller files (v1.rs, v2.rs).
 
 pub mod devbpf;
+pub mod devemu;
 pub mod hierarchy;
 pub mod journal;
 pub mod members;

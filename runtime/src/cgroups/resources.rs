@@ -205,31 +205,33 @@ fn device_rule(d: &LinuxDeviceCgroup) -> String {
     }
 }
 
-/// v1 devices cgroup: deny everything, then the config's rules in order, then the defaults.
+/// v1 devices cgroup: the state of "deny everything, then the config's rules in order, then
+/// the defaults and linux.devices", reached by a transition from the cgroup's current rules
+/// (devemu.rs), so only what changes is written.
 fn devices_v1(dir: &Path, rules: &[LinuxDeviceCgroup], extra: &[String]) -> Result<()> {
-    let put = |file: &str, rule: &str, field: &str| {
-        std::fs::write(dir.join(file), rule)
-            .map_err(|e| Error::Other(format!("{field}: {file} {rule:?}: {e}")))
+    let mut target = super::devemu::State::default();
+    let mut add = |allow: bool, rule: &str, field: &str| -> Result<()> {
+        let r =
+            super::devbpf::parse(allow, rule).map_err(|e| Error::Other(format!("{field}: {e}")))?;
+        target
+            .apply(&r)
+            .map_err(|e| Error::Other(format!("{field}: {e}")))
     };
-    put("devices.deny", "a", "linux.resources.devices")?;
+    add(false, "a", "linux.resources.devices")?;
     for (i, d) in rules.iter().enumerate() {
-        put(
-            if d.allow() {
-                "devices.allow"
-            } else {
-                "devices.deny"
-            },
+        add(
+            d.allow(),
             &device_rule(d),
             &format!("linux.resources.devices[{i}]"),
         )?;
     }
     for r in DEFAULT_ALLOW {
-        put("devices.allow", r, "linux.resources.devices (defaults)")?;
+        add(true, r, "linux.resources.devices (defaults)")?;
     }
     for r in extra {
-        put("devices.allow", r, "linux.devices")?;
+        add(true, r, "linux.devices")?;
     }
-    Ok(())
+    super::devemu::set(dir, &target)
 }
 
 #[cfg(test)]
