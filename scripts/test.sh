@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Set-up, then every test suite, as root: unit and integration tests of the runtime
 # (real containers; the same tests again against runc to check their expectations), the
-# builder's tests, the containerd shim's tests (with a real containerd), and the OCI
-# conformance suite (berth, differential against runc).
+# builder's tests, the containerd shim's tests (with a real containerd), the OCI
+# conformance suite (berth, differential against runc), and the VM suite (systemd hosts).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh || exit 1
@@ -32,6 +32,13 @@ step env SEED_SKIP_SETUP=1 BERTH_STORE=/var/lib/berth-seed-test bash scripts/see
 step env SEED_SKIP_SETUP=1 SEED_EXPECT_CACHED=1 BERTH_STORE=/var/lib/berth-seed-test bash scripts/seed.sh
 if [ -d conformance ]; then
   step bash scripts/conformance.sh
+fi
+# The hosts users run: the runtime's integration tests, the conformance suite and the guest
+# checks (systemd cgroup driver, AppArmor, cgroup v2) in a Debian 12 guest with systemd as
+# PID 1, on pure cgroup v2 and on systemd with cgroup v1 (scripts/vm-suite.sh; qemu under TCG,
+# on the binaries built above). VM_SUITE=0 skips it (a host without the time for it).
+if [ "${VM_SUITE:-1}" = 1 ]; then
+  step bash scripts/vm-suite.sh v2 v1
 fi
 echo
 if [ $fail -ne 0 ]; then echo "SOME SUITES FAILED"; exit 1; fi

@@ -302,7 +302,7 @@ fn killed_build_leaves_no_mounts() {
         "mount left behind after kill"
     );
     // Leftover container from the killed build: remove it so the test leaves nothing.
-    let list = std::process::Command::new(RUNC)
+    let list = std::process::Command::new(step_runtime())
         .args(["list", "-q"])
         .output()
         .unwrap();
@@ -310,12 +310,12 @@ fn killed_build_leaves_no_mounts() {
         .lines()
         .filter(|l| l.starts_with("berth-build-"))
     {
-        let state = std::process::Command::new(RUNC)
+        let state = std::process::Command::new(step_runtime())
             .args(["state", id])
             .output()
             .unwrap();
         if String::from_utf8_lossy(&state.stdout).contains(&e.store().display().to_string()) {
-            let _ = std::process::Command::new(RUNC)
+            let _ = std::process::Command::new(step_runtime())
                 .args(["delete", "-f", id])
                 .output();
         }

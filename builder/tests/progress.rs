@@ -43,7 +43,7 @@ fn tty_progress_in_a_pty() {
         );
         let o = Command::new("script")
             .args(["-qefc", &cmd, "/dev/null"])
-            .env("BERTH_RUNTIME", RUNC)
+            .env("BERTH_RUNTIME", step_runtime())
             .output()
             .unwrap();
         let out = String::from_utf8_lossy(&o.stdout).replace("\r\n", "\n");

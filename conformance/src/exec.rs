@@ -173,6 +173,12 @@ impl Driver {
             let v = self.host.read_cgroup_file(pid, ctrl, file);
             out.host_files.insert(format!("{ctrl}/{file}"), v);
         }
+        // Where the container's cgroup is, seen from the host (a cgroup namespace would show
+        // the container "/"): the memory hierarchy's path (v1) and the cgroup2 one.
+        for ctrl in ["memory", ""] {
+            let key = format!("path/{}", if ctrl.is_empty() { "unified" } else { ctrl });
+            out.host_files.insert(key, crate::host::cgroup_path_of(pid, ctrl));
+        }
         for name in ["cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"] {
             if let Ok(l) = std::fs::read_link(format!("/proc/{pid}/ns/{name}")) {
                 out.host_ns

@@ -268,11 +268,23 @@ fn agent(path: &std::path::Path) -> std::thread::JoinHandle<serde_json::Value> {
         // struct seccomp_notif (80 bytes) and seccomp_notif_resp (24 bytes).
         const RECV: libc::c_ulong = 0xc050_2100;
         const SEND: libc::c_ulong = 0xc018_2101;
-        loop {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::time::Instant::now() < deadline {
+            // RECV blocks until a notification arrives, even after the filter's last user
+            // died (Linux 6.1); poll says POLLHUP then, so wait there first.
+            let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+            // SAFETY: one valid pollfd for the duration of the call.
+            let n = unsafe { libc::poll(&mut pfd, 1, 100) };
+            if n < 0 || pfd.revents & (libc::POLLHUP | libc::POLLERR) != 0 {
+                break; // the container's processes are gone
+            }
+            if pfd.revents & libc::POLLIN == 0 {
+                continue;
+            }
             let mut req = [0u64; 10];
             // SAFETY: ioctl on the listener fd with a zeroed seccomp_notif buffer.
             if unsafe { libc::ioctl(fd, RECV, req.as_mut_ptr()) } != 0 {
-                break; // the container's processes are gone
+                break;
             }
             let mut resp = [0u8; 24];
             resp[..8].copy_from_slice(&req[0].to_ne_bytes()); // id

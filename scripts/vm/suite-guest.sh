@@ -18,13 +18,15 @@ while read -r name bin; do
   [ -x "$bin" ] || { echo "$name: $bin missing" >>"$out/summary.txt"; continue; }
   t0=$(date +%s)
   log="$out/test-$name.log"
-  "$bin" --test-threads=2 >"$log" 2>&1
+  # A hung test must not eat the VM's whole time: each binary gets 600 s (a rerun 300 s).
+  timeout -k 10 "600" "$bin" --test-threads=2 >"$log" 2>&1
   rc=$?
+  [ "$rc" != 124 ] || echo "$name::<timed out after 600s> berth=FAIL runc=?" >>"$out/results.txt"
   fails=$(sed -n 's/^test \(.*\) \.\.\. FAILED$/\1/p' "$log")
   nfail=0
   for t in $fails; do
     nfail=$((nfail + 1))
-    if RUNTIME=/usr/sbin/runc "$bin" --exact "$t" --test-threads=1 >>"$out/runc-$name.log" 2>&1; then
+    if RUNTIME=/usr/sbin/runc timeout -k 10 300 "$bin" --exact "$t" --test-threads=1 >>"$out/runc-$name.log" 2>&1; then
       r=PASS
     else
       r=FAIL
@@ -34,7 +36,7 @@ while read -r name bin; do
   pass=$(grep -c '^test .* \.\.\. ok$' "$log")
   echo "$name: rc=$rc passed=$pass failed=$nfail in $(($(date +%s) - t0))s" >>"$out/summary.txt"
   # A binary that died before printing its failures is one failure of its own.
-  if [ "$rc" != 0 ] && [ "$nfail" = 0 ]; then
+  if [ "$rc" != 0 ] && [ "$rc" != 124 ] && [ "$nfail" = 0 ]; then
     echo "$name::<binary exited $rc> berth=FAIL runc=?" >>"$out/results.txt"
   fi
 done <target/vm/tests.list

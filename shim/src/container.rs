@@ -70,6 +70,9 @@ impl Container {
             }
         };
         init.lock().pid = pid;
+        if !own_pid_namespace(&bundle) {
+            init.set_before_exit(kill_all_on_exit(berth.clone(), req.id.clone()));
+        }
         reaper.register(pid, &init);
         Ok(Container {
             id: req.id.clone(),
@@ -309,5 +312,39 @@ fn read_pid(pid_file: &Path) -> Result<u32> {
     text.trim().parse().map_err(|_| Error::Runtime {
         cmd: "create".into(),
         msg: format!("{} holds no pid: {text:?}", pid_file.display()),
+    })
+}
+
+/// Does config.json give the container a PID namespace of its own? Without one (a pod's
+/// shared namespace, or the host's), the kernel does not kill the rest when the init dies.
+fn own_pid_namespace(bundle: &Path) -> bool {
+    let spec: Option<serde_json::Value> = std::fs::read(bundle.join("config.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
+    let Some(spec) = spec else {
+        return true;
+    };
+    let nss = spec["linux"]["namespaces"].as_array().cloned().unwrap_or_default();
+    nss.iter().any(|n| {
+        n["type"] == "pid" && n["path"].as_str().map_or(true, str::is_empty)
+    })
+}
+
+/// When an init without its own PID namespace dies, its orphans (background children) are
+/// killed and gone before TaskExit is published, as containerd's runc shim does
+/// (`shouldKillAllOnExit`): otherwise they outlive the task, write to stdio FIFOs containerd
+/// has already closed ("Failed to pipe stdout … file already closed") and escape delete.
+fn kill_all_on_exit(berth: Berth, id: String) -> crate::process::BeforeExit {
+    Box::new(move || {
+        let _ = berth.kill(&id, libc::SIGKILL as u32, true);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::time::Instant::now() < deadline {
+            match berth.ps(&id) {
+                Ok(pids) if !pids.is_empty() => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                _ => break,
+            }
+        }
     })
 }

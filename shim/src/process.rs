@@ -22,6 +22,9 @@ pub struct ProcState {
     pub exited_at: Option<Timestamp>,
 }
 
+/// Work that must finish between a process's death and its TaskExit (see `Reaper::exited`).
+pub type BeforeExit = Box<dyn FnOnce() + Send>;
+
 pub struct Process {
     pub container_id: String,
     /// Empty for the container's init process.
@@ -31,6 +34,7 @@ pub struct Process {
     exited: Condvar,
     pub console: Mutex<Option<File>>,
     pub stdin: Mutex<Option<StdinWriter>>,
+    before_exit: Mutex<Option<BeforeExit>>,
 }
 
 pub fn now() -> Timestamp {
@@ -52,6 +56,7 @@ impl Process {
             exited: Condvar::new(),
             console: Mutex::new(None),
             stdin: Mutex::new(None),
+            before_exit: Mutex::new(None),
         })
     }
 
@@ -71,6 +76,31 @@ impl Process {
             &self.container_id
         } else {
             &self.exec_id
+        }
+    }
+
+    /// Run `f` after this process dies and before its exit is recorded and published.
+    pub fn set_before_exit(&self, f: BeforeExit) {
+        *self.before_exit.lock().unwrap() = Some(f);
+    }
+
+    /// Record the exit; with a before-exit task, on a thread of its own (the task may run
+    /// berth, whose own exit comes through the dispatcher that called us).
+    fn finish(self: &Arc<Self>, code: i32, events: &Events) {
+        match self.before_exit.lock().unwrap().take() {
+            None => self.set_exited(code, events),
+            Some(f) => {
+                let (p, events) = (self.clone(), events.clone());
+                let spawned = std::thread::Builder::new()
+                    .name("before-exit".into())
+                    .spawn(move || {
+                        f();
+                        p.set_exited(code, &events);
+                    });
+                if spawned.is_err() {
+                    self.set_exited(code, events);
+                }
+            }
         }
     }
 
@@ -157,7 +187,7 @@ impl Reaper {
         match t.running.remove(&pid) {
             Some(p) => {
                 drop(t);
-                p.set_exited(code, &self.events);
+                p.finish(code, &self.events);
             }
             None => {
                 // Most are runtime CLI children, waited for by their own subscription.
@@ -181,7 +211,7 @@ impl Reaper {
         if let Some(i) = t.early.iter().position(early) {
             let (_, code, _) = t.early.remove(i).unwrap();
             drop(t);
-            p.set_exited(code, &self.events);
+            p.finish(code, &self.events);
             return;
         }
         t.running.insert(pid, p.clone());

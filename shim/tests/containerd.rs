@@ -394,6 +394,30 @@ fn pod_containers_share_one_shim() {
     assert!(c.shim_pids().is_empty(), "shims left: {:?}", c.shim_pids());
 }
 
+/// A container sharing another's PID namespace (a pod's): when its init exits, the
+/// background children it leaves are killed before the task is reported stopped, as
+/// containerd's runc shim does, so nothing outlives the task or writes to closed stdio.
+#[test]
+fn orphans_of_a_shared_pid_init_die_before_its_exit() {
+    let c = Containerd::start("orphans");
+    c.run_detached("holder", &[], &["sleep", "1000"]);
+    let ns = format!("pid:/proc/{}/ns/pid", c.pid("holder"));
+    c.run_detached("leaver", &["--with-ns", &ns], &["sh", "-c", "sleep 4242 & exit 0"]);
+    c.wait_status("leaver", "STOPPED");
+    let orphans = || {
+        std::process::Command::new("pgrep")
+            .args(["-f", "^sleep 4242$"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default()
+    };
+    let left = orphans();
+    c.remove("leaver");
+    c.remove("holder");
+    assert!(left.is_empty(), "orphans alive after the task stopped: {left}");
+    assert!(orphans().is_empty());
+}
+
 #[test]
 fn oom_kill_is_reported() {
     let c = Containerd::start("oom");

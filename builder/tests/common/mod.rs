@@ -23,6 +23,12 @@ pub fn berth_bin() -> String {
     })
 }
 
+/// The runtime RUN steps use: berth (what users get), or BUILD_TEST_RUNTIME (e.g. runc, to
+/// tell a builder fault from a runtime one).
+pub fn step_runtime() -> String {
+    std::env::var("BUILD_TEST_RUNTIME").unwrap_or_else(|_| berth_bin())
+}
+
 pub struct Env {
     pub dir: tempfile::TempDir,
 }
@@ -63,7 +69,8 @@ impl Env {
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(bin());
         c.arg("--store").arg(self.store()).args(args);
-        c.env("BERTH_RUNTIME", RUNC).env_remove("SOURCE_DATE_EPOCH");
+        c.env("BERTH_RUNTIME", step_runtime())
+            .env_remove("SOURCE_DATE_EPOCH");
         c
     }
 

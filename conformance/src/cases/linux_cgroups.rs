@@ -54,21 +54,14 @@ fn membership_case() -> Vec<Case> {
             CG,
             |_, _| Ok(()),
             |o| {
-                let want = o.config["linux"]["cgroupsPath"]
-                    .as_str()
-                    .unwrap_or("")
-                    .to_string();
-                let cg = o.get("/cgroup")?.as_str().unwrap_or("").to_string();
-                let line = cg.lines().find(|l| {
-                    l.split(':')
-                        .nth(1)
-                        .is_some_and(|c| c.split(',').any(|x| x == "memory"))
-                });
-                expect_eq(
-                    "memory cgroup",
-                    line.and_then(|l| l.splitn(3, ':').nth(2)),
-                    Some(want.as_str()),
-                )
+                let want = o.config["linux"]["cgroupsPath"].as_str().unwrap_or("");
+                // The memory hierarchy on v1 (and hybrid) hosts, the cgroup2 tree on v2-only.
+                let key = if o.host.cgroup_v1.contains_key("memory") {
+                    "path/memory"
+                } else {
+                    "path/unified"
+                };
+                expect_eq("container cgroup (host view)", o.host_file(key)?, want)
             },
         ),
         Case::probe(

@@ -159,6 +159,11 @@ fn cgroup_cases() -> Vec<Case> {
                     o.get("/paths/~1dev~1berth-fuse/read_ok")? == true,
                     "opening an allowed device failed",
                 )?;
+                // cgroup v2 has no devices.list (the rules are an eBPF program): there the
+                // open above is the check.
+                if !o.host.cgroup_v1.contains_key("devices") {
+                    return Ok(());
+                }
                 let list = o.host_file("devices/devices.list")?;
                 ensure(
                     list.lines().any(|l| l.starts_with("c 10:229 rw")),

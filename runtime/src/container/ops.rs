@@ -77,11 +77,13 @@ pub fn parse_signal(s: &str) -> Result<Signal> {
 
 pub fn kill(root: &Path, id: &str, sig: Signal, all: bool) -> Result<()> {
     let (_dir, st, status) = open(root, id)?;
-    if status == Status::Stopped {
-        return Err(Error::state(id, "container not running"));
-    }
+    // --all reaches what is left in the cgroup after the init died (orphans of an init that
+    // shared its PID namespace), as runc's does.
     if all {
         return kill_all(&st, sig);
+    }
+    if status == Status::Stopped {
+        return Err(Error::state(id, "container not running"));
     }
     send(Pid::from_raw(st.pid), sig).ctx(|| format!("signal {sig} to pid {}", st.pid))?;
     // A frozen process acts on SIGKILL only once thawed (cgroup v1): thaw, as runc does.

@@ -295,16 +295,14 @@ fn cgroup(ctx: &MountCtx, dest: &Path, opts: &Options) -> Result<()> {
     let target = ctx.root.ensure(dest, Kind::Dir)?;
     if crate::cgroups::is_v2_only(ctx.hierarchies) {
         let p = ctx.cgroup_paths.first().cloned().unwrap_or_default();
-        return mount_hierarchy(
-            &target,
-            dest,
-            "cgroup2",
-            None,
-            &p,
-            ctx.new_cgroupns,
-            flags,
-            ro,
-        );
+        mount_hierarchy(&target, dest, "cgroup2", None, &p, ctx.new_cgroupns, flags, ro)?;
+        // Without a cgroup namespace it is a bind of the container's cgroup, which keeps
+        // the source's rw flag until remounted: `ro` must hold either way.
+        if ro {
+            let top = ctx.root.resolve(dest).map_err(|e| Error::io(dest, e))?;
+            remount(&top, flags | MsFlags::MS_RDONLY)?;
+        }
+        return Ok(());
     }
     mount(
         Some("tmpfs"),
