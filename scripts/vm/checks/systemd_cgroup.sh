@@ -65,8 +65,9 @@ for rt in berth runc; do
   f=$(cat $(cgfile $cgp $MEMFILE) 2>&1); p=$(cat $(cgfile $cgp pids.max) 2>&1)
   check "files $MEMFILE=$f pids.max=$p" $rt "$([ "$f" = 67108864 ] && [ "$p" = 64 ]; echo $?)" ""
   # 1b. A second container naming the same scope: refused, the first one untouched.
-  # (runc 1.1.5 hangs here: it waits for the other container's unit; hence the timeout.)
-  out=$(cd $W && timeout 60 $R create ${id}-2 2>&1 </dev/null); rc=$?
+  # (runc 1.1.5 hangs here, waiting for the other container's unit: hence the timeout; and
+  # its init may outlive it, so no $(...) pipe.)
+  (cd $W && timeout -k 5 60 $R create ${id}-2 >$W/log2 2>&1 </dev/null); rc=$?; out=$(cat $W/log2)
   st=$(prop $unit ActiveState)
   check "same scope refused (rc $rc), first still $st: $out" $rt \
     "$([ $rc != 0 ] && [ $rc != 124 ] && [ "$st" = active ] && kill -0 $pid && ! $R state ${id}-2 >/dev/null 2>&1; echo $?)" ""
