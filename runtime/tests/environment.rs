@@ -116,6 +116,30 @@ fn time_namespace_offsets() {
     assert!(out.contains("boottime") && out.contains("3600"), "{out}");
 }
 
+/// With a user namespace too: the offsets are written before the switch to the mapped root
+/// (after it the process is non-dumpable and /proc/self/timens_offsets is the host root's).
+#[test]
+fn time_namespace_offsets_with_a_user_namespace() {
+    if !is_berth() {
+        return; // runc 1.1 has no time namespace
+    }
+    let mut b = bundle(&["sh", "-c", "cat /proc/self/timens_offsets; id -u"]);
+    let ns = b.config["linux"]["namespaces"].as_array_mut().unwrap();
+    ns.push(json!({"type": "time"}));
+    ns.push(json!({"type": "user"}));
+    b.config["linux"]["uidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.config["linux"]["gidMappings"] = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+    b.config["linux"]["timeOffsets"] = json!({"monotonic": {"secs": 86400, "nanosecs": 0}});
+    std::process::Command::new("chown")
+        .args(["-R", "100000:100000"])
+        .arg(b.rootfs())
+        .status()
+        .unwrap();
+    let out = b.run_ok();
+    assert!(out.contains("monotonic") && out.contains("86400"), "{out}");
+    assert_eq!(out.lines().last(), Some("0"), "{out}");
+}
+
 #[test]
 fn hostname_and_domainname() {
     let mut b = bundle(&["sh", "-c", "hostname; cat /proc/sys/kernel/domainname"]);

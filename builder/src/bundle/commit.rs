@@ -158,3 +158,46 @@ pub fn commit(store: &Store, dir: &Path, name: Option<&str>, o: &CommitOptions) 
     }
     Ok(img)
 }
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The container replaced the mount point's parent in its upper by a symlink to a host
+    /// directory: the link is no created mount point (it is committed as the container left
+    /// it) and the empty host directory behind it is never taken for one. (Re-audit, issue
+    /// 15: the probe follows no link of the upper, as WalkDir does not; this guards that.)
+    #[test]
+    fn mount_points_are_probed_in_the_upper_not_on_the_host() {
+        let t = tempfile::Builder::new()
+            .prefix("fuzz-commit-mp")
+            .tempdir()
+            .unwrap();
+        let dir = |n: &str| {
+            let p = t.path().join(n);
+            fs::create_dir_all(&p).unwrap();
+            p
+        };
+        let (lower, upper, host) = (dir("lower"), dir("upper"), dir("host"));
+        let mut meta = Meta {
+            store: t.path().into(),
+            image: "x".into(),
+            manifest_digest: String::new(),
+            config_digest: String::new(),
+            diff_ids: vec![],
+            lowerdirs: vec![lower],
+            upperdir: upper.clone(),
+            workdir: t.path().into(),
+            rootfs: t.path().into(),
+            mount_points: vec!["data/x".into()],
+            network: Default::default(),
+        };
+        std::os::unix::fs::symlink(&host, upper.join("data")).unwrap();
+        assert!(created_mount_points(&meta).is_empty());
+        fs::remove_file(upper.join("data")).unwrap();
+        fs::create_dir_all(upper.join("data/x")).unwrap();
+        assert_eq!(created_mount_points(&meta), [PathBuf::from("data")]);
+        meta.mount_points = vec!["data/x/f".into()];
+        fs::write(upper.join("data/x/f"), "not empty").unwrap();
+        assert!(created_mount_points(&meta).is_empty());
+    }
+}

@@ -10,6 +10,7 @@ use crate::build::run::{home_and_groups, resolve_user};
 use crate::error::{Error, IoContext, Result};
 use crate::exec::bundle::CAPS;
 use crate::store::Image;
+use berth_common::inroot::Root;
 use serde_json::{json, Map, Value};
 use std::fs;
 use std::path::Path;
@@ -167,11 +168,13 @@ fn name_files(dir: &Path, rootfs: &Path, hostname: &str) -> Result<Vec<Value>> {
         ("resolv.conf", resolv),
     ];
     let mut out = vec![];
+    // Probed in the rootfs's own root: an image's /etc -> /host/dir is the image's /host/dir.
+    let root = Root::open(rootfs)?;
     for (name, content) in files {
         let host = dir.join(name);
         fs::write(&host, content).at(&host)?;
-        let inside = rootfs.join("etc").join(name);
-        if fs::symlink_metadata(&inside).is_ok_and(|m| m.is_file()) {
+        let inside = Path::new("/etc").join(name);
+        if matches!(root.lstat(&inside), Ok(Some(st)) if st.is_file()) {
             out.push(json!({"destination": format!("/etc/{name}"), "type": "bind", "source": host, "options": ["rbind", "rprivate"]}));
         }
     }
@@ -249,4 +252,36 @@ fn short_id(dir: &Path) -> String {
         .unwrap_or(0);
     let seed = format!("{}-{nanos}-{}", dir.display(), std::process::id());
     crate::digest::sha256_hex(seed.as_bytes())[..12].to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    /// An image's /etc that is a symlink to a host directory holding the name files: probed
+    /// in the rootfs's own root they do not exist, so none is bind-mounted; a real
+    /// /etc/hosts in the rootfs is.
+    #[test]
+    fn name_files_are_probed_in_the_rootfs_not_on_the_host() {
+        let t = tempfile::Builder::new()
+            .prefix("fuzz-namefiles")
+            .tempdir()
+            .unwrap();
+        let (dir, rootfs, host) = (t.path().join("b"), t.path().join("r"), t.path().join("h"));
+        for d in [&dir, &rootfs, &host] {
+            fs::create_dir_all(d).unwrap();
+        }
+        for f in ["hostname", "hosts", "resolv.conf"] {
+            fs::write(host.join(f), "host\n").unwrap();
+        }
+        std::os::unix::fs::symlink(&host, rootfs.join("etc")).unwrap();
+        let m = super::name_files(&dir, &rootfs, "h").unwrap();
+        assert!(m.is_empty(), "bound through the host: {m:?}");
+        fs::remove_file(rootfs.join("etc")).unwrap();
+        fs::create_dir(rootfs.join("etc")).unwrap();
+        fs::write(rootfs.join("etc/hosts"), "").unwrap();
+        let m = super::name_files(&dir, &rootfs, "h").unwrap();
+        assert_eq!(m.len(), 1, "{m:?}");
+        assert_eq!(m[0]["destination"], "/etc/hosts");
+    }
 }

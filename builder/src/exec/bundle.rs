@@ -1,6 +1,7 @@
 //! The OCI runtime bundle of a RUN step: config.json next to the overlay rootfs.
 
 use crate::error::{Error, IoContext, Result};
+use berth_common::inroot::Root;
 use serde_json::json;
 use std::path::Path;
 
@@ -71,12 +72,17 @@ pub fn write_config(bundle: &Path, rootfs: &Path, p: &ProcessSpec) -> Result<()>
     // The host's name resolution for networked steps. Where the image lacks the file,
     // the runtime creates an empty mount point, which the builder removes afterwards
     // (see NAME_FILES); a symlink in the image is left alone.
+    // Probed in the rootfs's own root: an image's /etc -> /host/dir is the image's /host/dir.
     if !p.network_none {
+        let root = Root::open(rootfs)?;
         for f in NAME_FILES {
-            let inside = rootfs.join(&f[1..]);
-            let usable = match std::fs::symlink_metadata(&inside) {
-                Ok(m) => m.is_file(),
-                Err(_) => inside.parent().is_some_and(|d| !d.is_symlink()),
+            let inside = Path::new(f);
+            let usable = match root.lstat(inside) {
+                Ok(Some(st)) => st.is_file(),
+                Ok(None) => !inside
+                    .parent()
+                    .is_some_and(|d| matches!(root.lstat(d), Ok(Some(st)) if st.is_symlink())),
+                Err(_) => false,
             };
             if Path::new(f).is_file() && usable {
                 mounts.push(json!({"destination": f, "type": "bind", "source": f, "options": ["rbind", "ro"]}));

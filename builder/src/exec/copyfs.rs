@@ -68,25 +68,6 @@ fn is_whiteout(st: &Stat) -> bool {
     st.file_type() == libc::S_IFCHR && st.rdev() == 0
 }
 
-/// fgetxattr on an open file or directory; None if absent.
-fn fget(fd: &impl AsRawFd, key: &str) -> Option<Vec<u8>> {
-    let k = CString::new(key).ok()?;
-    let mut buf = vec![0u8; 256];
-    // SAFETY: valid descriptor, C string and a buffer of the given length.
-    let r = unsafe {
-        libc::fgetxattr(
-            fd.as_raw_fd(),
-            k.as_ptr(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-        )
-    };
-    (r >= 0).then(|| {
-        buf.truncate(r as usize);
-        buf
-    })
-}
-
 /// fsetxattr on an open file.
 fn fset(fd: &impl AsRawFd, key: &str, value: &[u8]) -> std::io::Result<()> {
     let k = CString::new(key).map_err(|_| std::io::Error::from_raw_os_error(libc::EINVAL))?;
@@ -107,7 +88,7 @@ fn fset(fd: &impl AsRawFd, key: &str, value: &[u8]) -> std::io::Result<()> {
 }
 
 fn is_opaque(dir: &Dir) -> bool {
-    fget(dir, xattr::opaque_name()).is_some_and(|v| v == b"y")
+    xattr::fget(dir, xattr::opaque_name()).is_some_and(|v| v == b"y")
 }
 
 /// Copy the merged view of `lowers` (top-most first) into `target`: every entry is read
@@ -182,7 +163,7 @@ fn leaf(src: &Dir, name: &OsStr, st: &Stat, dst: &Dir, dst_name: &OsStr) -> Resu
             let mut from = src.open(name, libc::O_RDONLY | libc::O_NONBLOCK)?;
             let mut to = dst.create(dst_name, 0o600)?;
             std::io::copy(&mut from, &mut to).at(dst.display(dst_name))?;
-            if let Some(cap) = fget(&from, "security.capability") {
+            if let Some(cap) = xattr::fget(&from, "security.capability") {
                 let _ = fset(&to, "security.capability", &cap);
             }
         }

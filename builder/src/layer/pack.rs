@@ -2,17 +2,17 @@
 //! uid/gid kept, user/group names empty, atime/ctime zero and mtimes clamped to the
 //! epoch when one is given, so equal trees give equal bytes.
 
+use super::xattr;
 use super::{Compression, PackOptions};
 use crate::digest::HashWriter;
 use crate::error::{Error, IoContext, Result};
 use crate::store::types::Descriptor;
 use crate::store::Store;
+use berth_common::inroot::{fd_path, fstat, Dir, Stat};
 use std::collections::HashMap;
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::fs::{self, File};
 use std::io::{Read, Write};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use tar::{EntryType, Header};
 
@@ -99,8 +99,8 @@ fn write_tar_counting<W: Write>(
 ) -> Result<(W, u64)> {
     let mut b = tar::Builder::new(w);
     b.follow_symlinks(false);
+    let top = Dir::open_host(dir)?;
     let mut walker = Walker {
-        root: dir,
         opts,
         links: HashMap::new(),
         skip,
@@ -108,12 +108,11 @@ fn write_tar_counting<W: Write>(
         content_size: 0,
         buf: Vec::new(),
     };
-    walker.walk(&mut b, Path::new(""))?;
+    walker.walk(&mut b, &top, Path::new(""))?;
     Ok((b.into_inner().at(dir)?, walker.content_size))
 }
 
 struct Walker<'a> {
-    root: &'a Path,
     opts: PackOptions,
     links: HashMap<(u64, u64), PathBuf>,
     skip: &'a [PathBuf],
@@ -123,23 +122,14 @@ struct Walker<'a> {
     buf: Vec<u8>,
 }
 
-fn sorted_names(dir: &Path) -> Result<Vec<OsString>> {
-    let mut names = vec![];
-    for e in fs::read_dir(dir).at(dir)? {
-        names.push(e.at(dir)?.file_name());
-    }
-    names.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-    Ok(names)
-}
-
 impl Walker<'_> {
-    fn header(&self, md: &fs::Metadata, kind: EntryType) -> Header {
+    fn header(&self, st: &Stat, kind: EntryType) -> Header {
         let mut h = Header::new_gnu();
         h.set_entry_type(kind);
-        h.set_mode(md.mode() & 0o7777);
-        h.set_uid(md.uid() as u64);
-        h.set_gid(md.gid() as u64);
-        let mut mtime = md.mtime().max(0);
+        h.set_mode(st.mode() & 0o7777);
+        h.set_uid(st.uid() as u64);
+        h.set_gid(st.gid() as u64);
+        let mut mtime = st.mtime().0.max(0);
         if let Some(e) = self.opts.epoch {
             mtime = mtime.min(e.max(0));
         }
@@ -194,107 +184,147 @@ impl Walker<'_> {
         b.append_data(&mut h, path, std::io::empty()).at(path)
     }
 
-    // A finished tree (the step's container is gone), walked by the names readdir returns,
-    // each directory lstat'd before it is entered: no component can be a symlink.
-    #[allow(clippy::disallowed_methods)]
-    fn walk<W: Write>(&mut self, b: &mut tar::Builder<W>, rel: &Path) -> Result<()> {
-        let abs = self.root.join(rel);
-        for name in sorted_names(&abs)? {
+    /// Packs the entries of `dir` (at `rel` in the tree). Every entry is opened by name in
+    /// its open parent, never followed: a tree a running container still writes to (commit
+    /// --pause=false) can swap a directory or file for a symlink at any moment, and the
+    /// swap must fail the pack or pack the link, never read the host through it.
+    #[allow(clippy::disallowed_methods)] // `rel` only names tar entries; files open by fd
+    fn walk<W: Write>(&mut self, b: &mut tar::Builder<W>, dir: &Dir, rel: &Path) -> Result<()> {
+        for name in dir.entries()? {
             let rel_child = rel.join(&name);
             if self.skip.contains(&rel_child) {
                 continue;
             }
-            let p = abs.join(&name);
-            let md = fs::symlink_metadata(&p).at(&p)?;
-            let ft = md.file_type();
-            let wh_file = || ft.is_file() && md.len() == 0 && super::xattr::is_whiteout_file(&p);
-            if self.opts.overlay_whiteouts && ((ft.is_char_device() && md.rdev() == 0) || wh_file())
+            let Some(st) = dir.lstat(&name)? else {
+                continue; // removed since the listing
+            };
+            let p = dir.display(&name);
+            let ft = st.file_type();
+            let file = match ft {
+                libc::S_IFREG => Some(open_regular(dir, &name, &st)?),
+                _ => None,
+            };
+            let wh_file = || {
+                file.as_ref().is_some_and(|f| {
+                    st.size() == 0 && xattr::fget(f, xattr::whiteout_name()).is_some()
+                })
+            };
+            if self.opts.overlay_whiteouts && ((ft == libc::S_IFCHR && st.rdev() == 0) || wh_file())
             {
                 let mut wh = OsString::from(".wh.");
                 wh.push(&name);
                 self.whiteout(b, &rel.join(wh))?;
-            } else if ft.is_dir() {
-                let mut h = self.header(&md, EntryType::Directory);
+            } else if ft == libc::S_IFDIR {
+                let sub = dir.open_dir(&name)?;
+                let mut h = self.header(&st, EntryType::Directory);
                 b.append_data(&mut h, &rel_child, std::io::empty()).at(&p)?;
-                if self.opts.overlay_whiteouts && super::xattr::is_opaque(&p) {
+                let opaque = xattr::fget(&sub, xattr::opaque_name()).is_some_and(|v| v == b"y");
+                if self.opts.overlay_whiteouts && opaque {
                     self.whiteout(b, &rel_child.join(".wh..wh..opq"))?;
                 }
-                self.walk(b, &rel_child)?;
+                self.walk(b, &sub, &rel_child)?;
+            } else if let Some(f) = file {
+                self.file(b, f, &p, &rel_child, &st)?;
             } else {
-                self.entry(b, &p, &rel_child, &md)?;
+                self.other(b, dir, &name, &rel_child, &st)?;
             }
         }
         Ok(())
     }
 
-    fn entry<W: Write>(
+    /// A regular file (already open): a hard link to one packed before, or its bytes.
+    fn file<W: Write>(
         &mut self,
         b: &mut tar::Builder<W>,
+        mut f: File,
         p: &Path,
         rel: &Path,
-        md: &fs::Metadata,
+        st: &Stat,
     ) -> Result<()> {
-        let ft = md.file_type();
-        if ft.is_file() {
-            if md.nlink() > 1 {
-                if let Some(first) = self.links.get(&(md.dev(), md.ino())) {
-                    let mut h = self.header(md, EntryType::Link);
-                    return b.append_link(&mut h, rel, first).at(p);
-                }
-                self.links.insert((md.dev(), md.ino()), rel.to_path_buf());
+        if st.nlink() > 1 {
+            if let Some(first) = self.links.get(&(st.dev(), st.ino())) {
+                let mut h = self.header(st, EntryType::Link);
+                return b.append_link(&mut h, rel, first).at(p);
             }
-            if let Ok(Some(cap)) = super::xattr::get(p, CAPABILITY) {
-                self.pax(b, rel, &[(format!("SCHILY.xattr.{CAPABILITY}"), cap)])?;
-            }
-            let (src, len) = match self.content.get(rel) {
-                Some(src) => {
-                    let smd = fs::metadata(src).at(src)?;
-                    if !smd.is_file() {
-                        return Err(Error::invalid(
-                            src.display().to_string(),
-                            "changed during the build: no longer a regular file",
-                        ));
-                    }
-                    (src.as_path(), smd.len())
-                }
-                None => (p, md.len()),
-            };
-            let mut h = self.header(md, EntryType::Regular);
-            h.set_size(len);
-            self.content_size += len;
-            let mut f = File::open(src).at(src)?;
-            // tar writes the header (and any long-name entry); the bytes go straight from one
-            // 1 MiB buffer to the writer: tar's own copy would move them twice more, through
-            // an 8 KiB stack buffer and the writer's buffer.
-            b.append_data(&mut h, rel, std::io::empty()).at(src)?;
-            copy_exact(&mut f, b.get_mut(), len, &mut self.buf).at(src)
-        } else if ft.is_symlink() {
-            let target = fs::read_link(p).at(p)?;
-            self.content_size += target.as_os_str().len() as u64;
-            let mut h = self.header(md, EntryType::Symlink);
-            b.append_link(&mut h, rel, &target).at(p)
-        } else if ft.is_char_device() || ft.is_block_device() || ft.is_fifo() {
-            let kind = if ft.is_char_device() {
-                EntryType::Char
-            } else if ft.is_block_device() {
-                EntryType::Block
-            } else {
-                EntryType::Fifo
-            };
-            let mut h = self.header(md, kind);
-            let rdev = md.rdev();
-            h.set_device_major(libc::major(rdev)).at(p)?;
-            h.set_device_minor(libc::minor(rdev)).at(p)?;
-            b.append_data(&mut h, rel, std::io::empty()).at(p)
-        } else if ft.is_socket() {
-            Ok(()) // sockets are not part of images, as in docker
-        } else {
-            Err(Error::invalid(
-                p.display().to_string(),
-                "unsupported file type",
-            ))
+            self.links.insert((st.dev(), st.ino()), rel.to_path_buf());
         }
+        if let Some(cap) = xattr::fget(&f, CAPABILITY) {
+            self.pax(b, rel, &[(format!("SCHILY.xattr.{CAPABILITY}"), cap)])?;
+        }
+        let (src, len) = match self.content.get(rel) {
+            Some(src) => {
+                let smd = fs::metadata(src).at(src)?;
+                if !smd.is_file() {
+                    return Err(Error::invalid(
+                        src.display().to_string(),
+                        "changed during the build: no longer a regular file",
+                    ));
+                }
+                f = File::open(src).at(src)?;
+                (src.as_path(), smd.len())
+            }
+            None => (p, st.size()),
+        };
+        let mut h = self.header(st, EntryType::Regular);
+        h.set_size(len);
+        self.content_size += len;
+        // tar writes the header (and any long-name entry); the bytes go straight from one
+        // 1 MiB buffer to the writer: tar's own copy would move them twice more, through
+        // an 8 KiB stack buffer and the writer's buffer.
+        b.append_data(&mut h, rel, std::io::empty()).at(src)?;
+        copy_exact(&mut f, b.get_mut(), len, &mut self.buf).at(src)
     }
+
+    /// A symlink (its target as written), a device node, a FIFO; sockets are left out.
+    fn other<W: Write>(
+        &mut self,
+        b: &mut tar::Builder<W>,
+        dir: &Dir,
+        name: &OsStr,
+        rel: &Path,
+        st: &Stat,
+    ) -> Result<()> {
+        let p = dir.display(name);
+        let kind = match st.file_type() {
+            libc::S_IFLNK => {
+                let target = dir.read_link(name)?;
+                self.content_size += target.as_os_str().len() as u64;
+                let mut h = self.header(st, EntryType::Symlink);
+                return b.append_link(&mut h, rel, &target).at(&p);
+            }
+            libc::S_IFSOCK => return Ok(()), // sockets are not part of images, as in docker
+            libc::S_IFCHR => EntryType::Char,
+            libc::S_IFBLK => EntryType::Block,
+            libc::S_IFIFO => EntryType::Fifo,
+            _ => {
+                return Err(Error::invalid(
+                    p.display().to_string(),
+                    "unsupported file type",
+                ))
+            }
+        };
+        let mut h = self.header(st, kind);
+        let rdev = st.rdev();
+        h.set_device_major(libc::major(rdev)).at(&p)?;
+        h.set_device_minor(libc::minor(rdev)).at(&p)?;
+        b.append_data(&mut h, rel, std::io::empty()).at(&p)
+    }
+}
+
+/// Opens the regular file `name` of `dir` for reading, without following a symlink and
+/// without opening anything else swapped in since `st` was taken (a device node's open
+/// can act on the host's device): pinned by O_PATH, checked, then reopened.
+fn open_regular(dir: &Dir, name: &OsStr, st: &Stat) -> Result<File> {
+    let p = dir.display(name);
+    let pinned = dir.open_path(name)?;
+    let now = fstat(&pinned).at(&p)?;
+    if !now.is_file() || now.ino() != st.ino() || now.dev() != st.dev() {
+        return Err(Error::invalid(
+            p.display().to_string(),
+            "changed while being packed: no longer the regular file listed",
+        ));
+    }
+    File::open(fd_path(&pinned)).at(&p)
 }
 
 /// Copies exactly `len` bytes of `src` into `dst` and pads them to tar's 512-byte blocks. A

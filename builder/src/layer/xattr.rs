@@ -4,6 +4,7 @@
 //! the other is ordinary data to that mount (copied up, and never meant for a layer).
 
 use std::ffi::CString;
+use std::os::fd::AsRawFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
@@ -34,6 +35,25 @@ pub fn whiteout_name() -> &'static str {
 fn cpath(p: &Path) -> std::io::Result<CString> {
     CString::new(p.as_os_str().as_bytes())
         .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidInput, "NUL in path"))
+}
+
+/// fgetxattr on an open file or directory; None if absent.
+pub fn fget(fd: &impl AsRawFd, key: &str) -> Option<Vec<u8>> {
+    let k = CString::new(key).ok()?;
+    let mut buf = vec![0u8; 256];
+    // SAFETY: valid descriptor, C string and a buffer of the given length.
+    let r = unsafe {
+        libc::fgetxattr(
+            fd.as_raw_fd(),
+            k.as_ptr(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    (r >= 0).then(|| {
+        buf.truncate(r as usize);
+        buf
+    })
 }
 
 /// lgetxattr; None if absent.

@@ -73,19 +73,17 @@ impl Archive<'_> {
         matches!(self.root.lstat(Path::new(name)), Ok(Some(_)))
     }
 
-    /// Opens a regular-file member, resolved (links too) inside the archive.
+    /// Opens a regular-file member, resolved (links too) inside the archive. The member is
+    /// pinned with O_PATH and checked before it is opened: a device node member must never
+    /// be opened (that acts on the host's device), nor a FIFO.
     fn open(&self, name: &str) -> Result<File> {
         let p = self.member(name)?;
-        let flags = libc::O_RDONLY | libc::O_NONBLOCK; // a FIFO member must not block
-        let fd = self
-            .root
-            .open_in(&p, flags)
-            .map_err(|e| self.err(format!("member {name}: {e}")))?;
-        let st = inroot::fstat(&fd).map_err(|e| self.err(format!("member {name}: {e}")))?;
-        if !st.is_file() {
+        let bad = |e: std::io::Error| self.err(format!("member {name}: {e}"));
+        let pinned = self.root.resolve(&p).map_err(bad)?;
+        if !inroot::fstat(&pinned).map_err(bad)?.is_file() {
             return Err(self.err(format!("member {name} is not a regular file")));
         }
-        Ok(File::from(fd))
+        File::open(inroot::fd_path(&pinned)).map_err(bad)
     }
 
     /// The member `blobs/sha256/<hex>` of a checked digest.

@@ -185,6 +185,15 @@ const DEFAULT_ALLOW: [&str; 12] = [
     "c 10:200 rwm",
 ];
 
+/// The container's device rules in the order they are applied after "deny all": the
+/// config's (allow, rule), then the defaults every container gets.
+pub fn device_rules(r: &LinuxResources) -> Vec<(bool, String)> {
+    let cfg = r.devices().iter().flatten();
+    cfg.map(|d| (d.allow(), device_rule(d)))
+        .chain(DEFAULT_ALLOW.iter().map(|d| (true, d.to_string())))
+        .collect()
+}
+
 fn device_rule(d: &LinuxDeviceCgroup) -> String {
     let t = match d.typ() {
         Some(LinuxDeviceType::B) => "b",

@@ -301,9 +301,10 @@ impl Place<'_> {
         };
         // D-Bus starts threads: from here on this process forks no container process
         // (stage 1, single-threaded, forks the rest). See cgroups/systemd/dbus.rs.
+        cgroups::systemd::start(s, hs, id, pid, self.resources)?;
         undo.unit = Some(s.unit.clone());
         undo.cgroups = s.paths.clone();
-        cgroups::systemd::place(s, hs, id, pid, self.resources, &mut undo.made)?;
+        cgroups::systemd::join_rest(s, hs, pid, &mut undo.made)?;
         let v2 = cgroups::is_v2_only(hs);
         cgroups::resources::apply(&s.paths, v2, self.resources, Some(&[]))
     }
@@ -336,6 +337,8 @@ fn drive(
             }
             Some(ToParent::Stage1Ready) => {
                 place.join(stage1.as_raw(), &st.id, undo)?;
+                // The systemd driver makes its v1 directories only now.
+                st.cgroup_made = Some(undo.made.clone());
                 if plan.is_new(T::User) {
                     write_id_maps(stage1.as_raw(), b)?;
                 }

@@ -77,15 +77,22 @@ fn stage1_inner(ctx: &InitCtx) -> Result<()> {
     if let Some(p) = process {
         sched::apply_affinity(p, Affinity::Final)?;
     }
+    let time = crate::namespaces::flag(T::Time);
+    if ctx.plan.is_new(T::Time) {
+        // Before the switch to the mapped root: a uid change makes the process non-dumpable,
+        // and then its /proc/self files belong to the host's root, which the mapped root
+        // may not open (EACCES). The new time namespace belongs to the user namespace we
+        // are in already, so the offsets need no other rights.
+        nix::sched::unshare(time).ctx(|| "unshare time namespace".into())?;
+        write_time_offsets(ctx.bundle)?;
+    }
     if ctx.plan.has(T::User) {
         let (u, g) = (Uid::from_raw(0), Gid::from_raw(0));
         nix::unistd::setresgid(g, g, g).ctx(|| "setresgid 0 in user namespace".into())?;
         nix::unistd::setresuid(u, u, u).ctx(|| "setresuid 0 in user namespace".into())?;
     }
-    nix::sched::unshare(ctx.plan.unshare_flags()).ctx(|| format!("unshare {:?}", ctx.plan.new))?;
-    if ctx.plan.is_new(T::Time) {
-        write_time_offsets(ctx.bundle)?;
-    }
+    let rest = ctx.plan.unshare_flags() - time;
+    nix::sched::unshare(rest).ctx(|| format!("unshare {:?}", ctx.plan.new))?;
     Ok(())
 }
 

@@ -64,11 +64,27 @@ for rt in berth runc; do
     "$([ "${incg:-0}" -ge 1 ] && [ -z "$(grep -v ":$cgp\$" /proc/$pid/cgroup | grep -v '^[0-9]*:\(rdma\|misc\):')" ]; echo $?)" "$(cat /proc/$pid/cgroup 2>&1)"
   f=$(cat $(cgfile $cgp $MEMFILE) 2>&1); p=$(cat $(cgfile $cgp pids.max) 2>&1)
   check "files $MEMFILE=$f pids.max=$p" $rt "$([ "$f" = 67108864 ] && [ "$p" = 64 ]; echo $?)" ""
+  # 1b. A second container naming the same scope: refused, the first one untouched.
+  # (runc 1.1.5 hangs here, waiting for the other container's unit: hence the timeout; and
+  # its init may outlive it, so no $(...) pipe.)
+  (cd $W && timeout -k 5 60 $R create ${id}-2 >$W/log2 2>&1 </dev/null); rc=$?; out=$(cat $W/log2)
+  st=$(prop $unit ActiveState)
+  check "same scope refused (rc $rc), first still $st: $out" $rt \
+    "$([ $rc != 0 ] && [ $rc != 124 ] && [ "$st" = active ] && kill -0 $pid && ! $R state ${id}-2 >/dev/null 2>&1; echo $?)" ""
+  $R delete -f ${id}-2 >/dev/null 2>&1
   # 2. update: the unit's properties and the files.
   out=$($R update --memory 134217728 --pids-limit 100 $id 2>&1)
   mem=$(prop $unit $MEMPROP); tasks=$(prop $unit TasksMax); f=$(cat $(cgfile $cgp $MEMFILE) 2>&1)
   check "update: $MEMPROP=$mem TasksMax=$tasks $MEMFILE=$f" $rt \
     "$([ "$mem" = 134217728 ] && [ "$tasks" = 100 ] && [ "$f" = 134217728 ]; echo $?)" "$out"
+  # 2b. systemd re-applies the unit's settings (daemon-reload): the updated limit stays, the
+  # device rules stay closed (v1: systemd's default policy would write "a *:* rwm").
+  systemctl daemon-reload
+  f=$(cat $(cgfile $cgp $MEMFILE) 2>&1)
+  dev=$($R exec $id sh -c 'echo x >/dev/null && echo null-ok; head -c1 /dev/mem >/dev/null 2>&1 && echo mem-open' 2>&1 | tr '\n' ' ')
+  dl=; [ $MODE = v1 ] && dl=$(head -3 $CG/devices$cgp/devices.list | tr '\n' ' ')
+  check "after daemon-reload: $MEMFILE=$f devices: $dev ${dl:+list: $dl}" $rt \
+    "$([ "$f" = 134217728 ] && [ "$dev" = "null-ok " ] && ! echo "$dl" | grep -q 'a \*:\* rwm'; echo $?)" ""
   # 3. pause / resume.
   out=$($R pause $id 2>&1); s=$($R state $id 2>/dev/null | grep -o '"status": *"[a-z]*"')
   pst=$(grep State /proc/$pid/status | awk '{print $2}')
@@ -81,8 +97,9 @@ for rt in berth runc; do
   # 5. delete -f: the unit and its cgroup are gone.
   out=$($R delete -f $id 2>&1)
   ls=$(prop $unit LoadState); as=$(prop $unit ActiveState)
-  check "delete: unit $ls/$as, $CG$cgp $( [ -e $(cgfile $cgp $MEMFILE) ] && echo left || echo gone)" $rt \
-    "$([ "$as" = inactive ] && [ ! -e "$(cgfile $cgp $MEMFILE)" ] && ! $R state $id >/dev/null 2>&1; echo $?)" "$out"
+  left=$(find $CG -maxdepth 4 -name $unit 2>/dev/null | tr '\n' ' ')
+  check "delete: unit $ls/$as, cgroup dirs left: ${left:-none}" $rt \
+    "$([ "$as" = inactive ] && [ -z "$left" ] && ! $R state $id >/dev/null 2>&1; echo $?)" "$out"
   # 6. No cgroupsPath: system.slice:<rt>:<id>.
   config -
   out=$(cd $W && $R run -d --pid-file $W/pid $id >$W/log 2>&1 </dev/null; cat $W/log)

@@ -35,6 +35,7 @@ fn value(p: &Prop) -> Value<'_> {
         Prop::Str(v) => Value::from(v.as_str()),
         Prop::U32s(v) => Value::from(v.clone()),
         Prop::Bytes(v) => Value::from(v.clone()),
+        Prop::Pairs(v) => Value::from(v.clone()),
     }
 }
 

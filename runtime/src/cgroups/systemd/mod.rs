@@ -39,18 +39,11 @@ pub fn check_usable() -> Result<()> {
     Ok(())
 }
 
-/// Starts the scope around `pid` (stage 1: its children inherit the scope), then joins
-/// `pid` to the scope's path in every hierarchy systemd did not make it in, adding the
-/// directories made to `made`. Called by create's parent after stage 1 was forked: see
-/// dbus.rs on threads.
-pub fn place(
-    s: &Scope,
-    hs: &[Hierarchy],
-    id: &str,
-    pid: i32,
-    r: &LinuxResources,
-    made: &mut Vec<PathBuf>,
-) -> Result<()> {
+/// Starts the scope around `pid` (stage 1: its children inherit the scope). Called by
+/// create's parent after stage 1 was forked: see dbus.rs on threads. An error here means
+/// the unit is not ours (it may be another container's: "already exists"), so it must not
+/// be stopped; after success it is, on any later failure.
+pub fn start(s: &Scope, hs: &[Hierarchy], id: &str, pid: i32, r: &LinuxResources) -> Result<()> {
     let v2 = crate::cgroups::is_v2_only(hs);
     let mut ps: Vec<(&str, Prop)> = vec![
         ("Description", Prop::Str(format!("berth container {id}"))),
@@ -71,7 +64,17 @@ pub fn place(
         ),
     ];
     ps.extend(props::resources(r, v2));
-    dbus::Systemd::connect(&s.unit)?.start(&ps)?;
+    let proc_devices = std::fs::read_to_string("/proc/devices").unwrap_or_default();
+    ps.extend(props::devices(
+        &crate::cgroups::resources::device_rules(r),
+        &proc_devices,
+    ));
+    dbus::Systemd::connect(&s.unit)?.start(&ps)
+}
+
+/// After [`start`]: joins `pid` to the scope's path in every hierarchy systemd did not make
+/// it in (v1 cpuset, freezer, ...), adding the directories made to `made`.
+pub fn join_rest(s: &Scope, hs: &[Hierarchy], pid: i32, made: &mut Vec<PathBuf>) -> Result<()> {
     for (h, p) in hs.iter().zip(&s.paths) {
         if !p.exists() {
             if h.v2 {

@@ -19,6 +19,8 @@ pub enum Prop {
     U32s(Vec<u32>),
     /// "ay" (a CPU or NUMA node bitmask)
     Bytes(Vec<u8>),
+    /// "a(ss)" (DeviceAllow: device, access)
+    Pairs(Vec<(String, String)>),
 }
 
 /// systemd's "infinity" for a u64 limit.
@@ -94,6 +96,62 @@ pub fn resources(r: &LinuxResources, v2: bool) -> Vec<(&'static str, Prop)> {
         }
     }
     out
+}
+
+/// The device rules (`(allow, "c 1:3 rwm")`, applied after "deny all") as DevicePolicy
+/// and DeviceAllow, as runc hands them to systemd. On v1 systemd writes these into the
+/// devices cgroup whenever it re-applies the unit (a daemon-reload); left at its default
+/// policy it would write "allow all" there. systemd has no deny entries: a deny rule after
+/// the first is left to berth's own rules (then systemd's list is the wider one).
+pub fn devices(rules: &[(bool, String)], proc_devices: &str) -> Vec<(&'static str, Prop)> {
+    let mut allow = vec![];
+    for (_, rule) in rules.iter().filter(|r| r.0) {
+        let f: Vec<&str> = rule.split_whitespace().collect();
+        let [t, node, access] = f[..] else { continue };
+        let Some((maj, min)) = node.split_once(':') else {
+            continue;
+        };
+        let kind = match t {
+            "c" => "char",
+            "b" => "block",
+            // "a": every device is allowed: nothing for systemd to restrict.
+            _ => return vec![],
+        };
+        let dev = match (maj, min) {
+            ("*", _) => format!("{kind}-*"),
+            (m, "*") => match major_name(proc_devices, kind, m) {
+                Some(name) => format!("{kind}-{name}"),
+                None => format!("{kind}-*"),
+            },
+            (m, n) => format!("/dev/{kind}/{m}:{n}"),
+        };
+        allow.push((dev, access.to_string()));
+    }
+    vec![
+        ("DevicePolicy", Prop::Str("strict".into())),
+        ("DeviceAllow", Prop::Pairs(allow)),
+    ]
+}
+
+/// The driver name /proc/devices gives major `major` of `kind` ("char"/"block").
+fn major_name(proc_devices: &str, kind: &str, major: &str) -> Option<String> {
+    let header = if kind == "char" {
+        "Character devices:"
+    } else {
+        "Block devices:"
+    };
+    let mut in_section = false;
+    for l in proc_devices.lines() {
+        if l.ends_with("devices:") {
+            in_section = l == header;
+            continue;
+        }
+        let mut it = l.split_whitespace();
+        if in_section && it.next() == Some(major) {
+            return it.next().map(str::to_string);
+        }
+    }
+    None
 }
 
 /// runc's CPUQuotaPerSecUSec: quota per period scaled to a second, rounded up to whole
@@ -176,6 +234,33 @@ mod tests {
         assert_eq!(get(&p, "MemoryMax"), Some(Prop::U64(u64::MAX)));
         assert_eq!(get(&p, "TasksMax"), Some(Prop::U64(u64::MAX)));
         assert_eq!(get(&p, "CPUQuotaPerSecUSec"), Some(Prop::U64(u64::MAX)));
+    }
+
+    #[test]
+    fn devices_as_device_allow() {
+        let pd = "Character devices:\n  1 mem\n136 pts\n\nBlock devices:\n  8 sd\n";
+        let rules = [
+            (true, "c *:* m".to_string()),
+            (true, "c 1:3 rwm".to_string()),
+            (true, "c 136:* rwm".to_string()),
+            (true, "b 8:* r".to_string()),
+            (false, "c 1:5 rwm".to_string()),
+            (true, "c 99:* rwm".to_string()),
+        ];
+        let p = devices(&rules, pd);
+        assert_eq!(p[0], ("DevicePolicy", Prop::Str("strict".into())));
+        let want: Vec<(String, String)> = [
+            ("char-*", "m"),
+            ("/dev/char/1:3", "rwm"),
+            ("char-pts", "rwm"),
+            ("block-sd", "r"),
+            ("char-*", "rwm"),
+        ]
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+        assert_eq!(p[1], ("DeviceAllow", Prop::Pairs(want)));
+        assert!(devices(&[(true, "a *:* rwm".into())], pd).is_empty());
     }
 
     #[test]
