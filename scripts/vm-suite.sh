@@ -4,6 +4,7 @@
 # cgroup v1, berth first and runc on what berth fails (differential).
 #   scripts/vm-suite.sh [v2] [v1]      default: both
 #   VM_TESTS="lifecycle resources"     only these runtime test binaries (default: all of them)
+#   VM_TESTS_V1="…", VM_TESTS_V2="…"   the same for one mode
 # After the tests and conformance, every guest check in scripts/vm/checks/*.sh runs (each a
 # script that exits non-zero on failure; what only a systemd/LSM host can show).
 # Uses the release build and the `cargo test --no-run` binaries of this checkout (built
@@ -20,17 +21,23 @@ cargo build --release --workspace --bins --quiet || exit 1
 cargo test --release -p berth-runtime --no-run --message-format=json 2>/dev/null |
   jq -r 'select(.reason == "compiler-artifact" and .profile.test and .target.kind == ["test"])
          | "\(.target.name) \(.executable)"' | sort >target/vm/tests.all
-if [ -n "${VM_TESTS:-}" ]; then
-  for t in $VM_TESTS; do grep "^$t " target/vm/tests.all || { echo "vm-suite: no test binary $t" >&2; exit 1; }; done
-else
-  cat target/vm/tests.all
-fi >target/vm/tests.list
-[ -s target/vm/tests.list ] || { echo "vm-suite: no test binaries" >&2; exit 1; }
+# The test binaries a mode runs: VM_TESTS_<MODE> (e.g. VM_TESTS_V1), else VM_TESTS, else all.
+select_tests() {
+  local want
+  want=$(eval echo "\${VM_TESTS_${1^^}:-\${VM_TESTS:-}}")
+  if [ -n "$want" ]; then
+    for t in $want; do grep "^$t " target/vm/tests.all || { echo "vm-suite: no test binary $t" >&2; return 1; }; done
+  else
+    cat target/vm/tests.all
+  fi >target/vm/tests.list
+  [ -s target/vm/tests.list ] || { echo "vm-suite: no test binaries" >&2; return 1; }
+}
 known=scripts/vm/known-failures
 fail=0
 for cg in "${modes[@]}"; do
   rm -rf "target/vm/$cg"
   mkdir -p "target/vm/$cg"
+  select_tests "$cg" || exit 1
   bash scripts/vm.sh --cgroup "$cg" --timeout "${VM_TIMEOUT:-1500}" --out "target/vm/$cg" \
     scripts/vm/suite-guest.sh >"target/vm/$cg.log" 2>&1
   rc=$?
