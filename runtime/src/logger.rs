@@ -42,7 +42,7 @@ pub fn error(msg: &str) {
 pub fn warn(msg: &str) {
     write("warning", msg);
     if !to_file() {
-        eprintln!("berth: warning: {msg}");
+        stderr_line(&format!("berth: warning: {msg}"));
     }
 }
 
@@ -50,7 +50,7 @@ pub fn warn(msg: &str) {
 /// manager keeps the log (the container does not run exactly as configured).
 pub fn warn_loud(msg: &str) {
     write("warning", msg);
-    eprintln!("berth: warning: {msg}");
+    stderr_line(&format!("berth: warning: {msg}"));
 }
 
 /// A warning for people at a terminal: always in --log, on stderr only when it is a tty (so
@@ -58,7 +58,7 @@ pub fn warn_loud(msg: &str) {
 pub fn notice(msg: &str) {
     write("warning", msg);
     if !to_file() && nix::unistd::isatty(std::io::stderr()).unwrap_or(false) {
-        eprintln!("berth: warning: {msg}");
+        stderr_line(&format!("berth: warning: {msg}"));
     }
 }
 
@@ -87,7 +87,15 @@ fn write(level: &str, msg: &str) {
                 let _ = f.write_all(line.as_bytes());
             }
         }
-        None if level == "debug" => eprint!("{line}"),
+        None if level == "debug" => {
+            let _ = std::io::stderr().write_all(line.as_bytes());
+        }
         None => {}
     }
+}
+
+/// One line on stderr that never panics: eprintln! panics when stderr is a closed pipe
+/// (EPIPE), and in a container's init, forked with panic=abort, that aborts the init.
+pub fn stderr_line(line: &str) {
+    let _ = writeln!(std::io::stderr(), "{line}");
 }

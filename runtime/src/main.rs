@@ -20,7 +20,7 @@ fn main() {
             // so with --log the error goes there only; a person at a terminal still sees it.
             if !berth::logger::to_file() || nix::unistd::isatty(std::io::stderr()).unwrap_or(false)
             {
-                eprintln!("berth: {msg}");
+                berth::logger::stderr_line(&format!("berth: {msg}"));
             }
             1
         }

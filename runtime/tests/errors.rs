@@ -271,3 +271,22 @@ fn spec_and_features_are_valid_json() {
         b.ok(&["spec", "--rootless", "--bundle", r.to_str().unwrap()]);
     }
 }
+
+/// A caller that closed its end of the stderr pipe: init's error after Ready (here a failing
+/// startContainer hook) and the CLI's own error line meet EPIPE. eprintln! panicked there,
+/// and with panic=abort the init died in abort() (a general protection fault in the kernel
+/// log) and `run` by SIGABRT. Both must just exit 1, as runc does (measured: runc 1.1.5 1).
+#[test]
+fn errors_on_a_closed_stderr_pipe_exit_1_without_aborting() {
+    let mut b = bundle(&["true"]);
+    b.config["hooks"] = json!({"startContainer": [{"path": "/bin/false"}]});
+    let (r, w) = nix::unistd::pipe().unwrap();
+    drop(r);
+    let st = b
+        .cmd(&["run", "--bundle", b.path().to_str().unwrap(), &b.id])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::from(w))
+        .status()
+        .unwrap();
+    assert_eq!(st.code(), Some(1), "{st}");
+}

@@ -22,7 +22,7 @@ pub fn write_line(args: std::fmt::Arguments) {
     let mut o = std::io::stdout().lock();
     if let Err(e) = o.write_fmt(args).and_then(|_| o.write_all(b"\n")) {
         if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("berth: write to stdout: {e}");
+            berth::logger::stderr_line(&format!("berth: write to stdout: {e}"));
             std::process::exit(1);
         }
         std::process::exit(0);

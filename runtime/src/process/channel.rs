@@ -158,6 +158,10 @@ impl Channel {
             let f = flags | MsgFlags::MSG_CMSG_CLOEXEC;
             match recvmsg::<UnixAddr>(self.raw(), &mut iov, Some(&mut space), f) {
                 Err(nix::Error::EINTR) => continue,
+                // The peer closed with a message of ours unread. The kernel reports that
+                // (once) before the packets it queued ahead of its close, such as the error
+                // that made it exit: read on; with nothing queued the next read is EOF.
+                Err(nix::Error::ECONNRESET) => continue,
                 Err(e) => return Err(Error::sys("receive from peer", e)),
                 Ok(m) => {
                     let fd = m.cmsgs().ok().into_iter().flatten().find_map(|c| match c {
@@ -204,5 +208,32 @@ mod tests {
         assert!(b.try_recv::<ToChild>().is_none());
         drop(a);
         assert!(b.recv::<ToChild>().unwrap().is_none());
+    }
+
+    /// A peer that exits with a message of ours unread leaves ECONNRESET pending on our end,
+    /// and the kernel reports it before the messages queued ahead of the close: the error
+    /// the peer sent must still be what we read.
+    #[test]
+    fn a_peer_closing_with_unread_data_still_delivers_its_last_message() {
+        let (parent, child) = pair().unwrap();
+        parent.send(&ToChild::Go).unwrap();
+        child
+            .send(&ToParent::Error("mount refused".into()))
+            .unwrap();
+        drop(child);
+        match parent.recv::<ToParent>().unwrap() {
+            Some(ToParent::Error(m)) => assert_eq!(m, "mount refused"),
+            other => panic!("{other:?}"),
+        }
+        assert!(parent.recv::<ToParent>().unwrap().is_none());
+        // The same through try_recv (after a failed send).
+        let (parent, child) = pair().unwrap();
+        parent.send(&ToChild::Go).unwrap();
+        child.send(&ToParent::Error("late".into())).unwrap();
+        drop(child);
+        assert!(matches!(
+            parent.try_recv::<ToParent>(),
+            Some(ToParent::Error(m)) if m == "late"
+        ));
     }
 }

@@ -214,10 +214,13 @@ pub fn prepare_exec(p: &Process) -> Result<Exec> {
         .find_map(|e| e.strip_prefix("PATH="))
         .unwrap_or(DEFAULT_PATH)
         .to_string();
-    let prog = lookup(&args[0], &path_var).ok_or_else(|| {
+    // Checked when the config is read; an error here all the same, never a panic in init.
+    let arg0 = args
+        .first()
+        .ok_or_else(|| Error::Other("process.args: must name the program to run".into()))?;
+    let prog = lookup(arg0, &path_var).ok_or_else(|| {
         Error::Other(format!(
-            "process.args[0] {:?}: executable file not found in the container (PATH={path_var})",
-            args[0]
+            "process.args[0] {arg0:?}: executable file not found in the container (PATH={path_var})"
         ))
     })?;
     let c = |s: &str| CString::new(s).map_err(|_| Error::Other(format!("NUL byte in {s:?}")));
