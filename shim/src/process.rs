@@ -90,12 +90,12 @@ impl Process {
         match self.before_exit.lock().unwrap().take() {
             None => self.set_exited(code, events),
             Some(f) => {
-                let (p, events) = (self.clone(), events.clone());
+                let (p, ev) = (self.clone(), events.clone());
                 let spawned = std::thread::Builder::new()
                     .name("before-exit".into())
                     .spawn(move || {
                         f();
-                        p.set_exited(code, &events);
+                        p.set_exited(code, &ev);
                     });
                 if spawned.is_err() {
                     self.set_exited(code, events);
