@@ -431,3 +431,19 @@ fn update_device_rules_with_a_sub_cgroup_writes_only_the_transition() {
     assert!(!now.contains("b 7:0"), "{now}");
     assert_eq!(now.lines().count(), list.lines().count() - 1, "{now}");
 }
+
+/// `update --memory-swap -1` (a negative number as its own argument) and `kill ID 0` (an
+/// existence check that sends nothing) work as with runc 1.1.5 (measured: both exit 0).
+#[test]
+fn negative_update_values_and_signal_zero() {
+    let mut b = bundle(&["sleep", "100"]);
+    b.config["linux"]["resources"]["memory"] = json!({"limit": 67108864, "swap": 134217728});
+    b.create_ok();
+    b.ok(&["start", &b.id]);
+    b.ok(&["update", "--memory-swap", "-1", &b.id]);
+    // Unlimited: the kernel's largest page-aligned value, far above the old 128 MiB.
+    let memsw = cg_file(&b, "memory", "memory.memsw.limit_in_bytes");
+    assert!(memsw.parse::<u64>().unwrap() > 1 << 40, "{memsw}");
+    b.ok(&["kill", &b.id, "0"]);
+    assert_eq!(b.status(), "running");
+}
