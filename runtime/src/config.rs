@@ -76,6 +76,15 @@ pub fn parse_bytes(data: &[u8], path: &Path) -> Result<Spec> {
 /// A `process` object on its own (`exec --process FILE`), checked like config.json's.
 pub fn parse_process(data: &[u8], path: &Path) -> Result<oci_spec::runtime::Process> {
     use oci_spec::runtime::Process;
+    // `exec -p`: a process without `user` runs as 0:0, as runc's.
+    let with_user = serde_json::from_slice::<serde_json::Value>(data)
+        .ok()
+        .filter(|d| d.is_object() && d.get("user").is_none())
+        .map(|mut d| {
+            d["user"] = serde_json::json!({"uid": 0, "gid": 0});
+            serde_json::to_vec(&d).unwrap_or_default()
+        });
+    let data = with_user.as_deref().unwrap_or(data);
     let p = match crate::jsonpath::from_slice::<Process>(data) {
         Ok(p) => p,
         Err(first) => {

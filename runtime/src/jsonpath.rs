@@ -68,7 +68,10 @@ pub fn path_at(text: &[u8], line: usize, column: usize) -> String {
                 if let Some(Frame::Obj(k @ None)) = stack.last_mut() {
                     let raw = &text[i..(close + 1).min(text.len())];
                     *k = Some(serde_json::from_slice(raw).unwrap_or_else(|_| {
-                        String::from_utf8_lossy(&raw[1..raw.len().saturating_sub(1)]).into()
+                        // An unterminated key at the end is a lone `"` or `"abc`: no closing quote.
+                        let inner = raw.strip_prefix(b"\"").unwrap_or(raw);
+                        let inner = inner.strip_suffix(b"\"").unwrap_or(inner);
+                        String::from_utf8_lossy(inner).into()
                     }));
                 }
                 i = close + 1;
@@ -154,5 +157,17 @@ mod tests {
             e.msg.contains("EOF") && !e.msg.contains(" at line "),
             "{e:?}"
         );
+    }
+
+    /// Found by bench/fuzz (target config, 153,264 runs): a document that ends right after
+    /// a key's opening quote made the key's text a lone `"`, sliced as `[1..0]`: a panic,
+    /// so `berth create` aborted on a truncated config.json instead of naming the error.
+    #[test]
+    fn a_document_ending_in_an_open_key_is_an_error() {
+        let crash = b"{\n \"hostname\": \"berth\",\n \"linux\": {\n  \"maskedPaths\": [\n   \"/proc/acpi\",\n   \"/proc/asound\",\n   \"/proc/kcore\",\n   \"/proc/keys\",\n   \"/proc/latency_stats\",\n   \"/proc/timer_list\",\n   \"/proc/timer_stats\",\n   \"/proc/sched_debug\",\n   \"/sys/firmware\",{\n \"";
+        let e = from_slice::<oci_spec::runtime::Process>(crash).unwrap_err();
+        assert!(e.msg.contains("EOF"), "{e:?}");
+        assert_eq!(field_of("{\"ociVersion\": \"1.0.2\", \""), "(document)");
+        assert_eq!(path_at(b"{\"a\": {\"bc", 1, 11), "a.bc");
     }
 }

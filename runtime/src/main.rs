@@ -14,16 +14,20 @@ fn main() {
     let code = match cli::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            let msg = e.to_string();
-            berth::logger::error(&msg);
-            // Under a shim, berth's stderr is the container's (create and exec hand it on),
-            // so with --log the error goes there only; a person at a terminal still sees it.
-            if !berth::logger::to_file() || nix::unistd::isatty(std::io::stderr()).unwrap_or(false)
-            {
-                berth::logger::stderr_line(&format!("berth: {msg}"));
-            }
+            report(&e);
             1
         }
     };
     std::process::exit(code);
+}
+
+/// A fatal error, once: in --log, and on stderr unless a log file takes it.
+pub fn report(e: &berth::Error) {
+    let msg = e.to_string();
+    berth::logger::error(&msg);
+    // Under a shim, berth's stderr is the container's (create and exec hand it on),
+    // so with --log the error goes there only; a person at a terminal still sees it.
+    if !berth::logger::to_file() || nix::unistd::isatty(std::io::stderr()).unwrap_or(false) {
+        berth::logger::stderr_line(&format!("berth: {msg}"));
+    }
 }

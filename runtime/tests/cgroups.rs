@@ -14,7 +14,7 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
-const CG: &str = "/sys/fs/cgroup";
+use common::cgv::{hierarchy, v2_only, CG};
 
 fn stderr(o: &std::process::Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
@@ -53,8 +53,13 @@ fn rmdirs(dirs: &[PathBuf]) {
     }
 }
 
-/// Every directory `rel` names under any hierarchy (each v1 controller and the unified one).
+/// Every directory `rel` names under any hierarchy (each v1 controller and the unified one;
+/// on pure v2 the one tree).
 fn everywhere(rel: &str) -> Vec<PathBuf> {
+    if v2_only() {
+        let d = Path::new(CG).join(rel);
+        return if d.is_dir() { vec![d] } else { vec![] };
+    }
     std::fs::read_dir(CG)
         .unwrap()
         .flatten()
@@ -114,10 +119,18 @@ fn an_empty_cgroups_path_gets_a_cgroup_of_its_own() {
         let _ = std::fs::remove_dir_all(b.root.join(&b.id));
         panic!("the container shares the test's cgroups {shared:?}");
     }
-    // runc's default: the container id below the caller's cgroup, in every hierarchy.
+    // runc's default: the container id below the caller's cgroup, in every hierarchy; on
+    // pure v2 below its parent (the caller's own holds processes, so no controller could be
+    // enabled below it), as runc's v2 manager places it.
     for (h, p) in &theirs {
         let (_, own) = mine.iter().find(|(mh, _)| mh == h).unwrap();
-        let want = Path::new(own).join(&b.id);
+        let own = Path::new(own);
+        let base = if v2_only() {
+            own.parent().unwrap_or(own)
+        } else {
+            own
+        };
+        let want = base.join(&b.id);
         assert_eq!(Path::new(p), want, "hierarchy {h}");
     }
     b.ok(&["delete", "--force", &b.id]);
@@ -145,7 +158,7 @@ fn a_hierarchy_root_or_the_callers_cgroup_is_refused() {
 #[test]
 fn a_populated_cgroup_is_refused_and_its_processes_survive() {
     let top = name("pop");
-    let inner = Path::new(CG).join("pids").join(&top).join("inner");
+    let inner = hierarchy("pids").join(&top).join("inner");
     std::fs::create_dir_all(&inner).unwrap();
     let mut s = sleeper();
     std::fs::write(inner.join("cgroup.procs"), s.id().to_string()).unwrap();
@@ -161,7 +174,7 @@ fn a_populated_cgroup_is_refused_and_its_processes_survive() {
     // Nothing was made in the other hierarchies either.
     let made: Vec<_> = everywhere(&top)
         .into_iter()
-        .filter(|d| !d.starts_with(Path::new(CG).join("pids")))
+        .filter(|d| !d.starts_with(hierarchy("pids")))
         .collect();
     stop(s);
     rmdirs(&made);
@@ -174,7 +187,7 @@ fn a_populated_cgroup_is_refused_and_its_processes_survive() {
 #[test]
 fn delete_removes_only_the_cgroups_create_made() {
     let keep = name("keep");
-    let kept = Path::new(CG).join("pids").join(&keep);
+    let kept = hierarchy("pids").join(&keep);
     std::fs::create_dir(&kept).unwrap();
     let mut b = bundle(&["sleep", "60"]);
     b.config["linux"]["cgroupsPath"] = json!(format!("/{keep}"));
@@ -187,7 +200,8 @@ fn delete_removes_only_the_cgroups_create_made() {
     let left = everywhere(&keep);
     rmdirs(&left);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(made.len() > 1, "{made:?}");
+    // v1: the other hierarchies got a new directory each; v2 has the one tree only.
+    assert!(made.len() > 1 || (v2_only() && made.len() == 1), "{made:?}");
     assert!(r.unwrap().status.success());
     assert_eq!(left, [kept], "delete removed the wrong cgroups");
 
@@ -207,7 +221,7 @@ fn delete_removes_only_the_cgroups_create_made() {
 /// caller's processes, and leaves that cgroup in place.
 #[test]
 fn delete_never_sweeps_a_cgroup_holding_its_caller() {
-    let cg = Path::new(CG).join("pids").join(name("foreign"));
+    let cg = hierarchy("pids").join(name("foreign"));
     std::fs::create_dir(&cg).unwrap();
     let b = bundle(&["sleep", "60"]);
     b.create_ok();
@@ -251,17 +265,22 @@ fn delete_never_sweeps_a_cgroup_holding_its_caller() {
     assert!(cg_left, "delete removed a cgroup holding its caller");
 }
 
-/// A second, read-only mount of a v1 hierarchy elsewhere (here a bind of the pids hierarchy
-/// in a private mount namespace) is the same hierarchy, not another one to make a cgroup in:
-/// create must not fail on it.
+/// A second, read-only mount of a hierarchy elsewhere (here a bind of the pids hierarchy, or
+/// on pure v2 of the cgroup2 tree, in a private mount namespace) is the same hierarchy, not
+/// another one to make a cgroup in: create must not fail on it.
 #[test]
 fn a_read_only_second_mount_of_a_hierarchy_is_not_used() {
-    let b = bundle(&["sh", "-c", "grep -c pids /proc/self/cgroup"]);
+    let (count, bound) = if v2_only() {
+        ("grep -c ^0:: /proc/self/cgroup", CG.to_string())
+    } else {
+        ("grep -c pids /proc/self/cgroup", format!("{CG}/pids"))
+    };
+    let b = bundle(&["sh", "-c", count]);
     b.write();
     let extra = b.path().join("cgro");
     std::fs::create_dir(&extra).unwrap();
     let script = format!(
-        "set -e; mount --bind -o ro {CG}/pids {x}; grep -q ' {x} ro' /proc/self/mountinfo; \
+        "set -e; mount --bind -o ro {bound} {x}; grep -q ' {x} ro' /proc/self/mountinfo; \
          {rt} --root {root} run --bundle {dir} {id}",
         x = extra.display(),
         rt = runtime(),
@@ -322,20 +341,32 @@ fn thaw_and_remove(frozen: &Path, dirs: &[PathBuf]) {
 #[test]
 fn a_frozen_cgroup_is_refused_and_nothing_is_left() {
     let v1 = Path::new(CG).join("freezer").join(name("frz1"));
-    let v2 = Path::new(CG).join("unified").join(name("frz2"));
-    std::fs::create_dir(&v1).unwrap();
-    std::fs::write(v1.join("freezer.state"), "FROZEN").unwrap();
+    // The cgroup2 tree: the hybrid host's unified mount, or /sys/fs/cgroup itself.
+    let v2 = if v2_only() {
+        Path::new(CG).join(name("frz2"))
+    } else {
+        Path::new(CG).join("unified").join(name("frz2"))
+    };
+    let mut cases = vec![];
+    if !v2_only() {
+        std::fs::create_dir(&v1).unwrap();
+        std::fs::write(v1.join("freezer.state"), "FROZEN").unwrap();
+        cases.push((v1.clone(), format!("/{}", name("frz1"))));
+        cases.push((v1.clone(), format!("/{}/ctr", name("frz1"))));
+    }
     let with_v2 = std::fs::create_dir(&v2).is_ok() && v2.join("cgroup.freeze").exists();
     if with_v2 {
         std::fs::write(v2.join("cgroup.freeze"), "1").unwrap();
-    }
-    let mut cases = vec![
-        (v1.clone(), format!("/{}", name("frz1"))),
-        (v1.clone(), format!("/{}/ctr", name("frz1"))),
-    ];
-    if with_v2 {
         cases.push((v2.clone(), format!("/{}/ctr", name("frz2"))));
+        if v2_only() {
+            // On pure v2 the cgroup2 directory is the container's own: frozen itself.
+            cases.push((v2.clone(), format!("/{}", name("frz2"))));
+        }
     }
+    assert!(
+        !cases.is_empty(),
+        "no freezer: neither v1's nor cgroup.freeze"
+    );
     let mut failures = Vec::new();
     for (frozen, path) in cases {
         let mut b = bundle(&["sleep", "60"]);
@@ -379,6 +410,11 @@ fn a_frozen_cgroup_is_refused_and_nothing_is_left() {
 /// container can join its cpuset.
 #[test]
 fn empty_cpuset_parents_are_filled() {
+    if v2_only() {
+        // v2 cpusets inherit: an empty cpuset.cpus means the parent's (cpuset.cpus.effective).
+        eprintln!("pure cgroup v2: no v1 cpuset parents to fill: skipped");
+        return;
+    }
     let parent = Path::new(CG).join("cpuset").join(name("cpuset"));
     std::fs::create_dir(&parent).unwrap();
     let rd = |f: &str| std::fs::read_to_string(parent.join(f)).unwrap_or_default();

@@ -206,3 +206,24 @@ fn run_and_exec_with_a_terminal_and_no_console_socket_relay_the_pty() {
         "{out}"
     );
 }
+
+/// exec's own failures exit 255 (missing container, missing binary, a pid file in a missing
+/// directory), as runc 1.1.5's (measured), apart from the process exiting 1; `-p` with a
+/// process that has no `user` runs it as 0:0, as runc does.
+#[test]
+fn exec_failures_exit_255_and_a_process_file_without_user_runs_as_root() {
+    let b = bundle(&["sleep", "100"]);
+    b.create_ok();
+    b.ok(&["start", &b.id]);
+    let code = |args: &[&str]| b.rt(args).status.code();
+    assert_eq!(code(&["exec", "rtfix-no-such-ctr", "true"]), Some(255));
+    assert_eq!(code(&["exec", &b.id, "/nonexistent"]), Some(255));
+    let pf = b.path().join("no/such/dir/pid");
+    let pf = pf.to_str().unwrap();
+    assert_eq!(code(&["exec", "--pid-file", pf, &b.id, "true"]), Some(255));
+    assert_eq!(code(&["exec", &b.id, "sh", "-c", "exit 1"]), Some(1));
+    let p = b.path().join("rtfix-process.json");
+    std::fs::write(&p, r#"{"args": ["id"], "cwd": "/", "env": ["PATH=/bin"]}"#).unwrap();
+    let out = b.ok(&["exec", "-p", p.to_str().unwrap(), &b.id]);
+    assert!(out.starts_with("uid=0") && out.contains(" gid=0"), "{out}");
+}

@@ -133,3 +133,18 @@ fn hook_env_and_args_are_passed() {
     b.run_ok();
     assert_eq!(std::fs::read_to_string(out).unwrap().trim(), "argzero ahoy");
 }
+
+/// createContainer hooks run with the rootfs as their working directory, as runc 1.1.5 runs
+/// them (measured: runc's hook printed BUNDLE/rootfs, berth's the bundle).
+#[test]
+fn create_container_hooks_run_in_the_rootfs() {
+    let mut b = bundle(&["true"]);
+    let out = b.path().join("rtfix-hook-cwd");
+    let cmd = format!("pwd > {}", out.display());
+    b.config["hooks"] =
+        serde_json::json!({"createContainer": [{"path": "/bin/sh", "args": ["sh", "-c", cmd]}]});
+    b.run_ok();
+    let cwd = std::fs::read_to_string(&out).unwrap();
+    let want = std::fs::canonicalize(b.rootfs()).unwrap();
+    assert_eq!(cwd.trim(), want.to_str().unwrap());
+}

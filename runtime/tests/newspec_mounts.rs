@@ -15,17 +15,32 @@ struct Tree {
 
 impl Tree {
     fn new() -> Tree {
+        let dir = Tree::top();
+        sh(&format!(
+            "mount -t tmpfs tmpfs {}/sub",
+            dir.path().display()
+        ));
+        Tree { dir }
+    }
+    /// As `new`, but sub is a bind of a directory of the temp dir's own filesystem: tmpfs
+    /// takes idmapped mounts only from Linux 6.3 (Debian 12 runs 6.1), ext4 from 5.12.
+    fn with_bound_sub() -> Tree {
+        let dir = Tree::top();
+        std::fs::create_dir(dir.path().join("subsrc")).unwrap();
+        sh(&format!(
+            "mount --bind {0}/subsrc {0}/sub",
+            dir.path().display()
+        ));
+        Tree { dir }
+    }
+    fn top() -> tempfile::TempDir {
         let dir = tempfile::Builder::new()
             .prefix("berth-mnt-")
             .tempdir()
             .unwrap();
         std::fs::create_dir(dir.path().join("sub")).unwrap();
         std::fs::write(dir.path().join("f"), "top").unwrap();
-        sh(&format!(
-            "mount -t tmpfs tmpfs {}/sub",
-            dir.path().display()
-        ));
-        Tree { dir }
+        dir
     }
     fn path(&self) -> &Path {
         self.dir.path()
@@ -317,7 +332,8 @@ fn ridmap_reaches_the_submount_and_idmap_does_not() {
     if !is_berth() {
         return; // runc 1.1 has no idmapped mounts
     }
-    let t = Tree::new(); // root-owned f, and a tmpfs on sub (root-owned g in it)
+    // Root-owned f, and a submount on sub (root-owned g in it).
+    let t = Tree::with_bound_sub();
     std::fs::write(t.path().join("sub/g"), "x").unwrap();
     let mut b = bundle(&[
         "sh",

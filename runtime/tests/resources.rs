@@ -3,26 +3,13 @@ mod common;
 use common::*;
 use serde_json::json;
 
-/// The container's directory in a v1 hierarchy, from its init's /proc/PID/cgroup.
+/// The container's directory for `controller` (its v1 hierarchy, or the v2 tree).
 fn cg_dir(b: &Bundle, controller: &str) -> std::path::PathBuf {
-    let pid = b.pid();
-    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
-    let rel = cg
-        .lines()
-        .find(|l| l.split(':').nth(1) == Some(controller))
-        .unwrap()
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .to_string();
-    format!("/sys/fs/cgroup/{controller}{rel}").into()
+    cgv::dir_of(b.pid(), controller)
 }
 
 fn cg_file(b: &Bundle, controller: &str, file: &str) -> String {
-    std::fs::read_to_string(cg_dir(b, controller).join(file))
-        .unwrap()
-        .trim()
-        .to_string()
+    cgv::read(b.pid(), controller, file)
 }
 
 #[test]
@@ -33,13 +20,14 @@ fn limits_are_written_and_update_changes_them() {
     b.config["linux"]["resources"]["cpu"] =
         json!({"shares": 512, "period": 100000, "quota": 50000});
     b.create_ok();
-    assert_eq!(cg_file(&b, "memory", "memory.limit_in_bytes"), "67108864");
+    let pid = b.pid();
+    assert_eq!(cgv::memory_limit(pid), "67108864");
     assert_eq!(cg_file(&b, "pids", "pids.max"), "50");
-    assert_eq!(cg_file(&b, "cpu", "cpu.shares"), "512");
-    assert_eq!(cg_file(&b, "cpu", "cpu.cfs_quota_us"), "50000");
+    cgv::assert_cpu_shares(pid, 512);
+    assert_eq!(cgv::cpu_quota_period(pid).0, "50000");
     b.ok(&["start", &b.id]);
     b.ok(&["update", "--memory", "128m", "--pids-limit", "60", &b.id]);
-    assert_eq!(cg_file(&b, "memory", "memory.limit_in_bytes"), "134217728");
+    assert_eq!(cgv::memory_limit(pid), "134217728");
     assert_eq!(cg_file(&b, "pids", "pids.max"), "60");
     let mut c = b.cmd(&["update", "--resources", "-", &b.id]);
     c.stdin(std::process::Stdio::piped());
@@ -52,9 +40,11 @@ fn limits_are_written_and_update_changes_them() {
         .write_all(br#"{"cpu": {"shares": 256}}"#)
         .unwrap();
     assert!(child.wait().unwrap().success());
-    assert_eq!(cg_file(&b, "cpu", "cpu.shares"), "256");
-    // The update did not touch the device rules.
-    assert!(cg_file(&b, "devices", "devices.list").contains("c 1:3 rwm"));
+    cgv::assert_cpu_shares(pid, 256);
+    // The update did not touch the device rules (v2 has no file to read them back from).
+    if !cgv::v2_only() {
+        assert!(cg_file(&b, "devices", "devices.list").contains("c 1:3 rwm"));
+    }
 }
 
 #[test]
@@ -73,10 +63,7 @@ fn fork_bomb_stops_at_pids_limit() {
     ]);
     std::thread::sleep(std::time::Duration::from_millis(500));
     // busybox sh exits when a fork fails, so read the cgroup itself, not through the init.
-    let dir = cgroup_dirs(&b.id)
-        .into_iter()
-        .find(|d| d.starts_with("/sys/fs/cgroup/pids"))
-        .unwrap();
+    let dir = cgv::dir_of(b.pid(), "pids");
     let rd = |f: &str| {
         std::fs::read_to_string(dir.join(f))
             .unwrap()
@@ -182,19 +169,20 @@ fn failed_update_leaves_the_container_as_it_was() {
     b.create_ok();
     let o = b.rt(&["update", "--memory", "128m", "--cpuset-cpus", "99", &b.id]);
     assert!(!o.status.success(), "a cpuset the host lacks was accepted");
-    assert_eq!(cg_file(&b, "memory", "memory.limit_in_bytes"), "67108864");
+    let pid = b.pid();
+    assert_eq!(cgv::memory_limit(pid), "67108864");
     if is_berth() {
         let e = String::from_utf8_lossy(&o.stderr);
         assert_eq!(e.trim().lines().count(), 1, "not one line: {e}");
         assert!(e.contains("linux.resources.cpu.cpus"), "{e}");
     }
-    let quota = cg_file(&b, "cpu", "cpu.cfs_quota_us");
+    let quota = cgv::cpu_quota_period(pid);
     let o = b.rt(&["update", "--memory", "100m", "--cpu-quota", "500", &b.id]);
     assert!(!o.status.success(), "a 500 us CFS quota was accepted");
-    assert_eq!(cg_file(&b, "cpu", "cpu.cfs_quota_us"), quota);
+    assert_eq!(cgv::cpu_quota_period(pid), quota);
     // runc 1.1 writes memory before cpu and does not undo it.
     if is_berth() {
-        assert_eq!(cg_file(&b, "memory", "memory.limit_in_bytes"), "67108864");
+        assert_eq!(cgv::memory_limit(pid), "67108864");
         let e = String::from_utf8_lossy(&o.stderr);
         assert!(e.contains("linux.resources.cpu.quota"), "{e}");
     }
@@ -234,7 +222,14 @@ fn update_flags_reach_the_cgroup_files() {
     b.create_ok();
     b.ok(&["start", &b.id]);
     let id = b.id.clone();
-    if std::path::Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists() {
+    let pid = b.pid();
+    if cgv::v2_only() {
+        // v2 keeps swap apart from memory: memory.swap.max = swap - limit.
+        if cg_dir(&b, "memory").join("memory.swap.max").exists() {
+            b.ok(&["update", "--memory-swap", "256m", &id]);
+            assert_eq!(cg_file(&b, "memory", "memory.swap.max"), "201326592");
+        }
+    } else if std::path::Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists() {
         b.ok(&["update", "--memory-swap", "256m", &id]);
         assert_eq!(
             cg_file(&b, "memory", "memory.memsw.limit_in_bytes"),
@@ -248,7 +243,7 @@ fn update_flags_reach_the_cgroup_files() {
         "--cpu-share"
     };
     b.ok(&["update", shares, "300", &id]);
-    assert_eq!(cg_file(&b, "cpu", "cpu.shares"), "300");
+    cgv::assert_cpu_shares(pid, 300);
     b.ok(&[
         "update",
         "--cpu-period",
@@ -257,11 +252,18 @@ fn update_flags_reach_the_cgroup_files() {
         "100000",
         &id,
     ]);
-    assert_eq!(cg_file(&b, "cpu", "cpu.cfs_period_us"), "200000");
-    assert_eq!(cg_file(&b, "cpu", "cpu.cfs_quota_us"), "100000");
+    assert_eq!(
+        cgv::cpu_quota_period(pid),
+        ("100000".into(), "200000".into())
+    );
     b.ok(&["update", "--cpu-quota", "-1", &id]);
-    assert_eq!(cg_file(&b, "cpu", "cpu.cfs_quota_us"), "-1");
-    let mems = cg_file(&b, "cpuset", "cpuset.mems");
+    assert_eq!(cgv::cpu_quota_period(pid).0, "-1");
+    // v2's cpuset.mems is empty until set (the parent's apply): read the effective set.
+    let mems = if cgv::v2_only() {
+        cg_file(&b, "cpuset", "cpuset.mems.effective")
+    } else {
+        cg_file(&b, "cpuset", "cpuset.mems")
+    };
     let first_mem = mems.split([',', '-']).next().unwrap().to_string();
     b.ok(&["update", "--cpuset-mems", &first_mem, &id]);
     assert_eq!(cg_file(&b, "cpuset", "cpuset.mems"), first_mem);
@@ -275,10 +277,10 @@ fn update_flags_reach_the_cgroup_files() {
     .unwrap();
     b.ok(&["update", "--resources", f.to_str().unwrap(), &id]);
     assert_eq!(cg_file(&b, "pids", "pids.max"), "33");
-    assert_eq!(
-        cg_file(&b, "memory", "memory.soft_limit_in_bytes"),
-        "33554432"
-    );
+    assert_eq!(cgv::memory_reservation(pid), "33554432");
+    if cgv::v2_only() {
+        return blkio_weight_v2(&b);
+    }
     // CFQ's blkio.weight is gone from current kernels; BFQ's file takes its place.
     let blkio = cg_dir(&b, "blkio");
     let Some(wf) = ["blkio.weight", "blkio.bfq.weight"]
@@ -291,6 +293,25 @@ fn update_flags_reach_the_cgroup_files() {
     b.ok(&["update", "--blkio-weight", "300", &id]);
     let v = cg_file(&b, "blkio", wf);
     assert!(v == "300" || v.contains("default 300"), "{wf}: {v}");
+}
+
+/// --blkio-weight on v2: BFQ's io.bfq.weight takes blkio's own value, iocost's io.weight
+/// runc's conversion of it (10..1000 to 1..10000).
+fn blkio_weight_v2(b: &Bundle) {
+    let dir = cg_dir(b, "io");
+    let Some((wf, want)) = [("io.bfq.weight", "300"), ("io.weight", "2930")]
+        .into_iter()
+        .find(|(f, _)| dir.join(f).exists())
+    else {
+        eprintln!("no io.bfq.weight or io.weight (io controller off): --blkio-weight skipped");
+        return;
+    };
+    b.ok(&["update", "--blkio-weight", "300", &b.id]);
+    let v = cg_file(b, "io", wf);
+    assert!(
+        v == want || v.contains(&format!("default {want}")),
+        "{wf}: {v}"
+    );
 }
 
 /// hugepageLimits: on this hybrid host hugetlb lives only in the cgroup2 tree (berth enables
@@ -430,4 +451,20 @@ fn update_device_rules_with_a_sub_cgroup_writes_only_the_transition() {
     let now = cg_file(&b, "devices", "devices.list");
     assert!(!now.contains("b 7:0"), "{now}");
     assert_eq!(now.lines().count(), list.lines().count() - 1, "{now}");
+}
+
+/// `update --memory-swap -1` (a negative number as its own argument) and `kill ID 0` (an
+/// existence check that sends nothing) work as with runc 1.1.5 (measured: both exit 0).
+#[test]
+fn negative_update_values_and_signal_zero() {
+    let mut b = bundle(&["sleep", "100"]);
+    b.config["linux"]["resources"]["memory"] = json!({"limit": 67108864, "swap": 134217728});
+    b.create_ok();
+    b.ok(&["start", &b.id]);
+    b.ok(&["update", "--memory-swap", "-1", &b.id]);
+    // Unlimited: the kernel's largest page-aligned value, far above the old 128 MiB.
+    let memsw = cg_file(&b, "memory", "memory.memsw.limit_in_bytes");
+    assert!(memsw.parse::<u64>().unwrap() > 1 << 40, "{memsw}");
+    b.ok(&["kill", &b.id, "0"]);
+    assert_eq!(b.status(), "running");
 }

@@ -108,7 +108,21 @@ impl UserBundle {
         self.as_user_env(args, true)
     }
     fn as_user_env(&self, args: &[&str], xdg: bool) -> Output {
+        self.as_user_in(None, args, xdg)
+    }
+    /// `as_user_env`, started in the cgroup2 directory `cg` when given (runuser joins it as
+    /// root, before it drops to the user).
+    fn as_user_in(&self, cg: Option<&Path>, args: &[&str], xdg: bool) -> Output {
         let mut c = Command::new("runuser");
+        if let Some(cg) = cg {
+            let procs = cg.join("cgroup.procs");
+            // SAFETY: after fork, only a write(2) to a file, as pre_exec allows.
+            unsafe {
+                std::os::unix::process::CommandExt::pre_exec(&mut c, move || {
+                    std::fs::write(&procs, "0")
+                })
+            };
+        }
         c.args(["-u", self.user, "--", "env", "-i", "PATH=/usr/bin:/bin"])
             .current_dir(self.b.path());
         if xdg {
@@ -350,17 +364,26 @@ fn a_delegated_cgroup_is_used_and_its_limit_applied() {
     // Root delegates one v1 pids cgroup to the user (on a v2 host: a subtree, likewise).
     let parent = format!("berth-rrt-deleg-{}", std::process::id());
     let ub = user_bundle(WITH_SUBIDS, &["true"]);
+    let v2 = common::cgv::v2_only();
+    let dir = common::cgv::hierarchy("pids").join(&parent);
     // /sys is the host's, bound read-only: the container reads its own cgroup's files there.
     let script = format!(
-        "cat /sys/fs/cgroup/pids/{parent}/{0}/pids.max; wc -l < /sys/fs/cgroup/pids/{parent}/{0}/cgroup.procs",
-        ub.b.id
+        "cat {d}/{0}/pids.max; wc -l < {d}/{0}/cgroup.procs",
+        ub.b.id,
+        d = dir.display()
     );
-    let dir = Path::new("/sys/fs/cgroup/pids").join(&parent);
     if !dir.parent().unwrap().join("cgroup.procs").exists() {
         eprintln!("no v1 pids hierarchy: skipped");
         return;
     }
     std::fs::create_dir(&dir).unwrap();
+    // v2 lets a user move a process only below a common ancestor it may write: the user's
+    // berth starts in a delegated `caller` cgroup beside the container's, as under a
+    // systemd user scope with Delegate=yes.
+    let caller = dir.join("caller");
+    if v2 {
+        std::fs::create_dir(&caller).unwrap();
+    }
     let st = Command::new("chown")
         .args(["-R", &format!("{0}:{0}", ub.user)])
         .arg(&dir)
@@ -372,9 +395,14 @@ fn a_delegated_cgroup_is_used_and_its_limit_applied() {
     c["linux"]["resources"] = json!({"pids": {"limit": 42}});
     c["process"]["args"] = json!(["sh", "-c", script]);
     ub.save(&c);
-    let o = ub.as_user(&["run", "--bundle", ".", &ub.b.id]);
+    let o = ub.as_user_in(
+        v2.then_some(caller.as_path()),
+        &["run", "--bundle", ".", &ub.b.id],
+        true,
+    );
     let left = dir.join(&ub.b.id).exists();
     let _ = std::fs::remove_dir(dir.join(&ub.b.id));
+    let _ = std::fs::remove_dir(&caller);
     let _ = std::fs::remove_dir(&dir);
     assert!(o.status.success(), "{}", err(&o));
     let out = String::from_utf8_lossy(&o.stdout);

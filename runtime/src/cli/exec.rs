@@ -22,6 +22,9 @@ pub struct ExecArgs {
     pub detach: bool,
     #[arg(long = "pid-file")]
     pub pid_file: Option<PathBuf>,
+    /// Exec into a paused container too (the process starts frozen), as runc's flag
+    #[arg(long = "ignore-paused")]
+    pub ignore_paused: bool,
     /// Set an environment variable (KEY=VALUE)
     #[arg(short, long)]
     pub env: Vec<String>,
@@ -167,6 +170,7 @@ pub fn exec(root: &Path, a: ExecArgs) -> berth::Result<i32> {
         console_socket,
         pid_file: a.pid_file.clone(),
         preserve_fds: a.preserve_fds,
+        ignore_paused: a.ignore_paused,
     })?;
     if a.detach {
         return Ok(0);

@@ -120,6 +120,10 @@ pub fn run(root: &Path, a: RunArgs, systemd: bool) -> berth::Result<i32> {
 }
 
 pub fn kill(root: &Path, a: KillArgs) -> berth::Result<i32> {
+    // Signal 0 sends nothing: an existence check, as runc's.
+    if a.signal.trim() == "0" {
+        return ops::probe(root, &a.id).map(|_| 0);
+    }
     let sig = ops::parse_signal(&a.signal)?;
     ops::kill(root, &a.id, sig, a.all).map(|_| 0)
 }

@@ -109,7 +109,12 @@ pub fn run(cli: Cli) -> berth::Result<i32> {
         Cmd::Delete(a) => lifecycle::delete(root, a),
         Cmd::State { id } => info::state(root, &id),
         Cmd::List(a) => info::list(root, a),
-        Cmd::Exec(a) => exec::exec(root, a),
+        // exec's own failures exit 255, as runc's, so a caller tells them from the
+        // process exiting 1.
+        Cmd::Exec(a) => exec::exec(root, a).or_else(|e| {
+            crate::report(&e);
+            Ok(255)
+        }),
         Cmd::Ps(a) => info::ps(root, a),
         Cmd::Pause { id } => berth::container::ops::pause(root, &id).map(|_| 0),
         Cmd::Resume { id } => berth::container::ops::resume(root, &id).map(|_| 0),

@@ -11,12 +11,12 @@ pub struct UpdateArgs {
     /// linux.resources JSON from a file, or - for stdin
     #[arg(short, long)]
     pub resources: Option<String>,
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub memory: Option<String>,
-    #[arg(long = "memory-reservation")]
+    #[arg(long = "memory-reservation", allow_hyphen_values = true)]
     pub memory_reservation: Option<String>,
     /// memory + swap (v1 semantics), -1 for unlimited
-    #[arg(long = "memory-swap")]
+    #[arg(long = "memory-swap", allow_hyphen_values = true)]
     pub memory_swap: Option<String>,
     #[arg(long = "cpu-shares", alias = "cpu-share")]
     pub cpu_shares: Option<u64>,

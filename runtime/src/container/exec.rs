@@ -20,6 +20,8 @@ pub struct ExecOpts {
     pub console_socket: Option<PathBuf>,
     pub pid_file: Option<PathBuf>,
     pub preserve_fds: u32,
+    /// Allow a paused container (runc's --ignore-paused).
+    pub ignore_paused: bool,
 }
 
 /// The config.json `process` of a container, the base `exec` starts from.
@@ -43,6 +45,7 @@ pub fn exec(o: &ExecOpts) -> Result<i32> {
     let st = dir.load()?;
     match st.status(&dir) {
         Status::Running | Status::Created => {}
+        Status::Paused if o.ignore_paused => {}
         s => {
             return Err(Error::state(
                 &o.id,

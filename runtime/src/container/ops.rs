@@ -75,6 +75,15 @@ pub fn parse_signal(s: &str) -> Result<Signal> {
         .map_err(|_| Error::Other(format!("invalid signal {s:?}")))
 }
 
+/// `kill ID 0`: whether the container's init is there to signal, as runc's signal 0.
+pub fn probe(root: &Path, id: &str) -> Result<()> {
+    let (_dir, st, status) = open(root, id)?;
+    if status == Status::Stopped {
+        return Err(Error::state(id, "container not running"));
+    }
+    send(Pid::from_raw(st.pid), None).ctx(|| format!("signal 0 to pid {}", st.pid))
+}
+
 pub fn kill(root: &Path, id: &str, sig: Signal, all: bool) -> Result<()> {
     let (_dir, st, status) = open(root, id)?;
     // --all reaches what is left in the cgroup after the init died (orphans of an init that

@@ -289,6 +289,8 @@ fn build_rootfs(ctx: &InitCtx) -> Result<serde_json::Value> {
             _ => return Err(Error::Child("runtime went away during hooks".into())),
         }
     }
+    // createContainer hooks run from the rootfs, as runc runs them (before pivot_root).
+    nix::unistd::chdir(&ctx.bundle.rootfs).ctx(|| ctx.bundle.rootfs.display().to_string())?;
     crate::hooks::run(spec.hooks().as_ref(), "createContainer", &state)?;
     let mut state = state;
     state["status"] = "created".into();

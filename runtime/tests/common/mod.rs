@@ -2,6 +2,8 @@
 //! runc-compatible one via RUNTIME=path), unique ids and a private --root per test.
 #![allow(dead_code)]
 
+pub mod cgv;
+
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
