@@ -177,7 +177,8 @@ impl Driver {
         // the container "/"): the memory hierarchy's path (v1) and the cgroup2 one.
         for ctrl in ["memory", ""] {
             let key = format!("path/{}", if ctrl.is_empty() { "unified" } else { ctrl });
-            out.host_files.insert(key, crate::host::cgroup_path_of(pid, ctrl));
+            out.host_files
+                .insert(key, crate::host::cgroup_path_of(pid, ctrl));
         }
         for name in ["cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"] {
             if let Ok(l) = std::fs::read_link(format!("/proc/{pid}/ns/{name}")) {

@@ -272,7 +272,11 @@ fn agent(path: &std::path::Path) -> std::thread::JoinHandle<serde_json::Value> {
         while std::time::Instant::now() < deadline {
             // RECV blocks until a notification arrives, even after the filter's last user
             // died (Linux 6.1); poll says POLLHUP then, so wait there first.
-            let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+            let mut pfd = libc::pollfd {
+                fd,
+                events: libc::POLLIN,
+                revents: 0,
+            };
             // SAFETY: one valid pollfd for the duration of the call.
             let n = unsafe { libc::poll(&mut pfd, 1, 100) };
             if n < 0 || pfd.revents & (libc::POLLHUP | libc::POLLERR) != 0 {

@@ -324,10 +324,12 @@ fn own_pid_namespace(bundle: &Path) -> bool {
     let Some(spec) = spec else {
         return true;
     };
-    let nss = spec["linux"]["namespaces"].as_array().cloned().unwrap_or_default();
-    nss.iter().any(|n| {
-        n["type"] == "pid" && n["path"].as_str().map_or(true, str::is_empty)
-    })
+    let nss = spec["linux"]["namespaces"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    nss.iter()
+        .any(|n| n["type"] == "pid" && n["path"].as_str().map_or(true, str::is_empty))
 }
 
 /// When an init without its own PID namespace dies, its orphans (background children) are

@@ -402,7 +402,11 @@ fn orphans_of_a_shared_pid_init_die_before_its_exit() {
     let c = Containerd::start("orphans");
     c.run_detached("holder", &[], &["sleep", "1000"]);
     let ns = format!("pid:/proc/{}/ns/pid", c.pid("holder"));
-    c.run_detached("leaver", &["--with-ns", &ns], &["sh", "-c", "sleep 4242 & exit 0"]);
+    c.run_detached(
+        "leaver",
+        &["--with-ns", &ns],
+        &["sh", "-c", "sleep 4242 & exit 0"],
+    );
     c.wait_status("leaver", "STOPPED");
     let orphans = || {
         std::process::Command::new("pgrep")
@@ -414,7 +418,10 @@ fn orphans_of_a_shared_pid_init_die_before_its_exit() {
     let left = orphans();
     c.remove("leaver");
     c.remove("holder");
-    assert!(left.is_empty(), "orphans alive after the task stopped: {left}");
+    assert!(
+        left.is_empty(),
+        "orphans alive after the task stopped: {left}"
+    );
     assert!(orphans().is_empty());
 }
 

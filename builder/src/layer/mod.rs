@@ -9,7 +9,6 @@ pub mod snapshot;
 pub mod unpack;
 pub mod xattr;
 
-
 use crate::store::types::{MT_LAYER_GZIP, MT_LAYER_TAR, MT_LAYER_ZSTD};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -320,6 +320,13 @@ fn cpu_burst_rt_and_cpuset_cases() -> Vec<Case> {
 }
 
 /// "major:minor" of a real block device on this host.
+/// `block_dev()` as (major, minor) numbers for the config (loop0's 7:0 if unparsable).
+fn block_dev_numbers() -> (u64, u64) {
+    let dev = block_dev();
+    let (ma, mi) = dev.split_once(':').unwrap_or(("7", "0"));
+    (ma.parse().unwrap_or(7), mi.parse().unwrap_or(0))
+}
+
 fn block_dev() -> String {
     let mut names: Vec<String> = std::fs::read_dir("/sys/block")
         .map(|rd| {
@@ -342,9 +349,7 @@ fn throttle(name: &str, key: &'static str, file: &'static str, rate: u64) -> Cas
         name,
         BIO,
         move |c, _| {
-            let dev = block_dev();
-            let (ma, mi) = dev.split_once(':').unwrap_or(("7", "0"));
-            let (ma, mi): (u64, u64) = (ma.parse().unwrap_or(7), mi.parse().unwrap_or(0));
+            let (ma, mi) = block_dev_numbers();
             set(
                 c,
                 &format!("/linux/resources/blockIO/{key}"),
@@ -428,9 +433,7 @@ fn weight_device_case() -> Case {
         "cgroups.blockIO.weightDevice",
         BIO,
         |c, _| {
-            let dev = block_dev();
-            let (ma, mi) = dev.split_once(':').unwrap_or(("7", "0"));
-            let (ma, mi): (u64, u64) = (ma.parse().unwrap_or(7), mi.parse().unwrap_or(0));
+            let (ma, mi) = block_dev_numbers();
             set(
                 c,
                 "/linux/resources/blockIO/weightDevice",

@@ -295,7 +295,16 @@ fn cgroup(ctx: &MountCtx, dest: &Path, opts: &Options) -> Result<()> {
     let target = ctx.root.ensure(dest, Kind::Dir)?;
     if crate::cgroups::is_v2_only(ctx.hierarchies) {
         let p = ctx.cgroup_paths.first().cloned().unwrap_or_default();
-        mount_hierarchy(&target, dest, "cgroup2", None, &p, ctx.new_cgroupns, flags, ro)?;
+        mount_hierarchy(
+            &target,
+            dest,
+            "cgroup2",
+            None,
+            &p,
+            ctx.new_cgroupns,
+            flags,
+            ro,
+        )?;
         // Without a cgroup namespace it is a bind of the container's cgroup, which keeps
         // the source's rw flag until remounted: `ro` must hold either way.
         if ro {
