@@ -383,3 +383,33 @@ fn relative_pid_file_is_written_before_create_returns() {
     b.ok(&["kill", &b.id, "KILL"]);
     b.wait_status("stopped");
 }
+
+/// Issue 17.6, as runc 1.1: exec into a paused container is refused (exit 255, one line naming
+/// the flag that overrides it); `kill --all` and `delete --force` of a paused container thaw it,
+/// so its processes die and its cgroups go.
+#[test]
+fn a_paused_container_refuses_exec_and_dies_by_kill_all_or_delete_force() {
+    let b = bundle(&["sleep", "100"]);
+    b.create_ok();
+    b.ok(&["start", &b.id]);
+    b.ok(&["pause", &b.id]);
+    let o = b.rt(&["exec", &b.id, "true"]);
+    assert_eq!(o.status.code(), Some(255), "exec into a paused container");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("paused") && err.trim().lines().count() == 1, "{err}");
+    let dirs = cgroup_dirs(&b.id);
+    assert!(!dirs.is_empty());
+    b.ok(&["kill", "--all", &b.id, "KILL"]);
+    b.wait_status("stopped");
+    b.ok(&["delete", &b.id]);
+    assert!(dirs.iter().all(|d| !d.exists()), "cgroups left: {dirs:?}");
+
+    let b2 = bundle(&["sh", "-c", "sleep 100 & sleep 100"]);
+    b2.create_ok();
+    b2.ok(&["start", &b2.id]);
+    b2.ok(&["pause", &b2.id]);
+    let dirs = cgroup_dirs(&b2.id);
+    b2.ok(&["delete", "--force", &b2.id]);
+    assert_eq!(b2.status(), "gone");
+    assert!(dirs.iter().all(|d| !d.exists()), "cgroups left: {dirs:?}");
+}
