@@ -529,6 +529,22 @@ fn tasks_start_with_default_signals() {
     ]);
     assert_eq!(sig_lines(&out), clean, "{out}");
     c.remove("s3");
+    // containerd's own runc shim driving berth (BinaryName): berth's init resets what that
+    // Go shim passes on (SIGPIPE ignored was seen there).
+    let berth = common::sibling("berth", "BERTH_RUNTIME");
+    let out = c.ctr(&[
+        "run",
+        "--rm",
+        "--runtime",
+        "io.containerd.runc.v2",
+        "--runc-binary",
+        berth.to_str().unwrap(),
+        IMAGE,
+        "s4",
+        "cat",
+        "/proc/self/status",
+    ]);
+    assert_eq!(sig_lines(&stdout(&out)), clean, "{out:?}");
 }
 
 /// containerd restarts while a task runs (its shim lives on): the shim redials it, and the
