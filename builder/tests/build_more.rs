@@ -76,7 +76,7 @@ RUN --mount=type=tmpfs,target=/scratch echo t > /scratch/t && mount | grep -c ' 
         "bad",
         &[(
             "Dockerfile",
-            "FROM busybox\nRUN --mount=type=secret,target=/s true\n",
+            "FROM busybox\nRUN --mount=type=ssh,target=/s true\n",
         )],
     );
     let err = e.fails(&["build", bad.to_str().unwrap()]);

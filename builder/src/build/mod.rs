@@ -11,6 +11,7 @@ pub mod output;
 pub mod progress;
 pub mod resolve;
 pub mod run;
+pub mod secrets;
 pub mod sources;
 pub mod stage;
 pub mod state;
@@ -80,6 +81,12 @@ pub struct BuildOptions {
     pub quiet: bool,
     /// Plain lines or the live terminal view (`quiet` wins).
     pub progress: progress::Mode,
+    /// `--secret` values for RUN --mount=type=secret.
+    pub secrets: secrets::Secrets,
+    /// `--label`: set on the final image's config, over the Dockerfile's LABELs.
+    pub labels: BTreeMap<String, String>,
+    /// `-f -`: the Dockerfile's text, read from stdin.
+    pub dockerfile_text: Option<String>,
 }
 
 /// Everything a build reads, resolved once.
@@ -101,6 +108,12 @@ pub struct Ctx<'a> {
 }
 
 fn load_dockerfile(opts: &BuildOptions) -> Result<(Dockerfile, String)> {
+    if let Some(text) = &opts.dockerfile_text {
+        return Ok((
+            crate::dockerfile::parse(text, "Dockerfile")?,
+            "Dockerfile".into(),
+        ));
+    }
     let path = opts
         .dockerfile
         .clone()

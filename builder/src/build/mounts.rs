@@ -1,6 +1,6 @@
 //! RUN --mount: type=bind (context, stage or image; read-only unless rw, writes
-//! discarded), type=cache (a persistent dir in the store, keyed by id or target),
-//! type=tmpfs. Mount points the runtime had to create are removed from the layer.
+//! discarded), type=cache (a persistent dir in the store, keyed by id or target; uid, gid,
+//! mode, sharing), type=tmpfs (size), type=secret (see `secrets`). Mount points the runtime had to create are removed from the layer.
 
 use super::sources::{clean_rel, content_hash, Src};
 use super::state::StageState;
@@ -24,6 +24,8 @@ pub struct Prepared {
     pub key: String,
     pub targets: Vec<String>,
     pub guards: Vec<Mounted>,
+    /// flock()s on cache mounts (sharing=shared/locked), held while the step runs.
+    pub locks: Vec<crate::store::lock::Lock>,
 }
 
 fn parse_opts(
@@ -48,6 +50,25 @@ struct Req {
     from: Option<String>,
     id: Option<String>,
     rw: bool,
+    /// type=secret: fail when the secret was not given.
+    required: bool,
+    /// type=cache and secret: mode of the cache dir / secret file, and their owner.
+    mode: Option<u32>,
+    uid: u32,
+    gid: u32,
+    /// type=cache: shared (default), private or locked.
+    sharing: String,
+    /// type=tmpfs: size in bytes.
+    size: Option<u64>,
+}
+
+fn number<T: TryFrom<u64>>(k: &str, v: &str, radix8: bool) -> std::result::Result<T, String> {
+    let n = match radix8 {
+        true => u64::from_str_radix(v, 8).ok(),
+        false => v.parse::<u64>().ok(),
+    };
+    n.and_then(|n| T::try_from(n).ok())
+        .ok_or_else(|| format!("{k}={v}: not a valid number"))
 }
 
 fn request(opts: Vec<(String, String)>, workdir: &str) -> std::result::Result<Req, String> {
@@ -58,6 +79,12 @@ fn request(opts: Vec<(String, String)>, workdir: &str) -> std::result::Result<Re
         from: None,
         id: None,
         rw: false,
+        required: false,
+        mode: None,
+        uid: 0,
+        gid: 0,
+        sharing: "shared".into(),
+        size: None,
     };
     for (k, v) in opts {
         match k.as_str() {
@@ -68,8 +95,29 @@ fn request(opts: Vec<(String, String)>, workdir: &str) -> std::result::Result<Re
             "id" => r.id = Some(v),
             "rw" | "readwrite" => r.rw = v != "false",
             "ro" | "readonly" => r.rw = v == "false",
-            "sharing" | "mode" | "uid" | "gid" | "size" => {}
+            "required" => r.required = v != "false",
+            "mode" => r.mode = Some(number(&k, &v, true)?),
+            "uid" => r.uid = number(&k, &v, false)?,
+            "gid" => r.gid = number(&k, &v, false)?,
+            "size" => r.size = Some(number(&k, &v, false)?),
+            "sharing" if matches!(v.as_str(), "shared" | "private" | "locked") => r.sharing = v,
+            "sharing" => return Err(format!("sharing={v}: expected shared, private or locked")),
             _ => return Err(format!("unknown --mount option {k:?}")),
+        }
+    }
+    if !matches!(r.typ.as_str(), "bind" | "cache" | "tmpfs" | "secret") {
+        return Err(format!(
+            "--mount type={} is not supported (bind, cache, tmpfs, secret)",
+            r.typ
+        ));
+    }
+    if r.typ == "secret" {
+        // BuildKit: the id defaults to the target's file name, the target to /run/secrets/ID.
+        match (&r.id, r.target.is_empty()) {
+            (None, true) => return Err("type=secret needs id= or target=".into()),
+            (None, false) => r.id = r.target.rsplit('/').next().map(String::from),
+            (Some(id), true) => r.target = format!("/run/secrets/{id}"),
+            _ => {}
         }
     }
     if r.target.is_empty() {
@@ -77,12 +125,6 @@ fn request(opts: Vec<(String, String)>, workdir: &str) -> std::result::Result<Re
     }
     if !r.target.starts_with('/') {
         r.target = format!("{}/{}", workdir.trim_end_matches('/'), r.target);
-    }
-    if !matches!(r.typ.as_str(), "bind" | "cache" | "tmpfs") {
-        return Err(format!(
-            "--mount type={} is not supported (bind, cache, tmpfs)",
-            r.typ
-        ));
     }
     Ok(r)
 }
@@ -115,20 +157,32 @@ pub fn prepare(
         );
         let host = match r.typ.as_str() {
             "tmpfs" => {
-                p.mounts.push(json!({"destination": r.target, "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "nodev"]}));
+                let mut o = vec!["nosuid".to_string(), "nodev".into()];
+                o.extend(r.size.map(|s| format!("size={s}")));
+                p.mounts.push(json!({"destination": r.target, "type": "tmpfs", "source": "tmpfs", "options": o}));
                 p.targets.push(r.target);
                 continue;
             }
             "cache" => {
-                let id = r.id.clone().unwrap_or_else(|| r.target.clone());
-                let d = cx
-                    .store
-                    .berth_dir()
-                    .join("run-cache")
-                    .join(sha256_hex(id.as_bytes()));
-                fs::create_dir_all(&d).at(&d)?;
+                let d = cache_dir(cx, &r, tmp, n, &mut p.locks)?;
                 p.mounts.push(json!({"destination": r.target, "type": "bind", "source": d, "options": ["rbind", "rw"]}));
                 p.targets.push(r.target);
+                continue;
+            }
+            "secret" => {
+                let id = r.id.as_deref().unwrap_or_default();
+                key.field("secret", id.as_bytes());
+                let m = super::secrets::SecretMount {
+                    id,
+                    required: r.required,
+                    mode: r.mode.unwrap_or(0o400),
+                    uid: r.uid,
+                    gid: r.gid,
+                };
+                if let Some(f) = super::secrets::file(&cx.opts.secrets, &m, tmp, n)? {
+                    p.mounts.push(json!({"destination": r.target, "type": "bind", "source": f, "options": ["rbind", "ro"]}));
+                    p.targets.push(r.target);
+                }
                 continue;
             }
             _ => bind_source(cx, &r, stage, results, tmp, n, &mut key, &mut p.guards)
@@ -165,6 +219,54 @@ pub fn prepare(
     }
     p.key = key.hex();
     Ok(p)
+}
+
+/// The directory of a type=cache mount, keyed by its id (default: the target). Made with
+/// the mount's uid, gid and mode (default 0:0 0755) the first time, as BuildKit. `sharing`:
+/// shared users hold a shared flock; `locked` waits for an exclusive one; `private` takes it
+/// if free, else the step gets a fresh throwaway directory.
+fn cache_dir(
+    cx: &Ctx,
+    r: &Req,
+    tmp: &Path,
+    n: usize,
+    locks: &mut Vec<crate::store::lock::Lock>,
+) -> Result<PathBuf> {
+    let id = r.id.clone().unwrap_or_else(|| r.target.clone());
+    let base = cx.store.berth_dir().join("run-cache");
+    let d = base.join(sha256_hex(id.as_bytes()));
+    if !d.exists() {
+        fs::create_dir_all(&base).at(&base)?;
+        // Made aside and renamed: a concurrent step never sees it half set up.
+        let new = tmp.join(format!("cache-{n}-new"));
+        fs::create_dir(&new).at(&new)?;
+        std::os::unix::fs::chown(&new, Some(r.uid), Some(r.gid)).at(&new)?;
+        let mode = r.mode.unwrap_or(0o755);
+        fs::set_permissions(&new, std::os::unix::fs::PermissionsExt::from_mode(mode)).at(&new)?;
+        if fs::rename(&new, &d).is_err() && !d.is_dir() {
+            return Err(Error::invalid(
+                d.display().to_string(),
+                "cannot make the cache dir",
+            ));
+        }
+    }
+    let lock_path = base.join(format!("{}.lock", sha256_hex(id.as_bytes())));
+    use crate::store::lock::Lock;
+    let lock = match r.sharing.as_str() {
+        "locked" => Lock::exclusive(&lock_path)?,
+        "shared" => Lock::shared(&lock_path)?,
+        _ => match Lock::try_exclusive(&lock_path) {
+            Ok(l) => l,
+            Err(_) => {
+                let fresh = tmp.join(format!("cache-{n}-private"));
+                fs::create_dir(&fresh).at(&fresh)?;
+                std::os::unix::fs::chown(&fresh, Some(r.uid), Some(r.gid)).at(&fresh)?;
+                return Ok(fresh);
+            }
+        },
+    };
+    locks.push(lock);
+    Ok(d)
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -46,6 +46,10 @@ pub fn build_all(cx: &Ctx) -> Result<Image> {
         .ok_or_else(|| Error::Build("the target stage was not built".into()))?;
     let mut config = st.config;
     config.created = Some(st.clock.clone());
+    if !cx.opts.labels.is_empty() {
+        let labels = config.config.labels.get_or_insert_with(Default::default);
+        labels.extend(cx.opts.labels.clone());
+    }
     cx.store.write_image(&config, &st.layers)
 }
 

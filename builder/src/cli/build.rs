@@ -63,6 +63,73 @@ pub struct BuildArgs {
     /// certificate, else plain http)
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub tls_verify: bool,
+    /// A secret for RUN --mount=type=secret: id=ID,src=FILE or id=ID,env=VAR (repeatable)
+    #[arg(long)]
+    pub secret: Vec<String>,
+    /// Write the image ID (its config digest) to FILE
+    #[arg(long)]
+    pub iidfile: Option<PathBuf>,
+    /// KEY=VALUE label on the image (repeatable; over the Dockerfile's LABEL)
+    #[arg(long = "label")]
+    pub labels: Vec<String>,
+    /// Target platform (only the host's for now: os/arch[/variant])
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Write buildx's build result metadata (JSON: digests, image names) to FILE
+    #[arg(long)]
+    pub metadata_file: Option<PathBuf>,
+}
+
+/// `--label K=V` pairs.
+fn labels(list: &[String]) -> Result<BTreeMap<String, String>> {
+    list.iter()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ => Err(Error::invalid(
+                format!("--label {kv}"),
+                "expected KEY=VALUE",
+            )),
+        })
+        .collect()
+}
+
+/// `--platform`: every platform listed must be the host's (one image per build today).
+fn check_platform(p: &str) -> Result<()> {
+    let arch = crate::store::types::host_arch();
+    for one in p.split(',') {
+        let parts: Vec<&str> = one.trim().split('/').collect();
+        let ok = match parts.as_slice() {
+            ["linux", a] | ["linux", a, _] => *a == arch,
+            [a] => *a == arch,
+            _ => false,
+        };
+        if !ok {
+            return Err(Error::invalid(
+                format!("--platform {p}"),
+                format!("only the host's platform linux/{arch} can be built (no multi-platform builds yet)"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// buildx's `--metadata-file` document for the built image.
+fn metadata(img: &crate::store::Image, tags: &[String]) -> serde_json::Value {
+    let d = &img.manifest_desc;
+    serde_json::json!({
+        "containerimage.config.digest": img.id(),
+        "containerimage.digest": d.digest,
+        "containerimage.descriptor": {"mediaType": d.media_type, "digest": d.digest, "size": d.size},
+        "image.name": tags.join(","),
+    })
+}
+
+/// Writes `text` to `path` whole or not at all (a temp file renamed over it).
+fn write_file(path: &std::path::Path, text: &str) -> Result<()> {
+    use crate::error::IoContext;
+    let tmp = path.with_extension("berth-tmp");
+    std::fs::write(&tmp, text).at(&tmp)?;
+    std::fs::rename(&tmp, path).at(path)
 }
 
 pub fn run(store: &Store, a: BuildArgs) -> Result<i32> {
@@ -105,7 +172,22 @@ pub fn run(store: &Store, a: BuildArgs) -> Result<i32> {
         .iter()
         .map(|o| Output::parse(o))
         .collect::<Result<Vec<_>>>()?;
+    if let Some(p) = &a.platform {
+        check_platform(p)?;
+    }
+    let dockerfile_text = match a.file.as_deref() {
+        Some(f) if f.as_os_str() == "-" => {
+            let mut t = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut t)
+                .map_err(|e| Error::invalid("-f - (the Dockerfile on stdin)", e.to_string()))?;
+            Some(t)
+        }
+        _ => None,
+    };
     let opts = BuildOptions {
+        secrets: crate::build::secrets::Secrets::parse(&a.secret)?,
+        labels: labels(&a.labels)?,
+        dockerfile_text,
         context: a.context,
         dockerfile: a.file,
         tags: a.tags,
@@ -147,6 +229,17 @@ pub fn run(store: &Store, a: BuildArgs) -> Result<i32> {
     if let Some(t) = cache_to {
         let n = crate::registry::cache::export(store, &img, &t, &reg, &mut |l| eprintln!("{l}"))?;
         eprintln!("#0 exported cache to {}: {n} layers", t.display());
+    }
+    if let Some(f) = &a.iidfile {
+        write_file(f, img.id())?;
+    }
+    if let Some(f) = &a.metadata_file {
+        let tags = opts
+            .tags
+            .iter()
+            .map(|t| crate::store::reference::normalize(t))
+            .collect::<Result<Vec<_>>>()?;
+        write_file(f, &format!("{:#}\n", metadata(&img, &tags)))?;
     }
     println!("{}", img.id());
     Ok(0)

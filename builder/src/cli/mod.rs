@@ -30,7 +30,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
     /// Build an image from a Dockerfile
-    Build(build::BuildArgs),
+    Build(Box<build::BuildArgs>),
     /// List images
     Images(images::ImagesArgs),
     /// Show an image's manifest, config and RootFS
@@ -104,7 +104,7 @@ pub fn run(cli: Cli) -> Result<i32> {
     }
     let store = Store::open(cli.store.unwrap_or_else(crate::store::default_root))?;
     match cli.cmd {
-        Cmd::Build(a) => build::run(&store, a),
+        Cmd::Build(a) => build::run(&store, *a),
         Cmd::Images(a) => images::images(&store, a),
         Cmd::Inspect(a) => images::inspect(&store, a),
         Cmd::Tag { source, target } => {

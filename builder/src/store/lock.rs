@@ -27,4 +27,8 @@ impl Lock {
     pub fn exclusive(path: &Path) -> Result<Lock> {
         Lock::take(path, FlockArg::LockExclusive)
     }
+    /// The exclusive lock if nobody holds the file locked now, else an error (EWOULDBLOCK).
+    pub fn try_exclusive(path: &Path) -> Result<Lock> {
+        Lock::take(path, FlockArg::LockExclusiveNonblock)
+    }
 }
