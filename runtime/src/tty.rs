@@ -15,9 +15,10 @@ pub fn connect(path: &Path) -> Result<OwnedFd> {
     Ok(s.into())
 }
 
-/// Opens a pty pair, sends the master to `socket`, makes the slave our stdio and
-/// controlling terminal, and returns the slave's path (for /dev/console).
-pub fn setup(socket: &OwnedFd, size: Option<(u16, u16)>) -> Result<PathBuf> {
+/// Opens a pty pair, sends the master to `socket`, gives the slave to `owner` (the process
+/// user), makes it our stdio and controlling terminal, and returns its path (for
+/// /dev/console).
+pub fn setup(socket: &OwnedFd, size: Option<(u16, u16)>, owner: u32) -> Result<PathBuf> {
     use nix::fcntl::OFlag;
     use nix::pty::{grantpt, posix_openpt, ptsname_r, unlockpt};
     let master = posix_openpt(OFlag::O_RDWR | OFlag::O_NOCTTY | OFlag::O_CLOEXEC)
@@ -51,6 +52,7 @@ pub fn setup(socket: &OwnedFd, size: Option<(u16, u16)>) -> Result<PathBuf> {
         .write(true)
         .open(&name)
         .ctx(|| name.clone())?;
+    give_to(&slave, owner, &name)?;
     for fd in 0..3 {
         // SAFETY: dup2 onto the standard descriptors.
         if unsafe { libc::dup2(slave.as_raw_fd(), fd) } < 0 {
@@ -62,4 +64,21 @@ pub fn setup(socket: &OwnedFd, size: Option<(u16, u16)>) -> Result<PathBuf> {
         return Err(Error::io("TIOCSCTTY", std::io::Error::last_os_error()));
     }
     Ok(PathBuf::from(name))
+}
+
+/// The slave belongs to the process user and keeps its group (devpts's `gid=5`, the tty
+/// group), as runc's fixStdioPermissions leaves it: ssh, sudo, screen and mesg check this.
+/// Like runc, an owner the user namespace cannot map (EINVAL), an inode we may not chown
+/// (EPERM) or a read-only /dev (EROFS) leaves it as it is rather than failing.
+fn give_to(slave: &std::fs::File, owner: u32, name: &str) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let st = slave.metadata().ctx(|| name.to_string())?;
+    if st.uid() == owner {
+        return Ok(());
+    }
+    match nix::unistd::fchown(slave, Some(nix::unistd::Uid::from_raw(owner)), None) {
+        Ok(()) => Ok(()),
+        Err(nix::Error::EINVAL | nix::Error::EPERM | nix::Error::EROFS) => Ok(()),
+        Err(e) => Err(Error::sys(format!("chown {name} to uid {owner}"), e)),
+    }
 }

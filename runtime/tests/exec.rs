@@ -159,7 +159,8 @@ fn in_terminal(b: &Bundle, args: &[&str]) -> (Option<i32>, String) {
         .unwrap();
     let mut stdin = c.stdin.take().unwrap();
     std::thread::sleep(std::time::Duration::from_millis(300));
-    std::io::Write::write_all(&mut stdin, b"hello\n").unwrap();
+    // A process that does not read may be gone already (EPIPE).
+    let _ = std::io::Write::write_all(&mut stdin, b"hello\n");
     let o = c.wait_with_output().unwrap();
     drop(stdin);
     (
@@ -205,6 +206,31 @@ fn run_and_exec_with_a_terminal_and_no_console_socket_relay_the_pty() {
         out.contains("/dev/pts/") && out.contains("got=hello"),
         "{out}"
     );
+}
+
+/// The terminal belongs to the process user and keeps devpts's tty group (`gid=5` in the
+/// default spec) for foreground `run` and for `exec -t`, as runc's fixStdioPermissions
+/// leaves it (runc 1.1.5 prints 1000:5 here; berth printed 0:5 before).
+#[test]
+fn the_terminal_is_owned_by_the_process_user_and_the_tty_group() {
+    let mut b = bundle(&["sh", "-c", "stat -c owner=%u:%g $(tty)"]);
+    b.config["process"]["terminal"] = json!(true);
+    b.config["process"]["user"] = json!({"uid": 1000, "gid": 100});
+    let path = b.path().to_str().unwrap().to_string();
+    let (code, out) = in_terminal(&b, &["run", "--bundle", &path, &b.id]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("owner=1000:5"), "run: {out}");
+    let mut b = bundle(&["sleep", "100"]);
+    b.config["process"]["terminal"] = json!(false);
+    b.create_ok();
+    b.ok(&["start", &b.id]);
+    let script = "'stat -c owner=%u:%g $(tty)'";
+    let args = [
+        "exec", "-t", "--user", "1000:100", &b.id, "sh", "-c", script,
+    ];
+    let (code, out) = in_terminal(&b, &args);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("owner=1000:5"), "exec -t: {out}");
 }
 
 /// exec's own failures exit 255 (missing container, missing binary, a pid file in a missing

@@ -84,7 +84,7 @@ fn process(ctx: ExecCtx) -> ! {
                 .console_size()
                 .as_ref()
                 .map(|b| (b.height() as u16, b.width() as u16));
-            crate::tty::setup(sock, size)?;
+            crate::tty::setup(sock, size, p.user().uid())?;
         }
         setup::apply_oom_score_adj(p)?;
         setup::apply_rlimits(p)?;

@@ -176,7 +176,7 @@ fn init_inner(ctx: &InitCtx) -> Result<setup::Exec> {
             .console_size()
             .as_ref()
             .map(|b| (b.height() as u16, b.width() as u16));
-        let slave = crate::tty::setup(sock, size)?;
+        let slave = crate::tty::setup(sock, size, process.user().uid())?;
         // /dev/console is a bind mount: none in the host's mount namespace.
         if mntns {
             devices::console(&rootfs::paths::Root::open(Path::new("/"))?, &slave)?;
