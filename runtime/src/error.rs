@@ -39,6 +39,13 @@ pub enum Error {
         path: PathBuf,
         msg: String,
     },
+    /// The freezer did not reach `state` in time (then a freeze is undone: thawed).
+    #[error("cgroup {path}: freezer did not reach {state} within {ms} ms")]
+    FreezeTimeout {
+        path: PathBuf,
+        state: &'static str,
+        ms: u64,
+    },
     #[error("{0}")]
     Other(String),
 }

@@ -515,3 +515,106 @@ fn subtree_of(p: &Path) -> Vec<PathBuf> {
     v.sort();
     v
 }
+
+/// The `/proc/PID/cgroup` path of each hierarchy line ("" names the unified one on v2).
+fn cgroup_lines(pid: i32) -> Vec<(String, String)> {
+    let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap();
+    cg.lines()
+        .filter_map(|l| {
+            let mut it = l.splitn(3, ':');
+            let (_, h, p) = (it.next()?, it.next()?, it.next()?);
+            Some((h.to_string(), p.to_string()))
+        })
+        .collect()
+}
+
+/// `exec -d` with `flags`; the exec'd process's host pid.
+fn exec_in(b: &Bundle, flags: &[&str]) -> i32 {
+    let pf = b.path().join(format!(
+        "exec-{}.pid",
+        flags.join("_").replace(['/', ','], "-")
+    ));
+    let mut args = vec!["exec", "-d", "--pid-file", pf.to_str().unwrap()];
+    args.extend_from_slice(flags);
+    args.extend_from_slice(&[&b.id, "sleep", "30"]);
+    let o = b.detached(&args);
+    assert!(o.status.success(), "{flags:?}: {}", stderr(&o));
+    std::fs::read_to_string(&pf)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+/// Issue 22.7: `exec --cgroup PATH` and `--cgroup CTRL[,CTRL]:PATH` (runc ≥ 1.1) put the
+/// exec'd process in an existing sub-cgroup of the container's (v1: of the named
+/// controllers, or of all for a bare PATH); a path leaving the container's cgroup or not
+/// existing is refused with one line.
+#[test]
+fn exec_cgroup_joins_a_sub_cgroup_of_the_containers() {
+    let b = bundle(&["sleep", "100"]);
+    b.create_ok();
+    b.ok(&["start", &b.id]);
+    let init = cgroup_lines(b.pid());
+    let dirs = cgroup_dirs(&b.id);
+    assert!(!dirs.is_empty(), "no cgroup named {}", b.id);
+    for d in &dirs {
+        let sub = d.join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        // A new v1 cpuset starts empty and would refuse the process (ENOSPC).
+        for f in ["cpuset.cpus", "cpuset.mems"] {
+            if let Ok(v) = std::fs::read_to_string(d.join(f)) {
+                std::fs::write(sub.join(f), v.trim()).unwrap();
+            }
+        }
+    }
+    let in_sub = |pid: i32, h: &str| {
+        let lines = cgroup_lines(pid);
+        let (_, p) = lines.iter().find(|(x, _)| x == h).unwrap();
+        let (_, want) = init.iter().find(|(x, _)| x == h).unwrap();
+        if *p == format!("{want}/sub") {
+            true
+        } else {
+            assert_eq!(
+                p, want,
+                "{h} of pid {pid}: neither the container's cgroup nor sub"
+            );
+            false
+        }
+    };
+    let all = exec_in(&b, &["--cgroup", "sub"]);
+    for (h, _) in &init {
+        assert!(
+            in_sub(all, h),
+            "--cgroup sub: {h} line of the exec'd process"
+        );
+    }
+    if !v2_only() {
+        let some = exec_in(&b, &["--cgroup", "memory,pids:/sub"]);
+        for (h, _) in &init {
+            let named = h.split(',').any(|c| c == "memory" || c == "pids");
+            assert_eq!(
+                in_sub(some, h),
+                named,
+                "--cgroup memory,pids:/sub: {h} line"
+            );
+        }
+    }
+    if is_berth() {
+        for (arg, why) in [("../sub", "'..'"), ("nope", "does not exist")] {
+            let o = b.rt(&["exec", "--cgroup", arg, &b.id, "true"]);
+            let e = stderr(&o);
+            assert!(
+                !o.status.success() && e.contains(why),
+                "--cgroup {arg}: {e}"
+            );
+            assert_eq!(e.trim().lines().count(), 1, "--cgroup {arg}: {e}");
+        }
+    }
+    b.ok(&["delete", "--force", &b.id]);
+    assert!(
+        cgroup_dirs(&b.id).is_empty(),
+        "left behind: {:?}",
+        cgroup_dirs(&b.id)
+    );
+}

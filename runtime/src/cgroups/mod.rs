@@ -1,11 +1,15 @@
 //! Cgroup placement: the container's cgroup is made from `cgroupsPath` in every mounted
 //! hierarchy (each v1 controller, named hierarchies, and the unified tree), the init joins
-//! it, and delete removes it. v1 and v2 differ only in the per-controller files (v1.rs, v2.rs).
+//! it, and delete removes it. Callers go through [`Manager`] (manager.rs), whose backends
+//! (fs.rs: cgroupfs v1 and v2; systemd/) use the helpers here; v1 and v2 differ only in the
+//! per-controller files (v1.rs, v2.rs).
 
 pub mod devbpf;
 pub mod devemu;
+pub mod fs;
 pub mod hierarchy;
 pub mod journal;
+pub mod manager;
 pub mod members;
 pub mod plan;
 pub mod resources;
@@ -16,6 +20,7 @@ pub mod v2;
 pub mod validate;
 
 pub use hierarchy::{hierarchies, is_v2_only, Hierarchy};
+pub use manager::{Driver, Manager};
 
 use crate::error::{Context, Error, Result};
 use std::path::{Component, Path, PathBuf};
@@ -297,11 +302,6 @@ pub fn join(paths: &[PathBuf], pid: i32) -> Result<()> {
     Ok(())
 }
 
-/// The container's processes (see members.rs for what is never among them).
-pub fn pids(paths: &[PathBuf]) -> Vec<i32> {
-    members::pids(paths)
-}
-
 /// Removes the container's cgroups that create made (`made`; None for a state written
 /// before that was recorded: all of `paths`): each of `paths` with any sub-cgroups the
 /// container made, deepest first, then the parents create made, as long as they are empty.
@@ -343,28 +343,6 @@ fn rmdir_retry(d: &Path) -> Result<()> {
             }
             Err(e) => return Err(Error::io(d, e)),
         }
-    }
-}
-
-pub fn freezer_path(paths: &[PathBuf]) -> Option<&PathBuf> {
-    paths
-        .iter()
-        .find(|p| p.join("freezer.state").exists() || p.join("cgroup.freeze").exists())
-}
-
-pub fn is_frozen(paths: &[PathBuf]) -> bool {
-    match freezer_path(paths) {
-        Some(p) if p.join("freezer.state").exists() => v1::is_frozen(p),
-        Some(p) => v2::is_frozen(p),
-        None => false,
-    }
-}
-
-pub fn set_frozen(paths: &[PathBuf], frozen: bool) -> Result<()> {
-    match freezer_path(paths) {
-        Some(p) if p.join("freezer.state").exists() => v1::set_frozen(p, frozen),
-        Some(p) => v2::set_frozen(p, frozen),
-        None => Err(Error::Other("no freezer cgroup for this container".into())),
     }
 }
 

@@ -36,11 +36,13 @@ pub fn is_frozen(p: &Path) -> bool {
     std::fs::read_to_string(p.join("freezer.state")).is_ok_and(|s| s.trim() != "THAWED")
 }
 
-/// Writes the freezer state and waits until the kernel reports it reached.
+/// Writes the freezer state and waits until the kernel reports it reached. A freeze that
+/// does not complete (a task stuck in the kernel) is undone, as runc does: the container is
+/// left running, not half frozen.
 pub fn set_frozen(p: &Path, frozen: bool) -> Result<()> {
     let f = p.join("freezer.state");
     let want = if frozen { "FROZEN" } else { "THAWED" };
-    for _ in 0..1000 {
+    for _ in 0..FREEZE_TRIES {
         std::fs::write(&f, want).ctx(|| f.display().to_string())?;
         let now = std::fs::read_to_string(&f).ctx(|| f.display().to_string())?;
         if now.trim() == want {
@@ -48,8 +50,15 @@ pub fn set_frozen(p: &Path, frozen: bool) -> Result<()> {
         }
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
-    Err(Error::Other(format!(
-        "{}: did not reach {want}",
-        f.display()
-    )))
+    if frozen {
+        let _ = std::fs::write(&f, "THAWED");
+    }
+    Err(Error::FreezeTimeout {
+        path: p.to_path_buf(),
+        state: want,
+        ms: FREEZE_TRIES,
+    })
 }
+
+/// How long (in 1 ms steps) a freezer change may take, in v1 and v2 alike.
+pub const FREEZE_TRIES: u64 = 1000;

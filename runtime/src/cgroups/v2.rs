@@ -1,7 +1,7 @@
 //! cgroup v2 specifics: controllers enabled down the tree, and the freezer (cgroup.freeze /
 //! cgroup.events).
 
-use crate::error::{Context, Result};
+use crate::error::{Context, Error, Result};
 use std::path::Path;
 
 /// Enables every controller the hierarchy offers in each ancestor of `leaf` below and
@@ -55,18 +55,27 @@ pub fn is_frozen(p: &Path) -> bool {
     std::fs::read_to_string(p.join("cgroup.freeze")).is_ok_and(|s| s.trim() == "1")
 }
 
+/// Writes cgroup.freeze and waits until cgroup.events reports it; a freeze that does not
+/// complete is undone, as in v1 (v1.rs).
 pub fn set_frozen(p: &Path, frozen: bool) -> Result<()> {
     let f = p.join("cgroup.freeze");
     std::fs::write(&f, if frozen { "1" } else { "0" }).ctx(|| f.display().to_string())?;
     let want = if frozen { "frozen 1" } else { "frozen 0" };
-    for _ in 0..1000 {
+    for _ in 0..super::v1::FREEZE_TRIES {
         let ev = std::fs::read_to_string(p.join("cgroup.events")).unwrap_or_default();
         if ev.lines().any(|l| l == want) {
             return Ok(());
         }
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
-    Ok(())
+    if frozen {
+        let _ = std::fs::write(&f, "0");
+    }
+    Err(Error::FreezeTimeout {
+        path: p.to_path_buf(),
+        state: if frozen { "frozen" } else { "thawed" },
+        ms: super::v1::FREEZE_TRIES,
+    })
 }
 
 #[cfg(test)]
@@ -84,5 +93,17 @@ mod tests {
         std::fs::write(t.path().join("cgroup.events"), "populated 1\nfrozen 0\n").unwrap();
         set_frozen(t.path(), false).unwrap();
         assert!(!is_frozen(t.path()));
+    }
+
+    #[test]
+    fn a_freeze_that_never_completes_is_a_typed_error_and_undone() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("cgroup.events"), "populated 1\nfrozen 0\n").unwrap();
+        let e = set_frozen(t.path(), true).unwrap_err();
+        assert!(
+            matches!(e, crate::error::Error::FreezeTimeout { .. }),
+            "{e}"
+        );
+        assert!(!is_frozen(t.path()), "the freeze was not undone");
     }
 }

@@ -25,6 +25,10 @@ pub struct ExecArgs {
     /// Exec into a paused container too (the process starts frozen), as runc's flag
     #[arg(long = "ignore-paused")]
     pub ignore_paused: bool,
+    /// Join a sub-cgroup of the container's: PATH, or CONTROLLER[,CONTROLLER]:PATH on v1
+    /// (repeatable), as runc's flag
+    #[arg(long = "cgroup")]
+    pub cgroup: Vec<String>,
     /// Set an environment variable (KEY=VALUE)
     #[arg(short, long)]
     pub env: Vec<String>,
@@ -171,6 +175,7 @@ pub fn exec(root: &Path, a: ExecArgs) -> berth::Result<i32> {
         pid_file: a.pid_file.clone(),
         preserve_fds: a.preserve_fds,
         ignore_paused: a.ignore_paused,
+        cgroups: a.cgroup.clone(),
     })?;
     if a.detach {
         return Ok(0);

@@ -46,9 +46,8 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
     let dir = ContainerDir::create(&o.root, &o.id)?;
     let mut undo = Undo {
         dir: Some(dir),
-        cgroups: vec![],
+        cgroups: None,
         made: vec![],
-        unit: None,
         pid: None,
         bundle: None,
     };
@@ -64,11 +63,10 @@ pub fn create(o: &CreateOpts) -> Result<Created> {
 /// What a failed create must take back.
 struct Undo {
     dir: Option<ContainerDir>,
-    cgroups: Vec<PathBuf>,
+    /// Removes what it made (a systemd scope: stops the unit once started).
+    cgroups: Option<Box<dyn cgroups::Manager>>,
     /// The cgroup directories this create made: only these are removed.
     made: Vec<PathBuf>,
-    /// The systemd scope started (--systemd-cgroup): stopped, which removes its cgroup.
-    unit: Option<String>,
     pid: Option<i32>,
     bundle: Option<(Bundle, serde_json::Value)>,
 }
@@ -79,12 +77,12 @@ impl Undo {
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
             super::ops::wait_gone(pid, std::time::Duration::from_secs(5));
         }
-        if let Some(u) = &self.unit {
-            if let Err(e) = cgroups::systemd::stop(u) {
+        if let Some(cg) = &self.cgroups {
+            let r = cg.remove(Some(&self.made));
+            if let (Err(e), cgroups::Driver::Systemd) = (r, cg.driver()) {
                 crate::logger::warn(&e.to_string());
             }
         }
-        let _ = cgroups::remove(&self.cgroups, Some(&self.made));
         if let Some((b, mut st)) = self.bundle.take() {
             st["status"] = "stopped".into();
             crate::hooks::run_warn(b.spec.hooks().as_ref(), "poststop", &st);
@@ -125,26 +123,22 @@ fn create_in(o: &CreateOpts, bundle: Bundle, undo: &mut Undo) -> Result<Created>
     }
     let empty = oci_spec::runtime::LinuxResources::default();
     let r = linux.and_then(|l| l.resources().as_ref()).unwrap_or(&empty);
-    let scope = if o.systemd {
-        cgroups::systemd::check_usable()?;
-        let hs = cgroups::hierarchies();
-        let cg_path = linux.and_then(|l| l.cgroups_path().as_deref());
-        Some((cgroups::systemd::scope(&hs, cg_path, &o.id)?, hs))
-    } else {
-        None
-    };
-    let (hierarchies, paths) = match &scope {
-        // Made by systemd once stage 1 exists (drive), limits applied then.
-        Some((s, hs)) => (hs.clone(), s.paths.clone()),
-        None => {
-            let (hs, paths) = make_cgroups(o, linux, undo)?;
-            // Every container gets a device cgroup: deny all but runc's defaults and the
-            // config's rules. linux.devices are created, not allowed: access comes from
-            // resources.devices alone, as with runc.
-            cgroups::resources::apply(&paths, cgroups::is_v2_only(&hs), r, Some(&[]))?;
-            (hs, paths)
-        }
-    };
+    let cg_path = linux.and_then(|l| l.cgroups_path().as_deref());
+    let cg = undo
+        .cgroups
+        .insert(cgroups::manager::for_create(o.systemd, cg_path, &o.id, r)?);
+    // A systemd scope is made once stage 1 exists (drive), its limits applied then.
+    cg.create(r, &mut undo.made)?;
+    let systemd = cg.driver() == cgroups::Driver::Systemd;
+    if !systemd {
+        // Every container gets a device cgroup: deny all but runc's defaults and the
+        // config's rules. linux.devices are created, not allowed: access comes from
+        // resources.devices alone, as with runc.
+        cg.set(r, Some(&[]))?;
+    }
+    let (hierarchies, paths) = (cg.hierarchies().to_vec(), cg.paths().to_vec());
+    let join_by = cg.create_join_by();
+    let unit = cg.unit().map(str::to_string);
     let fifo = undo.dir.as_ref().expect("dir is set").fifo();
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
         .ctx(|| fifo.display().to_string())?;
@@ -201,8 +195,8 @@ fn create_in(o: &CreateOpts, bundle: Bundle, undo: &mut Undo) -> Result<Created>
         cgroup_paths: paths.clone(),
         cgroup_made: Some(undo.made.clone()),
         creating: true,
-        use_systemd: scope.is_some(),
-        systemd_unit: scope.as_ref().map(|(s, _)| s.unit.clone()),
+        use_systemd: systemd,
+        systemd_unit: unit,
         hooks: bundle.spec.hooks().clone(),
     };
     let ctx = InitCtx {
@@ -218,12 +212,7 @@ fn create_in(o: &CreateOpts, bundle: Bundle, undo: &mut Undo) -> Result<Created>
         need_hooks,
         trees: idmapped,
         ready_sent: Default::default(),
-        // The scope's directories exist only once systemd made them, after the fork.
-        join_by: if scope.is_some() {
-            cgroups::JoinBy::Parent
-        } else {
-            cgroups::JoinBy::for_caller()
-        },
+        join_by,
     };
     let into = clone::Target::for_process(&paths, ctx.join_by, bundle.spec.process().as_ref());
     // SAFETY: berth is single-threaded here, so the child may allocate freely.
@@ -234,12 +223,7 @@ fn create_in(o: &CreateOpts, bundle: Bundle, undo: &mut Undo) -> Result<Created>
     drop(ctx);
     let cloned_into = into.filter(|_| cloned).map(|t| t.path);
     let joins = clone::left_to_parent(&paths, cloned_into.as_deref());
-    let place = Place {
-        paths: &joins,
-        scope: scope.as_ref().map(|(s, hs)| (s, hs.as_slice())),
-        resources: r,
-    };
-    let r = drive(&parent, stage1, &bundle, &plan, &place, &mut st, undo);
+    let r = drive(&parent, stage1, &bundle, &plan, &joins, &mut st, undo);
     if r.is_err() {
         // Stage-1 may still wait for a Go that will not come (e.g. the id maps were refused).
         let _ = kill(stage1, Signal::SIGKILL);
@@ -260,62 +244,12 @@ fn create_in(o: &CreateOpts, bundle: Bundle, undo: &mut Undo) -> Result<Created>
     })
 }
 
-/// Places the container: its cgroup directories (refusing ones that hold processes or are
-/// frozen), made and recorded in `undo`. Returns the hierarchies used and the directories.
-fn make_cgroups(
-    o: &CreateOpts,
-    linux: Option<&oci_spec::runtime::Linux>,
-    undo: &mut Undo,
-) -> Result<(Vec<cgroups::Hierarchy>, Vec<PathBuf>)> {
-    let hierarchies = cgroups::hierarchies();
-    let cg_path = linux.and_then(|l| l.cgroups_path().as_deref());
-    let paths = cgroups::container_paths(&hierarchies, cg_path, &o.id)?;
-    cgroups::check_unused(&paths)?;
-    let empty = oci_spec::runtime::LinuxResources::default();
-    let r = linux.and_then(|l| l.resources().as_ref()).unwrap_or(&empty);
-    undo.cgroups = paths.clone();
-    let (hierarchies, paths) = if crate::rootless::is_rootless() {
-        cgroups::create_rootless(hierarchies, paths, r, &mut undo.made)?
-    } else {
-        cgroups::create(&hierarchies, &paths, &mut undo.made)?;
-        (hierarchies, paths)
-    };
-    undo.cgroups = paths.clone();
-    // After the directories exist: a new one under a frozen parent is frozen too.
-    cgroups::check_not_frozen(&paths)?;
-    Ok((hierarchies, paths))
-}
-
-/// Where stage 1 goes at Stage1Ready: the cgroupfs directories left to the parent, or the
-/// systemd scope (with the hierarchies) and the limits to apply to it once it exists.
-struct Place<'a> {
-    paths: &'a [PathBuf],
-    scope: Option<(&'a cgroups::systemd::Scope, &'a [cgroups::Hierarchy])>,
-    resources: &'a oci_spec::runtime::LinuxResources,
-}
-
-impl Place<'_> {
-    fn join(&self, pid: i32, id: &str, undo: &mut Undo) -> Result<()> {
-        let Some((s, hs)) = self.scope else {
-            return cgroups::join_child(self.paths, pid, cgroups::JoinBy::for_caller());
-        };
-        // D-Bus starts threads: from here on this process forks no container process
-        // (stage 1, single-threaded, forks the rest). See cgroups/systemd/dbus.rs.
-        cgroups::systemd::start(s, hs, id, pid, self.resources)?;
-        undo.unit = Some(s.unit.clone());
-        undo.cgroups = s.paths.clone();
-        cgroups::systemd::join_rest(s, hs, pid, &mut undo.made)?;
-        let v2 = cgroups::is_v2_only(hs);
-        cgroups::resources::apply(&s.paths, v2, self.resources, Some(&[]))
-    }
-}
-
 fn drive(
     chan: &Channel,
     stage1: Pid,
     b: &Bundle,
     plan: &Plan,
-    place: &Place,
+    joins: &[PathBuf],
     st: &mut State,
     undo: &mut Undo,
 ) -> Result<()> {
@@ -336,7 +270,11 @@ fn drive(
                 crate::security::seccomp::send_to_listener(s, &fd, st.pid, &doc)?;
             }
             Some(ToParent::Stage1Ready) => {
-                place.join(stage1.as_raw(), &st.id, undo)?;
+                // The directories stage 1 did not join itself; a systemd scope is started
+                // around it here (D-Bus starts threads: from here on this process forks
+                // no container process, see cgroups/systemd/dbus.rs).
+                let cg = undo.cgroups.as_mut().expect("cgroups are set");
+                cg.apply(stage1.as_raw(), joins, &mut undo.made)?;
                 // The systemd driver makes its v1 directories only now.
                 st.cgroup_made = Some(undo.made.clone());
                 if plan.is_new(T::User) {

@@ -25,17 +25,17 @@ pub fn events(
     if status == Status::Stopped {
         return Err(Error::state(id, "container is stopped: no events"));
     }
-    let paths = st.cgroup_paths.clone();
+    let cg = st.cgroups();
     let Some(every) = interval else {
-        emit(stats::event("stats", id, Some(stats::stats(&paths))));
+        emit(stats::event("stats", id, Some(cg.stats())));
         return Ok(());
     };
-    let mut oom = OomWatch::new(&paths);
+    let mut oom = OomWatch::new(cg.paths());
     let mut next = Instant::now();
     loop {
         let now = Instant::now();
         if now >= next {
-            emit(stats::event("stats", id, Some(stats::stats(&paths))));
+            emit(stats::event("stats", id, Some(cg.stats())));
             next = now + every;
         }
         let wait = (next - Instant::now()).min(TICK);

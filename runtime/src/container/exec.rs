@@ -22,6 +22,8 @@ pub struct ExecOpts {
     pub preserve_fds: u32,
     /// Allow a paused container (runc's --ignore-paused).
     pub ignore_paused: bool,
+    /// `--cgroup PATH` / `CTRL[,CTRL]:PATH`: sub-cgroups to join (cgroups::Manager::exec_paths).
+    pub cgroups: Vec<String>,
 }
 
 /// The config.json `process` of a container, the base `exec` starts from.
@@ -65,6 +67,8 @@ pub fn exec(o: &ExecOpts) -> Result<i32> {
     let linux = spec.as_ref().and_then(|s| s.linux().as_ref());
     let seccomp = linux.and_then(|l| l.seccomp().clone());
     let join_by = cgroups::JoinBy::for_caller();
+    let cg = st.cgroups();
+    let cg_paths = cg.exec_paths(&o.cgroups)?;
     let chroot = match spec.as_ref().map(shares_mount_ns) {
         Some(true) => Some(open_root(st.pid)?),
         _ => None,
@@ -78,11 +82,11 @@ pub fn exec(o: &ExecOpts) -> Result<i32> {
         seccomp,
         personality: linux.and_then(|l| l.personality().clone()),
         memory_policy: linux.and_then(|l| l.memory_policy().clone()),
-        cgroup_paths: st.cgroup_paths.clone(),
+        cgroup_paths: cg_paths.clone(),
         join_by,
         chroot,
     };
-    let into = clone::Target::for_process(&st.cgroup_paths, join_by, Some(&o.process));
+    let into = clone::Target::for_process(&cg_paths, join_by, Some(&o.process));
     // SAFETY: berth is single-threaded here.
     let (stage1, cloned) = match unsafe { clone::fork(into.as_ref()) }? {
         (ForkResult::Child, _) => pexec::stage1(ctx),
@@ -90,7 +94,7 @@ pub fn exec(o: &ExecOpts) -> Result<i32> {
     };
     drop(ctx);
     let cloned_into = into.filter(|_| cloned).map(|t| t.path);
-    let joins = clone::left_to_parent(&st.cgroup_paths, cloned_into.as_deref());
+    let joins = clone::left_to_parent(&cg_paths, cloned_into.as_deref());
     let mut pid = None;
     let r = loop {
         let (msg, fd) = match parent.recv_fd::<ToParent>() {
@@ -115,7 +119,8 @@ pub fn exec(o: &ExecOpts) -> Result<i32> {
                 }
             }
             Ok(Some(ToParent::Stage1Ready)) => {
-                if let Err(e) = cgroups::join_child(&joins, stage1.as_raw(), join_by)
+                if let Err(e) = cg
+                    .join(stage1.as_raw(), &joins)
                     .and_then(|_| parent.send(&ToChild::Go))
                 {
                     break Err(e);

@@ -97,7 +97,7 @@ pub fn kill(root: &Path, id: &str, sig: Signal, all: bool) -> Result<()> {
     send(Pid::from_raw(st.pid), sig).ctx(|| format!("signal {sig} to pid {}", st.pid))?;
     // A frozen process acts on SIGKILL only once thawed (cgroup v1): thaw, as runc does.
     if status == Status::Paused && sig == Signal::SIGKILL {
-        cgroups::set_frozen(&st.cgroup_paths, false)?;
+        st.cgroups().freeze(false)?;
     }
     Ok(())
 }
@@ -107,7 +107,8 @@ pub fn kill(root: &Path, id: &str, sig: Signal, all: bool) -> Result<()> {
 /// hierarchy's root, or one holding berth or its caller) is neither frozen nor swept: only
 /// the init is signalled.
 fn kill_all(st: &State, sig: Signal) -> Result<()> {
-    if let Some(why) = cgroups::members::any_foreign(&st.cgroup_paths) {
+    let cg = st.cgroups();
+    if let Some(why) = cg.foreign() {
         crate::logger::warn(&format!(
             "{why}: not the container's own; only its init is signalled"
         ));
@@ -116,13 +117,13 @@ fn kill_all(st: &State, sig: Signal) -> Result<()> {
         }
         return Ok(());
     }
-    let was_frozen = cgroups::is_frozen(&st.cgroup_paths);
-    let froze = !was_frozen && cgroups::set_frozen(&st.cgroup_paths, true).is_ok();
-    for pid in member_pids(st) {
+    let was_frozen = cg.is_frozen();
+    let froze = !was_frozen && cg.freeze(true).is_ok();
+    for pid in member_pids(st, cg.as_ref()) {
         let _ = send(Pid::from_raw(pid), sig);
     }
     if froze || (was_frozen && sig == Signal::SIGKILL) {
-        cgroups::set_frozen(&st.cgroup_paths, false)?;
+        cg.freeze(false)?;
     }
     Ok(())
 }
@@ -155,15 +156,11 @@ fn destroy(dir: ContainerDir, st: &State) -> Result<()> {
         let _ = send(Pid::from_raw(st.pid), Signal::SIGKILL);
     }
     wait_gone(st.pid, Duration::from_secs(10));
-    for pid in member_pids(st) {
+    let cg = st.cgroups();
+    for pid in member_pids(st, cg.as_ref()) {
         let _ = send(Pid::from_raw(pid), Signal::SIGKILL);
     }
-    if let Some(u) = st.systemd_unit.as_deref().filter(|_| st.use_systemd) {
-        // systemd removes the scope's cgroup; what is left is ours (v1 hierarchies it
-        // does not manage), in cgroup_made.
-        cgroups::systemd::stop(u)?;
-    }
-    cgroups::remove(&st.cgroup_paths, st.cgroup_made.as_deref())?;
+    cg.remove(st.cgroup_made.as_deref())?;
     crate::netdev::restore(&dir.path);
     crate::hooks::run_warn(st.hooks.as_ref(), "poststop", &st.to_oci(Status::Stopped));
     dir.remove()
@@ -171,9 +168,9 @@ fn destroy(dir: ContainerDir, st: &State) -> Result<()> {
 
 /// The container's processes: its cgroup's, or, for a rootless container without cgroups,
 /// those in its init's pid namespace (when that is not ours).
-fn member_pids(st: &State) -> Vec<i32> {
-    if !st.cgroup_paths.is_empty() {
-        return cgroups::pids(&st.cgroup_paths);
+fn member_pids(st: &State, cg: &dyn cgroups::Manager) -> Vec<i32> {
+    if !cg.paths().is_empty() {
+        return cg.pids();
     }
     let ns = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/pid")).ok();
     let Some(theirs) = ns(&st.pid.to_string()).filter(|n| Some(n) != ns("self").as_ref()) else {
@@ -219,13 +216,7 @@ pub fn update(root: &Path, id: &str, r: &oci_spec::runtime::LinuxResources) -> R
     if matches!(status, Status::Stopped) {
         return Err(Error::state(id, "cannot update a stopped container"));
     }
-    if let Some(u) = st.systemd_unit.as_deref().filter(|_| st.use_systemd) {
-        // The unit keeps the limits across systemd re-applying its settings; the files
-        // below get the exact values and what systemd has no property for.
-        cgroups::systemd::update(u, r)?;
-    }
-    let v2_only = crate::cgroups::is_v2_only(&crate::cgroups::hierarchies());
-    cgroups::resources::apply(&st.cgroup_paths, v2_only, r, None)
+    st.cgroups().update(r)
 }
 
 pub fn pause(root: &Path, id: &str) -> Result<()> {
@@ -236,7 +227,7 @@ pub fn pause(root: &Path, id: &str) -> Result<()> {
             format!("cannot pause a container that is {status}"),
         ));
     }
-    cgroups::set_frozen(&st.cgroup_paths, true)
+    st.cgroups().freeze(true)
 }
 
 pub fn resume(root: &Path, id: &str) -> Result<()> {
@@ -247,7 +238,7 @@ pub fn resume(root: &Path, id: &str) -> Result<()> {
             format!("cannot resume a container that is {status}"),
         ));
     }
-    cgroups::set_frozen(&st.cgroup_paths, false)
+    st.cgroups().freeze(false)
 }
 
 /// The runtime-spec state document of one container.
@@ -270,5 +261,5 @@ pub fn list(root: &Path) -> Result<Vec<serde_json::Value>> {
 pub fn pids(root: &Path, id: &str) -> Result<Vec<i32>> {
     let dir = ContainerDir::open(root, id, false)?;
     let st = dir.load()?;
-    Ok(member_pids(&st))
+    Ok(member_pids(&st, st.cgroups().as_ref()))
 }

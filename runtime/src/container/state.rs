@@ -238,10 +238,16 @@ impl State {
         if dir.fifo().exists() {
             return Status::Created;
         }
-        if crate::cgroups::is_frozen(&self.cgroup_paths) {
+        if self.cgroups().is_frozen() {
             return Status::Paused;
         }
         Status::Running
+    }
+
+    /// The container's cgroup manager, of the backend create chose.
+    pub fn cgroups(&self) -> Box<dyn crate::cgroups::Manager> {
+        let unit = self.systemd_unit.as_deref().filter(|_| self.use_systemd);
+        crate::cgroups::manager::load(&self.cgroup_paths, unit)
     }
 
     /// True while the init process still runs (a zombie has stopped).

@@ -6,6 +6,7 @@
 //! exec then work on the scope's directories like on any cgroupfs path.
 
 pub mod dbus;
+pub mod manager;
 pub mod path;
 pub mod props;
 
