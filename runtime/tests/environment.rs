@@ -359,6 +359,47 @@ fn cgroup_mount_shows_the_container_cgroup() {
     );
 }
 
+/// The host's co-mounted v1 hierarchies (`cpu,cpuacct` on a systemd host), by directory name.
+fn comounted_hierarchies() -> Vec<String> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    info.lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            let sep = f.iter().position(|x| *x == "-")?;
+            let name = f[4].strip_prefix("/sys/fs/cgroup/")?;
+            (f.get(sep + 1) == Some(&"cgroup") && name.contains(',')).then(|| name.to_string())
+        })
+        .collect()
+}
+
+/// As on the host and as runc makes them: each controller of a co-mounted hierarchy is a
+/// symlink to it in the container's cgroup tmpfs (`cpu -> cpu,cpuacct`). Only a systemd host
+/// on cgroup v1 co-mounts (the VM suite's v1 guest); the CI host mounts each alone.
+#[test]
+fn comounted_cgroup_hierarchies_are_linked_by_each_name() {
+    let merged = comounted_hierarchies();
+    if cgv::v2_only() || merged.is_empty() {
+        eprintln!("skipped: no co-mounted cgroup v1 hierarchy on this host");
+        return;
+    }
+    let b = bundle(&[
+        "sh",
+        "-c",
+        "for f in /sys/fs/cgroup/*; do echo \"${f##*/}=$(readlink $f)\"; done",
+    ]);
+    let out = b.run_ok();
+    for m in &merged {
+        assert!(
+            out.lines().any(|l| l == format!("{m}=")),
+            "{m} missing: {out}"
+        );
+        for part in m.split(',') {
+            let want = format!("{part}={m}");
+            assert!(out.lines().any(|l| l == want), "no {want}: {out}");
+        }
+    }
+}
+
 /// `spec` adds a cgroup namespace only where /sys/fs/cgroup is cgroup2, as runc's spec does
 /// (runc 1.1.5 on this cgroup v1 hybrid host: pid, network, ipc, uts, mount; measured), so
 /// `exec` on v1 sees the container's cgroup paths and adding one by hand is not a duplicate.

@@ -111,7 +111,13 @@ fn state_is_private() {
 /// still reaches exec.fifo (opened by the runtime, as runc passes it in).
 #[test]
 fn user_namespaced_container_starts_under_a_private_root() {
-    let mut b = bundle(&["sh", "-c", "id -u > /tmp/ran; sleep 100"]);
+    // Written aside and renamed: the redirection makes the file before `id` fills it, and a
+    // slow host (the VM suite's TCG guest) read it empty in between.
+    let mut b = bundle(&[
+        "sh",
+        "-c",
+        "id -u > /tmp/ran.t; mv /tmp/ran.t /tmp/ran; sleep 100",
+    ]);
     b.config["linux"]["namespaces"]
         .as_array_mut()
         .unwrap()

@@ -71,6 +71,28 @@ fn with_container(
     r.into()
 }
 
+/// Waits until the container's init (the probe, pid 1 of its pid namespace) catches
+/// SIGTERM. "running" holds from its execve, before the probe's main installs the handler,
+/// and a pid-namespace init drops a SIGTERM it has no handler for: a slow host (a VM under
+/// TCG) otherwise loses the signal whatever the runtime.
+fn await_term_handler(d: &Driver, id: &str) -> Result<(), String> {
+    let pid = state_of(d, id)?["pid"].as_i64().unwrap_or(0);
+    let term = 1u64 << (libc::SIGTERM - 1);
+    let deadline = std::time::Instant::now() + RUN_LIMIT;
+    while std::time::Instant::now() < deadline {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let caught = status
+            .lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .and_then(|h| u64::from_str_radix(h.trim(), 16).ok());
+        if caught.is_some_and(|m| m & term != 0) {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Err(format!("test setup: pid {pid} never caught SIGTERM"))
+}
+
 fn state_of(d: &Driver, id: &str) -> Result<Value, String> {
     match d.runtime.state(id).map_err(|e| e.to_string())? {
         Ok(v) => Ok(v),
@@ -262,6 +284,7 @@ fn kill_cases() -> Vec<Case> {
                 Phase::Running,
                 |_| {},
                 |d, id, _| {
+                    await_term_handler(d, id)?;
                     let k = d.runtime.kill(id, "TERM").map_err(|e| e.to_string())?;
                     ensure(k.ok(), format!("kill failed: {}", k.summary()))?;
                     ensure(
@@ -292,6 +315,7 @@ fn kill_cases() -> Vec<Case> {
                 Phase::Running,
                 |_| {},
                 |d, id, _| {
+                    await_term_handler(d, id)?;
                     let k = run(d, &["kill", id])?;
                     ensure(
                         k.ok(),

@@ -339,10 +339,27 @@ fn cgroup(ctx: &MountCtx, dest: &Path, opts: &Options) -> Result<()> {
             let top = ctx.root.resolve(&sub).map_err(|e| Error::io(&sub, e))?;
             remount(&top, flags | MsFlags::MS_RDONLY)?;
         }
+        comount_links(ctx, dest, &name)?;
     }
     if ro {
         let top = ctx.root.resolve(dest).map_err(|e| Error::io(dest, e))?;
         remount(&top, flags | MsFlags::MS_RDONLY)?;
+    }
+    Ok(())
+}
+
+/// A co-mounted v1 hierarchy (`cpu,cpuacct` on systemd hosts) is also reachable by each
+/// controller's own name, as on the host and as runc makes it: `cpu -> cpu,cpuacct`.
+fn comount_links(ctx: &MountCtx, dest: &Path, name: &str) -> Result<()> {
+    if !name.contains(',') {
+        return Ok(());
+    }
+    let dir = ctx.root.dir(dest)?;
+    for part in name.split(',').filter(|p| !p.is_empty()) {
+        match dir.symlink(std::ffi::OsStr::new(part), Path::new(name)) {
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
+            r => r?,
+        }
     }
     Ok(())
 }
