@@ -175,12 +175,16 @@ pub fn resolve(
                         format!("{p}/tcp")
                     };
                     let (num, proto) = p.split_once('/').unwrap_or((&p, "tcp"));
-                    if num.split('-').any(|n| n.parse::<u16>().is_err())
-                        || !["tcp", "udp", "sctp"].contains(&proto)
-                    {
+                    let (a, b) = num.split_once('-').unwrap_or((num, num));
+                    let range = match (a.parse::<u16>(), b.parse::<u16>()) {
+                        (Ok(a), Ok(b)) if a <= b => a..=b,
+                        _ => return Err(format!("invalid port {p:?}")),
+                    };
+                    if !["tcp", "udp", "sctp"].contains(&proto) {
                         return Err(format!("invalid port {p:?}"));
                     }
-                    out.push(p);
+                    // A range is every port in it, as BuildKit records it.
+                    out.extend(range.map(|n| format!("{n}/{proto}")));
                 }
             }
             Change::Expose(out)

@@ -3,6 +3,7 @@
 //! the staging dir is written only through descriptors (`inroot`): symlinks of the context,
 //! of a stage and of the staged layer itself resolve inside their own tree.
 
+use super::chmod::Chmod;
 use super::fsutil::{copy_leaf, copy_tree, make_dirs, make_parent, set_dir_meta, At, CopyOpts};
 use super::fsutil::{Deferred, Owner};
 use super::resolve::resolve_dest;
@@ -16,7 +17,7 @@ use crate::dockerfile::{expand, CopySpec, Instruction};
 use crate::error::{Error, IoContext, Result};
 use crate::exec::mount;
 use crate::plan::cache;
-use crate::plan::stages::stage_index;
+use crate::plan::stages::from_index;
 use berth_common::inroot::{is_plain_name, Root};
 use std::fs;
 use std::io::Write;
@@ -42,11 +43,14 @@ fn source_root(
     let Some(f) = from else {
         return Ok(From::Context);
     };
-    if let Some(j) = stage_index(&cx.df, f, stage) {
+    if let Some(j) = from_index(&cx.df, f, stage) {
         let st = super::stage::built(cx, results, j, f)?;
         return Ok(From::Layers(Box::new(st)));
     }
-    let img = cx.store.resolve(f)?;
+    let img = cx
+        .store
+        .resolve(f)
+        .map_err(|e| no_such_from(cx, format!("COPY --from={f}"), f, e))?;
     let st = StageState::new(
         img.config.clone(),
         img.manifest.layers.clone(),
@@ -56,18 +60,29 @@ fn source_root(
     Ok(From::Layers(Box::new(st)))
 }
 
-fn parse_chmod(s: &str) -> std::result::Result<u32, String> {
-    u32::from_str_radix(s, 8)
-        .ok()
-        .filter(|m| *m <= 0o7777)
-        .ok_or_else(|| format!("invalid --chmod={s}: expected an octal mode"))
+/// An unknown `--from`: BuildKit's wording, with the stage names (a typo is the usual cause).
+pub fn no_such_from(cx: &Ctx, what: String, f: &str, e: Error) -> Error {
+    if !e.to_string().contains("not found") {
+        return e;
+    }
+    let names: Vec<&str> = cx
+        .df
+        .stages
+        .iter()
+        .filter_map(|s| s.name.as_deref())
+        .collect();
+    let why = match names.is_empty() {
+        true => format!("no stage or image named {f}"),
+        false => format!("no stage or image named {f} (stages: {})", names.join(", ")),
+    };
+    Error::invalid(what, why)
 }
 
 struct Expanded {
     srcs: Vec<String>,
     dest: String,
     chown: Option<String>,
-    chmod: Option<u32>,
+    chmod: Option<Chmod>,
     from: Option<String>,
 }
 
@@ -100,9 +115,14 @@ fn expand_spec(cx: &Ctx, st: &StageState, ins: &Instruction, c: &CopySpec) -> Re
         chmod: c
             .chmod
             .as_deref()
-            .map(|m| ex(m).and_then(|m| parse_chmod(&m).map_err(|e| err(cx, ins, e))))
+            .map(|m| ex(m).and_then(|m| super::chmod::parse(&m).map_err(|e| err(cx, ins, e))))
             .transpose()?,
-        from: c.from.as_deref().map(ex).transpose()?,
+        from: match c.from.as_deref() {
+            Some(f) if f.contains('$') => return Err(err(cx, ins, format!(
+                "--from={f}: variable expansion is not supported for --from, define a new stage with FROM using ARG from global scope as a workaround"
+            ))),
+            f => f.map(String::from),
+        },
     })
 }
 
@@ -169,7 +189,7 @@ pub fn copy(
     if !add && x.srcs.iter().any(|s| fetch::is_url(s)) {
         return Err(err(cx, ins, "COPY does not take URLs (use ADD)"));
     }
-    let from = source_root(cx, &x.from, stage, results)?;
+    let from = source_root(cx, &x.from, stage, results).map_err(|e| super::locate(cx, ins, e))?;
     let tmp = TmpDir::new(cx.store, "copy")?;
     let stage_tree;
     let (tree, _src_mnt, ctx) = match &from {
@@ -329,13 +349,13 @@ fn place_heredocs(
         f.write_all(text.as_bytes()).at(dir.display(&name))?;
         drop(f);
         let (uid, gid) = p.owner.ids.unwrap_or((0, 0));
-        let mode = p.owner.chmod.unwrap_or(0o644);
+        let mode = p.owner.chmod.map_or(0o644, |c| c.apply(0o644, false));
         let meta = dir
             .lstat(&name)?
             .ok_or_else(|| Error::invalid(dir.display(&name).display().to_string(), "vanished"))?;
         let own = Owner {
             ids: Some((uid, gid)),
-            chmod: Some(mode),
+            chmod: Some(Chmod::Octal(mode)),
         };
         super::fsutil::set_meta(&dir, &name, &meta, own)?;
     }

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 pub struct Owner {
     /// None: keep the source's (COPY --from); Some: force.
     pub ids: Option<(u32, u32)>,
-    pub chmod: Option<u32>,
+    pub chmod: Option<super::chmod::Chmod>,
 }
 
 /// utimensat(2) on a path of a tree we made ourselves (a download, a copy-mode rootfs).
@@ -54,7 +54,11 @@ pub fn set_meta(dir: &Dir, name: &OsStr, st: &Stat, own: Owner) -> Result<()> {
     dir.chown(name, uid, gid)
         .map_err(|e| chown_err(e.path, uid, gid, e.source))?;
     if !st.is_symlink() {
-        dir.chmod(name, own.chmod.unwrap_or(st.mode()))?;
+        dir.chmod(
+            name,
+            own.chmod
+                .map_or(st.mode(), |c| c.apply(st.mode(), st.is_dir())),
+        )?;
     }
     dir.set_times(name, st.mtime(), st.mtime())?;
     Ok(())
@@ -66,7 +70,9 @@ pub fn set_dir_meta(d: &Dir, st: &Stat, own: Owner) -> Result<()> {
     let fd = d.as_fd();
     nix::unistd::fchown(fd, Some(uid.into()), Some(gid.into()))
         .map_err(|e| chown_err(d.path().to_path_buf(), uid, gid, e.into()))?;
-    let mode = nix::sys::stat::Mode::from_bits_truncate(own.chmod.unwrap_or(st.mode()));
+    let mode = nix::sys::stat::Mode::from_bits_truncate(
+        own.chmod.map_or(st.mode(), |c| c.apply(st.mode(), true)),
+    );
     nix::sys::stat::fchmod(fd, mode).at(d.path())?;
     let (s, ns) = st.mtime();
     let t = TimeSpec::new(s, ns);

@@ -1,6 +1,7 @@
 //! Building: Dockerfile → image. `stage` runs a stage's steps, `run` RUN steps,
 //! `copy` COPY/ADD, `config` the config-only instructions, `output` the exporters.
 
+pub mod chmod;
 pub mod config;
 pub mod copy;
 pub mod fetch;

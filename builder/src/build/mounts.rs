@@ -9,7 +9,7 @@ use crate::digest::{sha256_hex, Hasher};
 use crate::dockerfile::expand;
 use crate::error::{Error, IoContext, Result};
 use crate::exec::mount::{self, Mounted};
-use crate::plan::stages::stage_index;
+use crate::plan::stages::from_index;
 use berth_common::inroot::{self, Root};
 use serde_json::{json, Value};
 use std::ffi::OsStr;
@@ -301,10 +301,13 @@ fn bind_source(
         key.field("content", content_hash(cx, &[src], true)?.as_bytes());
         return bind_at(&fd, &tmp.join(format!("bind-{n}-src")), guards);
     };
-    let st = match stage_index(&cx.df, from, stage) {
+    let st = match from_index(&cx.df, from, stage) {
         Some(j) => super::stage::built(cx, results, j, from)?,
         None => {
-            let img = cx.store.resolve(from)?;
+            let img = cx
+                .store
+                .resolve(from)
+                .map_err(|e| super::copy::no_such_from(cx, format!("from={from}"), from, e))?;
             StageState::new(
                 img.config.clone(),
                 img.manifest.layers.clone(),

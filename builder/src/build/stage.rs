@@ -31,7 +31,14 @@ pub fn build_all(cx: &Ctx) -> Result<Image> {
                 .all(|&d| results[d].is_some())
         });
         if ready.is_empty() {
-            return Err(Error::Build("stage dependencies form a cycle".into()));
+            let i = todo[0];
+            let name = cx.df.stages[i]
+                .name
+                .clone()
+                .unwrap_or_else(|| i.to_string());
+            return Err(Error::Build(format!(
+                "circular dependency detected on stage: {name}"
+            )));
         }
         for batch in ready.chunks(MAX_PARALLEL) {
             let done = run_batch(cx, batch, &bases, &results);

@@ -231,6 +231,9 @@ impl Lexer<'_> {
         if c == '}' {
             return Ok(val.unwrap_or_default());
         }
+        if c == '/' {
+            return self.replace(val.unwrap_or_default());
+        }
         let colon = c == ':';
         let op = if colon {
             self.next().ok_or("missing '}'")?
@@ -262,6 +265,44 @@ impl Lexer<'_> {
                 "unsupported modifier ({op}) in substitution of {name}"
             )),
         }
+    }
+}
+
+impl Lexer<'_> {
+    /// `${V/pat/repl}` (first match) and `${V//pat/repl}` (every match), as BuildKit: `pat`
+    /// is a glob matched longest-first, `repl` is expanded; `${V/pat}` deletes the match.
+    fn replace(&mut self, val: String) -> Result<String, String> {
+        let all = self.peek() == Some('/');
+        if all {
+            self.i += 1;
+        }
+        let mut pat = String::new();
+        let mut ended = false;
+        while let Some(c) = self.next() {
+            match c {
+                '/' => break,
+                '}' => {
+                    ended = true;
+                    break;
+                }
+                c if c == self.escape => pat.extend(self.next()),
+                c => pat.push(c),
+            }
+        }
+        let repl = match ended {
+            true => String::new(),
+            false => self.process(Some('}'), false)?.join(""),
+        };
+        if pat.is_empty() {
+            return Ok(val);
+        }
+        let re = regex::Regex::new(&crate::plan::glob::glob_body(&pat, true))
+            .map_err(|e| format!("bad pattern {pat:?} in substitution: {e}"))?;
+        let repl = regex::NoExpand(&repl);
+        Ok(match all {
+            true => re.replace_all(&val, repl).into_owned(),
+            false => re.replace(&val, repl).into_owned(),
+        })
     }
 }
 
@@ -341,6 +382,12 @@ mod tests {
         assert_eq!(w("${P##*/}"), "bin");
         assert_eq!(w("${P%/*}"), "/usr/local");
         assert_eq!(w("${P%%/l*}"), "/usr");
+        assert_eq!(w("${P/l/L}"), "/usr/Local/bin");
+        assert_eq!(w("${P//l/L}"), "/usr/LocaL/bin");
+        assert_eq!(w("${P//\\//:}"), ":usr:local:bin");
+        assert_eq!(w("${P/\\/usr}"), "/local/bin");
+        assert_eq!(w("${P//o*a/_${A}_}"), "/usr/l_a_l/bin");
+        assert_eq!(w("${U/x/y}"), "");
         assert!(word("${U:?must be set}", &env, '\\')
             .unwrap_err()
             .contains("must be set"));

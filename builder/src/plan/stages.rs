@@ -14,6 +14,15 @@ pub fn stage_index(df: &Dockerfile, name: &str, before: usize) -> Option<usize> 
     name.parse::<usize>().ok().filter(|&i| i < before)
 }
 
+/// The stage a `--from` in stage `cur` names: as BuildKit, a name may be of any other stage,
+/// earlier or later (the build is a graph); a number only of an earlier one.
+pub fn from_index(df: &Dockerfile, name: &str, cur: usize) -> Option<usize> {
+    let lname = name.to_ascii_lowercase();
+    stage_index(df, name, cur).or_else(|| {
+        (cur + 1..df.stages.len()).find(|&i| df.stages[i].name.as_deref() == Some(lname.as_str()))
+    })
+}
+
 /// Stages that stage `i` uses directly.
 pub fn deps(df: &Dockerfile, i: usize, base_of: &dyn Fn(usize) -> String) -> Vec<usize> {
     let mut out: Vec<usize> = stage_index(df, &base_of(i), i).into_iter().collect();
@@ -33,7 +42,7 @@ pub fn deps(df: &Dockerfile, i: usize, base_of: &dyn Fn(usize) -> String) -> Vec
                 // Named through a variable: depend on every earlier stage.
                 out.extend(0..i);
             } else {
-                out.extend(stage_index(df, f, i));
+                out.extend(from_index(df, f, i));
             }
         }
     }
@@ -79,5 +88,7 @@ mod tests {
         assert_eq!(needed(&df, 2, &base), vec![0, 1, 2]);
         assert_eq!(stage_index(&df, "0", 1), Some(0));
         assert_eq!(stage_index(&df, "c", 2), None);
+        assert_eq!(from_index(&df, "c", 0), stage_index(&df, "c", 9));
+        assert_eq!(from_index(&df, "2", 0), None);
     }
 }

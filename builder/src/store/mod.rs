@@ -60,6 +60,11 @@ impl Store {
         ] {
             fs::create_dir_all(&d).at(&d)?;
         }
+        // Absolute from here on: paths into the store go into bundles' config.json, which
+        // the runtime reads relative to the bundle (`--store ./s` broke every RUN).
+        let s = Store {
+            root: fs::canonicalize(&s.root).at(&s.root)?,
+        };
         let layout = s.root.join("oci-layout");
         if !layout.exists() {
             s.write_atomic(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
