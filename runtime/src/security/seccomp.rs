@@ -125,7 +125,27 @@ fn action(a: A, errno: Option<u32>, default_errno: Option<u32>) -> Result<Seccom
     })
 }
 
-fn rule(s: &LinuxSyscall, field: &str) -> Result<Option<SeccompRule>> {
+/// The rules of one syscall entry: none (match always), one with every condition ANDed, or,
+/// when an argument index repeats, one per condition (ORed), as runc 1.1 adds them ("revert
+/// to old behavior": libseccomp cannot AND two conditions on one argument).
+fn rules(s: &LinuxSyscall, field: &str) -> Result<Vec<SeccompRule>> {
+    let Some(conds) = conditions(s, field)? else {
+        return Ok(vec![]);
+    };
+    let mut seen = std::collections::HashSet::new();
+    let repeats = conds.iter().any(|(idx, _)| !seen.insert(*idx));
+    let groups: Vec<Vec<SeccompCondition>> = match repeats {
+        true => conds.into_iter().map(|(_, c)| vec![c]).collect(),
+        false => vec![conds.into_iter().map(|(_, c)| c).collect()],
+    };
+    groups
+        .into_iter()
+        .map(|g| SeccompRule::new(g).map_err(|e| Error::Other(format!("{field}.args: {e}"))))
+        .collect()
+}
+
+/// The entry's argument conditions with their argument index; None without any.
+fn conditions(s: &LinuxSyscall, field: &str) -> Result<Option<Vec<(u64, SeccompCondition)>>> {
     let Some(args) = s.args().as_ref().filter(|a| !a.is_empty()) else {
         return Ok(None);
     };
@@ -146,11 +166,9 @@ fn rule(s: &LinuxSyscall, field: &str) -> Result<Option<SeccompRule>> {
         };
         let c = SeccompCondition::new(a.index() as u8, SeccompCmpArgLen::Qword, op, value)
             .map_err(|e| Error::Other(format!("{field}.args[{i}]: {e}")))?;
-        conds.push(c);
+        conds.push((a.index() as u64, c));
     }
-    SeccompRule::new(conds)
-        .map(Some)
-        .map_err(|e| Error::Other(format!("{field}.args: {e}")))
+    Ok(Some(conds))
 }
 
 type Rules = BTreeMap<i64, Vec<SeccompRule>>;
@@ -163,13 +181,13 @@ struct RuleSet {
 }
 
 impl RuleSet {
-    fn add(&mut self, nr: i64, r: &Option<SeccompRule>) {
-        match r {
-            None => {
-                self.always.insert(nr);
-            }
-            Some(r) => self.cond.entry(nr).or_default().push(r.clone()),
+    /// `rs` empty: the syscall matches whatever its arguments.
+    fn add(&mut self, nr: i64, rs: &[SeccompRule]) {
+        if rs.is_empty() {
+            self.always.insert(nr);
+            return;
         }
+        self.cond.entry(nr).or_default().extend(rs.iter().cloned());
     }
     /// seccompiler's form: an empty rule list means "always".
     fn into_rules(mut self) -> Rules {
@@ -198,7 +216,14 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Compiled> {
         // A rule's errnoRet defaults to EPERM (runtime-spec, and runc), not to defaultErrnoRet.
         let act = action(sc.action(), sc.errno_ret(), None)
             .map_err(|e| Error::Other(format!("{field}.action: {e}")))?;
-        let r = rule(sc, &field)?;
+        if act == notify && sc.names().iter().any(|n| n == "write") {
+            // The init writes the listener to its parent after loading the filter: a notified
+            // write would deadlock it. runc 1.1 refuses this with the same words.
+            return Err(Error::Other(format!(
+                "{field}: SCMP_ACT_NOTIFY cannot be used for the write syscall"
+            )));
+        }
+        let r = rules(sc, &field)?;
         let pos = match groups.iter().position(|(a, _)| *a == act) {
             Some(p) => p,
             None => {
