@@ -430,3 +430,24 @@ fn notify_on_write_is_refused() {
     );
     assert!(b.state().is_none(), "a refused create left state behind");
 }
+
+/// A syscall numbered above every one the profile names gets ENOSYS, not the default action,
+/// as runc 1.1's ENOSYS stub gives it (so a newer libc falls back); one the profile's
+/// architecture knows but does not allow still gets the default (EPERM here). Docker's
+/// profile names nothing above futex_waitv (449); 470 is listns (Linux 6.19).
+#[test]
+fn syscalls_newer_than_the_profile_get_enosys() {
+    let mut b = bundle(&[
+        "sh",
+        "-c",
+        "sysprobe 470 0 0 0; sysprobe 165 none /mnt tmpfs 0 0",
+    ]);
+    install_sysprobe(&b);
+    b.config["linux"]["seccomp"] = docker_default();
+    let out = b.run_ok();
+    assert!(out.contains("470 errno=38\n"), "newer syscall: {out}");
+    assert!(
+        out.contains("165 errno=1\n"),
+        "mount must keep the default: {out}"
+    );
+}

@@ -33,6 +33,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 const EPERM: u32 = 1;
+const ENOSYS: u32 = libc::ENOSYS as u32;
 /// TRACE data marking a notify rule until its RET is rewritten (16 bits: SECCOMP_RET_DATA).
 const NOTIFY_MARK: u32 = 0xb3e7;
 const SECCOMP_RET_TRACE: u32 = 0x7ff0_0000;
@@ -88,6 +89,23 @@ pub fn warnings(s: &LinuxSeccomp) -> Vec<String> {
         ));
     }
     out
+}
+
+/// runc's ENOSYS stub (patchbpf): an x86_64 syscall numbered above every one the profile
+/// names is newer than the profile, so it gets ENOSYS and not the default action, and a
+/// newer libc falls back (clone3 to clone, faccessat2 to faccessat) instead of failing.
+/// Prepended to the default action's filter; other architectures fall through to it.
+fn enosys_stub(last: i64) -> BpfProgram {
+    use seccompiler::sock_filter;
+    const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+    let ins = |code: u16, jt: u8, jf: u8, k: u32| sock_filter { code, jt, jf, k };
+    vec![
+        ins(0x20, 0, 0, 4),                 // ld seccomp_data.arch
+        ins(0x15, 0, 3, AUDIT_ARCH_X86_64), // jeq x86_64, else to the filter
+        ins(0x20, 0, 0, 0),                 // ld seccomp_data.nr
+        ins(0x25, 0, 1, last as u32),       // jgt last, else to the filter
+        ins(0x06, 0, 0, libc::SECCOMP_RET_ERRNO | ENOSYS),
+    ]
 }
 
 /// Kills a process making an x32 system call (x86_64 audit arch, number with bit 30 set);
@@ -210,6 +228,8 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Compiled> {
         ));
     }
     let mut allow = RuleSet::default();
+    // The highest syscall number the profile names, for the ENOSYS stub.
+    let mut last: Option<i64> = None;
     let mut groups: Vec<(SeccompAction, RuleSet)> = Vec::new();
     for (i, sc) in s.syscalls().iter().flatten().enumerate() {
         let field = format!("linux.seccomp.syscalls[{i}]");
@@ -240,6 +260,7 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Compiled> {
                 ));
                 continue;
             };
+            last = last.max(Some(nr));
             allow.add(nr, &r);
             groups[pos].1.add(nr, &r);
         }
@@ -247,11 +268,16 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Compiled> {
     let mut progs = Vec::new();
     if def != SeccompAction::Allow {
         let empty = allow.cond.is_empty() && allow.always.is_empty();
-        progs.push(if empty {
+        let mut prog = if empty {
             build_default_only(def.clone())?
         } else {
             build(allow.into_rules(), def.clone(), SeccompAction::Allow)?
-        });
+        };
+        let permissive = matches!(def, SeccompAction::Log | SeccompAction::Errno(ENOSYS));
+        if let Some(last) = last.filter(|_| !permissive) {
+            prog.splice(0..0, enosys_stub(last));
+        }
+        progs.push(prog);
     }
     let mut notify_at = None;
     for (act, rules) in groups {
