@@ -32,11 +32,28 @@ pub fn hooks_of<'a>(h: Option<&'a Hooks>, stage: &str) -> &'a [Hook] {
     .unwrap_or(&[])
 }
 
-/// Runs the hooks of one stage in order; stops at the first failure.
+/// Runs the hooks of one stage in order; stops at the first failure. A hook without `env`
+/// gets an empty environment.
 pub fn run(hooks: Option<&Hooks>, stage: &str, state: &serde_json::Value) -> Result<()> {
+    run_with_env(hooks, stage, state, &[])
+}
+
+/// As `run`, but a hook without `env` gets `default_env`: startContainer hooks get the
+/// container process's environment, as runc (Go's exec with a nil Env inherits the init's,
+/// which is process.env) and youki give it.
+pub fn run_with_env(
+    hooks: Option<&Hooks>,
+    stage: &str,
+    state: &serde_json::Value,
+    default_env: &[String],
+) -> Result<()> {
+    let list = hooks_of(hooks, stage);
+    if list.is_empty() {
+        return Ok(());
+    }
     let doc = state.to_string();
-    for (i, h) in hooks_of(hooks, stage).iter().enumerate() {
-        run_one(h, &doc).map_err(|msg| Error::Hook {
+    for (i, h) in list.iter().enumerate() {
+        run_one(h, &doc, default_env).map_err(|msg| Error::Hook {
             stage: stage.into(),
             index: i,
             path: h.path().clone(),
@@ -50,13 +67,13 @@ pub fn run(hooks: Option<&Hooks>, stage: &str, state: &serde_json::Value) -> Res
 pub fn run_warn(hooks: Option<&Hooks>, stage: &str, state: &serde_json::Value) {
     let doc = state.to_string();
     for (i, h) in hooks_of(hooks, stage).iter().enumerate() {
-        if let Err(msg) = run_one(h, &doc) {
+        if let Err(msg) = run_one(h, &doc, &[]) {
             crate::logger::warn(&format!("hook {stage}[{i}] {}: {msg}", h.path().display()));
         }
     }
 }
 
-fn run_one(h: &Hook, state: &str) -> std::result::Result<(), String> {
+fn run_one(h: &Hook, state: &str, default_env: &[String]) -> std::result::Result<(), String> {
     let args = h.args().clone().unwrap_or_default();
     let mut cmd = Command::new(h.path());
     if let Some((argv0, rest)) = args.split_first() {
@@ -64,7 +81,7 @@ fn run_one(h: &Hook, state: &str) -> std::result::Result<(), String> {
         cmd.arg0(argv0).args(rest);
     }
     cmd.env_clear();
-    for kv in h.env().iter().flatten() {
+    for kv in h.env().as_deref().unwrap_or(default_env) {
         if let Some((k, v)) = kv.split_once('=') {
             cmd.env(k, v);
         }

@@ -148,3 +148,62 @@ fn create_container_hooks_run_in_the_rootfs() {
     let want = std::fs::canonicalize(b.rootfs()).unwrap();
     assert_eq!(cwd.trim(), want.to_str().unwrap());
 }
+
+/// A startContainer hook without `env` gets the container process's environment (with the
+/// HOME the process gets), as runc 1.1.5 (Go's exec with a nil Env inherits the init's,
+/// which is process.env) and youki give it; berth gave it an empty one.
+#[test]
+fn start_container_hook_without_env_gets_the_process_environment() {
+    let mut b = bundle(&["true"]);
+    b.config["process"]["env"] = json!(["PATH=/bin", "RT22_PROBE=from-process"]);
+    let hook = "env > /rt22-hook.env";
+    b.config["hooks"] =
+        json!({"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", hook]}]});
+    b.run_ok();
+    let env = std::fs::read_to_string(b.rootfs().join("rt22-hook.env")).unwrap();
+    let lines: Vec<&str> = env.lines().collect();
+    for want in ["PATH=/bin", "RT22_PROBE=from-process", "HOME=/root"] {
+        assert!(
+            lines.contains(&want),
+            "{want} missing from the hook's env: {env}"
+        );
+    }
+}
+
+/// startContainer hooks run under the container's seccomp filter, as runc 1.1.5 runs them
+/// (InitSeccomp before the hooks): a profile that denies mkdir denies it to the hook too.
+/// Berth ran them before loading the filter (noNewPrivileges: loaded last), so mkdir worked.
+#[test]
+fn start_container_hooks_run_under_the_seccomp_filter() {
+    let mut b = bundle(&["true"]);
+    b.config["process"]["noNewPrivileges"] = json!(true);
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64"],
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1}],
+    });
+    let hook = "mkdir /rt22-hook-dir 2>/dev/null; echo $? > /rt22-hook.rc";
+    b.config["hooks"] =
+        json!({"startContainer": [{"path": "/bin/sh", "args": ["sh", "-c", hook]}]});
+    b.run_ok();
+    let rc = std::fs::read_to_string(b.rootfs().join("rt22-hook.rc")).unwrap();
+    assert_ne!(rc.trim(), "0", "mkdir succeeded in the hook");
+    assert!(!b.rootfs().join("rt22-hook-dir").exists());
+}
+
+/// A startContainer hook that exits without reading its stdin (the state) does not kill the
+/// init with SIGPIPE: the hooks now run after the signal reset (under seccomp), so the init
+/// catches SIGPIPE until execve. The state is padded by a long annotation past the pipe's
+/// buffer, so the write meets a closed pipe every time; no PID namespace, whose init the
+/// kernel would spare from a SIG_DFL signal anyway.
+#[test]
+fn start_container_hook_that_ignores_its_stdin_does_not_kill_the_init() {
+    let mut b = bundle(&["sh", "-c", "echo started"]);
+    b.config["linux"]["namespaces"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|n| n["type"] != "pid");
+    b.config["annotations"] = json!({"rt22.pad": "x".repeat(256 * 1024)});
+    b.config["hooks"] = json!({"startContainer": [{"path": "/bin/true"}]});
+    assert_eq!(b.run_ok().trim(), "started");
+}

@@ -390,3 +390,64 @@ fn programs_are_found_and_fds_closed_under_a_profile_without_statx() {
         "leaked descriptor 9 reached the container: {fds:?}"
     );
 }
+
+/// Two conditions on one argument in one rule are ORed, as runc 1.1 adds them (one rule per
+/// condition when an index repeats); berth ANDed them, so neither mode was ever denied.
+#[test]
+fn conditions_on_the_same_argument_are_ored() {
+    let script = "touch /f; chmod 777 /f 2>/dev/null || echo 777 denied; \
+                  chmod 700 /f 2>/dev/null || echo 700 denied; chmod 755 /f && echo 755 ok";
+    let mut b = bundle(&["sh", "-c", script]);
+    let either = |i: u32| {
+        json!([{"index": i, "value": 511, "op": "SCMP_CMP_EQ"},
+                                 {"index": i, "value": 448, "op": "SCMP_CMP_EQ"}])
+    };
+    b.config["linux"]["seccomp"] = json!({"defaultAction": "SCMP_ACT_ALLOW", "syscalls": [
+        {"names": ["fchmodat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1, "args": either(2)},
+        {"names": ["chmod"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1, "args": either(1)}]});
+    let out = b.run_ok();
+    for want in ["777 denied", "700 denied", "755 ok"] {
+        assert!(out.contains(want), "{want}: {out}");
+    }
+}
+
+/// SCMP_ACT_NOTIFY on write is refused at create with runc 1.1's words (the init writes
+/// the listener to its parent after loading the filter), leaving nothing behind.
+#[test]
+fn notify_on_write_is_refused() {
+    let mut b = bundle(&["true"]);
+    b.config["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": b.path().join("rt22-agent.sock"),
+        "syscalls": [{"names": ["mkdir", "write"], "action": "SCMP_ACT_NOTIFY"}]
+    });
+    let o = b.create();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("SCMP_ACT_NOTIFY cannot be used for the write syscall"),
+        "{err}"
+    );
+    assert!(b.state().is_none(), "a refused create left state behind");
+}
+
+/// A syscall numbered above every one the profile names gets ENOSYS, not the default action,
+/// as runc 1.1's ENOSYS stub gives it (so a newer libc falls back); one the profile's
+/// architecture knows but does not allow still gets the default (EPERM here). Docker's
+/// profile names nothing above futex_waitv (449); 470 is listns (Linux 6.19).
+#[test]
+fn syscalls_newer_than_the_profile_get_enosys() {
+    let mut b = bundle(&[
+        "sh",
+        "-c",
+        "sysprobe 470 0 0 0; sysprobe 165 none /mnt tmpfs 0 0",
+    ]);
+    install_sysprobe(&b);
+    b.config["linux"]["seccomp"] = docker_default();
+    let out = b.run_ok();
+    assert!(out.contains("470 errno=38\n"), "newer syscall: {out}");
+    assert!(
+        out.contains("165 errno=1\n"),
+        "mount must keep the default: {out}"
+    );
+}

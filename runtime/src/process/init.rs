@@ -217,11 +217,20 @@ fn init_inner(ctx: &InitCtx) -> Result<setup::Exec> {
     ctx.ready_sent.set(true);
     let mut started = wait_for_start(&ctx.fifo, host_proc.as_ref())?;
     drop(host_proc);
-    crate::hooks::run(spec.hooks().as_ref(), "startContainer", &state)?;
-    // After the hooks (a hook that leaves its stdin unread must not SIGPIPE the init) and
-    // before seccomp, which might refuse rt_sigaction.
+    // For startContainer hooks without `env`: the process's, HOME included.
+    let env: Vec<String> = exec
+        .envp
+        .iter()
+        .map(|e| e.to_string_lossy().into_owned())
+        .collect();
+    // Before seccomp, which might refuse rt_sigaction. SIGPIPE stays caught until execve, so
+    // a hook that leaves its stdin unread gets EPIPE, not the init killed.
     super::signals::reset();
+    super::signals::catch_until_exec(libc::SIGPIPE);
     setup::load_seccomp(&seccomp, SeccompAt::Last)?;
+    // Under the container's seccomp filter and identity, with its environment: runc runs
+    // them there (after InitSeccomp and finalizeNamespace, just before execve).
+    crate::hooks::run_with_env(spec.hooks().as_ref(), "startContainer", &state, &env)?;
     // The byte tells `start` the startContainer hooks passed; the fifo (CLOEXEC) then closes
     // at execve, which is when `start` returns and poststart hooks may run.
     started.write_all(b"0").ctx(|| "write exec fifo".into())?;

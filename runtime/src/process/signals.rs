@@ -55,3 +55,20 @@ pub fn reset() {
         );
     }
 }
+
+extern "C" fn ignore(_: libc::c_int) {}
+
+/// Catches `sig` with a handler that does nothing. Unlike SIG_IGN, which execve keeps, a
+/// caught signal is reset to SIG_DFL at execve, so the container's process still starts
+/// with every disposition SIG_DFL. glibc's sigaction supplies the restorer a handler needs.
+pub fn catch_until_exec(sig: libc::c_int) {
+    // SAFETY: a zeroed sigaction with a valid handler and an empty mask; `ignore` is
+    // async-signal-safe (it does nothing).
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = ignore as extern "C" fn(libc::c_int) as usize;
+        sa.sa_flags = libc::SA_RESTART;
+        libc::sigemptyset(&mut sa.sa_mask);
+        libc::sigaction(sig, &sa, std::ptr::null_mut());
+    }
+}

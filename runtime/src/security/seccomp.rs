@@ -33,6 +33,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 const EPERM: u32 = 1;
+const ENOSYS: u32 = libc::ENOSYS as u32;
 /// TRACE data marking a notify rule until its RET is rewritten (16 bits: SECCOMP_RET_DATA).
 const NOTIFY_MARK: u32 = 0xb3e7;
 const SECCOMP_RET_TRACE: u32 = 0x7ff0_0000;
@@ -90,6 +91,23 @@ pub fn warnings(s: &LinuxSeccomp) -> Vec<String> {
     out
 }
 
+/// runc's ENOSYS stub (patchbpf): an x86_64 syscall numbered above every one the profile
+/// names is newer than the profile, so it gets ENOSYS and not the default action, and a
+/// newer libc falls back (clone3 to clone, faccessat2 to faccessat) instead of failing.
+/// Prepended to the default action's filter; other architectures fall through to it.
+fn enosys_stub(last: i64) -> BpfProgram {
+    use seccompiler::sock_filter;
+    const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+    let ins = |code: u16, jt: u8, jf: u8, k: u32| sock_filter { code, jt, jf, k };
+    vec![
+        ins(0x20, 0, 0, 4),                 // ld seccomp_data.arch
+        ins(0x15, 0, 3, AUDIT_ARCH_X86_64), // jeq x86_64, else to the filter
+        ins(0x20, 0, 0, 0),                 // ld seccomp_data.nr
+        ins(0x25, 0, 1, last as u32),       // jgt last, else to the filter
+        ins(0x06, 0, 0, libc::SECCOMP_RET_ERRNO | ENOSYS),
+    ]
+}
+
 /// Kills a process making an x32 system call (x86_64 audit arch, number with bit 30 set);
 /// anything else is left to the filters after it. See the module comment.
 fn x32_guard() -> BpfProgram {
@@ -125,7 +143,27 @@ fn action(a: A, errno: Option<u32>, default_errno: Option<u32>) -> Result<Seccom
     })
 }
 
-fn rule(s: &LinuxSyscall, field: &str) -> Result<Option<SeccompRule>> {
+/// The rules of one syscall entry: none (match always), one with every condition ANDed, or,
+/// when an argument index repeats, one per condition (ORed), as runc 1.1 adds them ("revert
+/// to old behavior": libseccomp cannot AND two conditions on one argument).
+fn rules(s: &LinuxSyscall, field: &str) -> Result<Vec<SeccompRule>> {
+    let Some(conds) = conditions(s, field)? else {
+        return Ok(vec![]);
+    };
+    let mut seen = std::collections::HashSet::new();
+    let repeats = conds.iter().any(|(idx, _)| !seen.insert(*idx));
+    let groups: Vec<Vec<SeccompCondition>> = match repeats {
+        true => conds.into_iter().map(|(_, c)| vec![c]).collect(),
+        false => vec![conds.into_iter().map(|(_, c)| c).collect()],
+    };
+    groups
+        .into_iter()
+        .map(|g| SeccompRule::new(g).map_err(|e| Error::Other(format!("{field}.args: {e}"))))
+        .collect()
+}
+
+/// The entry's argument conditions with their argument index; None without any.
+fn conditions(s: &LinuxSyscall, field: &str) -> Result<Option<Vec<(u64, SeccompCondition)>>> {
     let Some(args) = s.args().as_ref().filter(|a| !a.is_empty()) else {
         return Ok(None);
     };
@@ -146,11 +184,9 @@ fn rule(s: &LinuxSyscall, field: &str) -> Result<Option<SeccompRule>> {
         };
         let c = SeccompCondition::new(a.index() as u8, SeccompCmpArgLen::Qword, op, value)
             .map_err(|e| Error::Other(format!("{field}.args[{i}]: {e}")))?;
-        conds.push(c);
+        conds.push((a.index() as u64, c));
     }
-    SeccompRule::new(conds)
-        .map(Some)
-        .map_err(|e| Error::Other(format!("{field}.args: {e}")))
+    Ok(Some(conds))
 }
 
 type Rules = BTreeMap<i64, Vec<SeccompRule>>;
@@ -163,13 +199,13 @@ struct RuleSet {
 }
 
 impl RuleSet {
-    fn add(&mut self, nr: i64, r: &Option<SeccompRule>) {
-        match r {
-            None => {
-                self.always.insert(nr);
-            }
-            Some(r) => self.cond.entry(nr).or_default().push(r.clone()),
+    /// `rs` empty: the syscall matches whatever its arguments.
+    fn add(&mut self, nr: i64, rs: &[SeccompRule]) {
+        if rs.is_empty() {
+            self.always.insert(nr);
+            return;
         }
+        self.cond.entry(nr).or_default().extend(rs.iter().cloned());
     }
     /// seccompiler's form: an empty rule list means "always".
     fn into_rules(mut self) -> Rules {
@@ -192,13 +228,22 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Compiled> {
         ));
     }
     let mut allow = RuleSet::default();
+    // The highest syscall number the profile names, for the ENOSYS stub.
+    let mut last: Option<i64> = None;
     let mut groups: Vec<(SeccompAction, RuleSet)> = Vec::new();
     for (i, sc) in s.syscalls().iter().flatten().enumerate() {
         let field = format!("linux.seccomp.syscalls[{i}]");
         // A rule's errnoRet defaults to EPERM (runtime-spec, and runc), not to defaultErrnoRet.
         let act = action(sc.action(), sc.errno_ret(), None)
             .map_err(|e| Error::Other(format!("{field}.action: {e}")))?;
-        let r = rule(sc, &field)?;
+        if act == notify && sc.names().iter().any(|n| n == "write") {
+            // The init writes the listener to its parent after loading the filter: a notified
+            // write would deadlock it. runc 1.1 refuses this with the same words.
+            return Err(Error::Other(format!(
+                "{field}: SCMP_ACT_NOTIFY cannot be used for the write syscall"
+            )));
+        }
+        let r = rules(sc, &field)?;
         let pos = match groups.iter().position(|(a, _)| *a == act) {
             Some(p) => p,
             None => {
@@ -215,6 +260,7 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Compiled> {
                 ));
                 continue;
             };
+            last = last.max(Some(nr));
             allow.add(nr, &r);
             groups[pos].1.add(nr, &r);
         }
@@ -222,11 +268,16 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Compiled> {
     let mut progs = Vec::new();
     if def != SeccompAction::Allow {
         let empty = allow.cond.is_empty() && allow.always.is_empty();
-        progs.push(if empty {
+        let mut prog = if empty {
             build_default_only(def.clone())?
         } else {
             build(allow.into_rules(), def.clone(), SeccompAction::Allow)?
-        });
+        };
+        let permissive = matches!(def, SeccompAction::Log | SeccompAction::Errno(ENOSYS));
+        if let Some(last) = last.filter(|_| !permissive) {
+            prog.splice(0..0, enosys_stub(last));
+        }
+        progs.push(prog);
     }
     let mut notify_at = None;
     for (act, rules) in groups {
