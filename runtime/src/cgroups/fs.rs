@@ -310,4 +310,59 @@ mod tests {
         }
         assert!(sub_paths(&f, true, &["memory:sub".to_string()]).is_err());
     }
+
+    #[test]
+    fn the_backend_is_the_one_the_state_recorded() {
+        use crate::cgroups::manager::load;
+        let p = [PathBuf::from("/nonexistent/c1")];
+        assert_eq!(load(&p, None, Some(false)).driver(), Driver::V1);
+        assert_eq!(load(&p, None, Some(true)).driver(), Driver::V2);
+        let s = load(&p, Some("berth-c1.scope"), Some(true));
+        assert_eq!(
+            (s.driver(), s.is_v2(), s.unit()),
+            (Driver::Systemd, true, Some("berth-c1.scope"))
+        );
+    }
+
+    /// Temporary directories stand in for cgroups: a v1 freezer.state (a plain file reads
+    /// back what was written), a hybrid host's unified directory (cgroup.freeze only).
+    #[test]
+    fn v1_freezes_through_its_freezer_or_else_the_unified_directory() {
+        let t = tempfile::tempdir().unwrap();
+        let (cpu, freezer, unified) = (
+            t.path().join("cpu"),
+            t.path().join("freezer"),
+            t.path().join("unified"),
+        );
+        for d in [&cpu, &freezer, &unified] {
+            std::fs::create_dir(d).unwrap();
+        }
+        std::fs::write(freezer.join("freezer.state"), "THAWED").unwrap();
+        std::fs::write(unified.join("cgroup.freeze"), "0").unwrap();
+        std::fs::write(unified.join("cgroup.events"), "frozen 0\n").unwrap();
+        let m = V1Manager::new(
+            Some(vec![]),
+            vec![cpu.clone(), freezer.clone(), unified.clone()],
+        );
+        m.freeze(true).unwrap();
+        assert!(m.is_frozen());
+        assert_eq!(
+            std::fs::read_to_string(unified.join("cgroup.freeze")).unwrap(),
+            "0"
+        );
+        // Without a v1 freezer: the unified directory, whose freeze here never completes.
+        let m = V1Manager::new(Some(vec![]), vec![cpu.clone(), unified.clone()]);
+        let e = m.freeze(true).unwrap_err();
+        assert!(
+            matches!(e, Error::FreezeTimeout { ref path, .. } if *path == unified),
+            "{e}"
+        );
+        assert!(!m.is_frozen());
+        let none = V2Manager::new(Some(vec![]), vec![cpu]);
+        assert!(none
+            .freeze(true)
+            .unwrap_err()
+            .to_string()
+            .contains("no freezer"));
+    }
 }
