@@ -4,11 +4,10 @@
 //! no caller picks v1 or v2 code by name.
 //!
 //! Why not cgroups-rs 0.5's `Manager` (also over oci-spec's LinuxResources, fs and systemd
-//! backends): its trait has no place for what berth's speed and behaviour rest on: the
-//! stage-1 child joining its v1 `tasks` itself and clone3 into the v2 directory (`JoinBy`),
-//! the rollback journal that makes a failed update leave the old limits, the v1 device
-//! emulator's rule transitions, systemd scopes on a v1 host with the unmanaged hierarchies
-//! made by hand, and errors naming the config field; it would wrap our code, not replace it.
+//! backends): its trait joins a process by pid only, so it has no place for stage 1 joining
+//! v1 `tasks` itself or clone3 into the v2 directory (half of a start's time), nor for our
+//! rollback journal, v1 device-rule transitions and errors naming the config field; using
+//! it would mean wrapping this code in its types, not replacing it.
 
 use super::fs::{V1Manager, V2Manager};
 use super::systemd::manager::SystemdManager;
