@@ -561,9 +561,11 @@ fn exec_cgroup_joins_a_sub_cgroup_of_the_containers() {
     for d in &dirs {
         let sub = d.join("sub");
         std::fs::create_dir(&sub).unwrap();
-        // A new v1 cpuset starts empty and would refuse the process (ENOSPC).
+        // A new v1 cpuset starts empty and would refuse the process (ENOSPC); a v2 sub-cgroup
+        // has no cpuset files unless enabled (it inherits).
         for f in ["cpuset.cpus", "cpuset.mems"] {
-            if let Ok(v) = std::fs::read_to_string(d.join(f)) {
+            let empty = std::fs::read_to_string(sub.join(f)).is_ok_and(|v| v.trim().is_empty());
+            if let (true, Ok(v)) = (empty, std::fs::read_to_string(d.join(f))) {
                 std::fs::write(sub.join(f), v.trim()).unwrap();
             }
         }

@@ -7,25 +7,40 @@ use super::manager::{Driver, Manager};
 use super::{resources, v1, v2, Hierarchy};
 use crate::error::{Error, Result};
 use oci_spec::runtime::LinuxResources;
+use std::cell::OnceCell;
 use std::path::{Component, Path, PathBuf};
 
 /// What both cgroupfs backends hold: the host's hierarchies and the container's directories.
 struct Fs {
-    hs: Vec<Hierarchy>,
+    /// Read on first use by a loaded container (only exec --cgroup needs them).
+    hs: OnceCell<Vec<Hierarchy>>,
     paths: Vec<PathBuf>,
 }
 
 impl Fs {
+    fn new(hs: Option<Vec<Hierarchy>>, paths: Vec<PathBuf>) -> Fs {
+        let cell = OnceCell::new();
+        if let Some(hs) = hs {
+            let _ = cell.set(hs);
+        }
+        Fs { hs: cell, paths }
+    }
+
+    fn hs(&self) -> &[Hierarchy] {
+        self.hs.get_or_init(super::hierarchies)
+    }
+
     fn create(&mut self, r: &LinuxResources, made: &mut Vec<PathBuf>) -> Result<()> {
         super::check_unused(&self.paths)?;
         if crate::rootless::is_rootless() {
             // Rootless keeps only the cgroups it could make; on failure `paths` stay whole,
             // so the caller's undo sees every directory that may have been made.
-            let (hs, paths) = super::create_rootless(self.hs.clone(), self.paths.clone(), r, made)?;
-            self.hs = hs;
+            let (hs, paths) =
+                super::create_rootless(self.hs().to_vec(), self.paths.clone(), r, made)?;
+            self.hs = OnceCell::from(hs);
             self.paths = paths;
         } else {
-            super::create(&self.hs, &self.paths, made)?;
+            super::create(self.hs(), &self.paths, made)?;
         }
         // After the directories exist: a new one under a frozen parent is frozen too.
         super::check_not_frozen(&self.paths)
@@ -37,7 +52,7 @@ impl Fs {
 
     /// The controllers of the hierarchy `p` lies in ("" for cgroup2).
     fn controllers_of(&self, p: &Path) -> &str {
-        self.hs
+        self.hs()
             .iter()
             .filter(|h| p.starts_with(&h.mount))
             .max_by_key(|h| h.mount.components().count())
@@ -52,8 +67,8 @@ fn no_freezer() -> Error {
 pub struct V1Manager(Fs);
 
 impl V1Manager {
-    pub fn new(hs: Vec<Hierarchy>, paths: Vec<PathBuf>) -> V1Manager {
-        V1Manager(Fs { hs, paths })
+    pub fn new(hs: Option<Vec<Hierarchy>>, paths: Vec<PathBuf>) -> V1Manager {
+        V1Manager(Fs::new(hs, paths))
     }
 }
 
@@ -61,11 +76,14 @@ impl Manager for V1Manager {
     fn driver(&self) -> Driver {
         Driver::V1
     }
+    fn is_v2(&self) -> bool {
+        false
+    }
     fn paths(&self) -> &[PathBuf] {
         &self.0.paths
     }
     fn hierarchies(&self) -> &[Hierarchy] {
-        &self.0.hs
+        self.0.hs()
     }
     fn create(&mut self, r: &LinuxResources, made: &mut Vec<PathBuf>) -> Result<()> {
         self.0.create(r, made)
@@ -102,8 +120,8 @@ impl Manager for V1Manager {
 pub struct V2Manager(Fs);
 
 impl V2Manager {
-    pub fn new(hs: Vec<Hierarchy>, paths: Vec<PathBuf>) -> V2Manager {
-        V2Manager(Fs { hs, paths })
+    pub fn new(hs: Option<Vec<Hierarchy>>, paths: Vec<PathBuf>) -> V2Manager {
+        V2Manager(Fs::new(hs, paths))
     }
 }
 
@@ -111,11 +129,14 @@ impl Manager for V2Manager {
     fn driver(&self) -> Driver {
         Driver::V2
     }
+    fn is_v2(&self) -> bool {
+        true
+    }
     fn paths(&self) -> &[PathBuf] {
         &self.0.paths
     }
     fn hierarchies(&self) -> &[Hierarchy] {
-        &self.0.hs
+        self.0.hs()
     }
     fn create(&mut self, r: &LinuxResources, made: &mut Vec<PathBuf>) -> Result<()> {
         self.0.create(r, made)
@@ -226,10 +247,7 @@ fn sub_paths(fs: &Fs, v2: bool, args: &[String]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::with_capacity(fs.paths.len());
     for p in &fs.paths {
         let ctrls = fs.controllers_of(p);
-        let sub = ctrls
-            .split(',')
-            .find_map(named)
-            .or(bare.first().copied());
+        let sub = ctrls.split(',').find_map(named).or(bare.first().copied());
         let Some(sub) = sub else {
             out.push(p.clone());
             continue;
@@ -262,7 +280,7 @@ mod tests {
         for p in &paths {
             std::fs::create_dir_all(p.join("sub")).unwrap();
         }
-        Fs { hs, paths }
+        Fs::new(Some(hs), paths)
     }
 
     #[test]
@@ -291,5 +309,60 @@ mod tests {
             assert!(s(bad).is_err(), "{bad:?}");
         }
         assert!(sub_paths(&f, true, &["memory:sub".to_string()]).is_err());
+    }
+
+    #[test]
+    fn the_backend_is_the_one_the_state_recorded() {
+        use crate::cgroups::manager::load;
+        let p = [PathBuf::from("/nonexistent/c1")];
+        assert_eq!(load(&p, None, Some(false)).driver(), Driver::V1);
+        assert_eq!(load(&p, None, Some(true)).driver(), Driver::V2);
+        let s = load(&p, Some("berth-c1.scope"), Some(true));
+        assert_eq!(
+            (s.driver(), s.is_v2(), s.unit()),
+            (Driver::Systemd, true, Some("berth-c1.scope"))
+        );
+    }
+
+    /// Temporary directories stand in for cgroups: a v1 freezer.state (a plain file reads
+    /// back what was written), a hybrid host's unified directory (cgroup.freeze only).
+    #[test]
+    fn v1_freezes_through_its_freezer_or_else_the_unified_directory() {
+        let t = tempfile::tempdir().unwrap();
+        let (cpu, freezer, unified) = (
+            t.path().join("cpu"),
+            t.path().join("freezer"),
+            t.path().join("unified"),
+        );
+        for d in [&cpu, &freezer, &unified] {
+            std::fs::create_dir(d).unwrap();
+        }
+        std::fs::write(freezer.join("freezer.state"), "THAWED").unwrap();
+        std::fs::write(unified.join("cgroup.freeze"), "0").unwrap();
+        std::fs::write(unified.join("cgroup.events"), "frozen 0\n").unwrap();
+        let m = V1Manager::new(
+            Some(vec![]),
+            vec![cpu.clone(), freezer.clone(), unified.clone()],
+        );
+        m.freeze(true).unwrap();
+        assert!(m.is_frozen());
+        assert_eq!(
+            std::fs::read_to_string(unified.join("cgroup.freeze")).unwrap(),
+            "0"
+        );
+        // Without a v1 freezer: the unified directory, whose freeze here never completes.
+        let m = V1Manager::new(Some(vec![]), vec![cpu.clone(), unified.clone()]);
+        let e = m.freeze(true).unwrap_err();
+        assert!(
+            matches!(e, Error::FreezeTimeout { ref path, .. } if *path == unified),
+            "{e}"
+        );
+        assert!(!m.is_frozen());
+        let none = V2Manager::new(Some(vec![]), vec![cpu]);
+        assert!(none
+            .freeze(true)
+            .unwrap_err()
+            .to_string()
+            .contains("no freezer"));
     }
 }

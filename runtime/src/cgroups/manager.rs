@@ -4,11 +4,10 @@
 //! no caller picks v1 or v2 code by name.
 //!
 //! Why not cgroups-rs 0.5's `Manager` (also over oci-spec's LinuxResources, fs and systemd
-//! backends): its trait has no place for what berth's speed and behaviour rest on: the
-//! stage-1 child joining its v1 `tasks` itself and clone3 into the v2 directory (`JoinBy`),
-//! the rollback journal that makes a failed update leave the old limits, the v1 device
-//! emulator's rule transitions, systemd scopes on a v1 host with the unmanaged hierarchies
-//! made by hand, and errors naming the config field; it would wrap our code, not replace it.
+//! backends): its trait joins a process by pid only, so it has no place for stage 1 joining
+//! v1 `tasks` itself or clone3 into the v2 directory (half of a start's time), nor for our
+//! rollback journal, v1 device-rule transitions and errors naming the config field; using
+//! it would mean wrapping this code in its types, not replacing it.
 
 use super::fs::{V1Manager, V2Manager};
 use super::systemd::manager::SystemdManager;
@@ -34,6 +33,9 @@ pub trait Manager {
     fn driver(&self) -> Driver;
 
     fn paths(&self) -> &[PathBuf];
+
+    /// Whether the host's only hierarchy is cgroup2 (for systemd: the one beneath it).
+    fn is_v2(&self) -> bool;
 
     /// The hierarchies `paths` lie in, in the same order.
     fn hierarchies(&self) -> &[Hierarchy];
@@ -113,21 +115,34 @@ pub fn for_create(
         return Ok(Box::new(SystemdManager::new_scope(scope, hs, id, r)));
     }
     let paths = super::container_paths(&hs, cgroups_path, id)?;
-    Ok(load_fs(hs, paths))
+    Ok(fs_backend(is_v2_only(&hs), Some(hs), paths))
 }
 
-/// The backend of an existing container, from its state: its paths and systemd unit.
-pub fn load(paths: &[PathBuf], unit: Option<&str>) -> Box<dyn Manager> {
-    let hs = hierarchies();
+/// The backend of an existing container, from its state: its paths, systemd unit, and
+/// whether create found a cgroup2-only host (`v2`; None: found out now). The hierarchies
+/// are read only if an operation needs them: `state` and `list` stay cheap.
+pub fn load(paths: &[PathBuf], unit: Option<&str>, v2: Option<bool>) -> Box<dyn Manager> {
+    let (v2, hs) = match v2 {
+        Some(v2) => (v2, None),
+        None => {
+            let hs = hierarchies();
+            (is_v2_only(&hs), Some(hs))
+        }
+    };
+    let fs = fs_backend(v2, hs, paths.to_vec());
     match unit {
-        Some(u) => Box::new(SystemdManager::existing(u, load_fs(hs, paths.to_vec()))),
-        None => load_fs(hs, paths.to_vec()),
+        Some(u) => Box::new(SystemdManager::existing(u, fs)),
+        None => fs,
     }
 }
 
-/// The cgroupfs backend for the host's hierarchies `hs`.
-pub(crate) fn load_fs(hs: Vec<Hierarchy>, paths: Vec<PathBuf>) -> Box<dyn Manager> {
-    if is_v2_only(&hs) {
+/// The cgroupfs backend for the host's hierarchies `hs` (None: read when needed).
+pub(crate) fn fs_backend(
+    v2: bool,
+    hs: Option<Vec<Hierarchy>>,
+    paths: Vec<PathBuf>,
+) -> Box<dyn Manager> {
+    if v2 {
         Box::new(V2Manager::new(hs, paths))
     } else {
         Box::new(V1Manager::new(hs, paths))

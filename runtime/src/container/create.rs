@@ -196,6 +196,7 @@ fn create_in(o: &CreateOpts, bundle: Bundle, undo: &mut Undo) -> Result<Created>
         cgroup_made: Some(undo.made.clone()),
         creating: true,
         use_systemd: systemd,
+        cgroup_v2: Some(cg.is_v2()),
         systemd_unit: unit,
         hooks: bundle.spec.hooks().clone(),
     };

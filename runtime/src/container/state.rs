@@ -58,6 +58,10 @@ pub struct State {
     pub creating: bool,
     #[serde(default)]
     pub use_systemd: bool,
+    /// Whether create found a cgroup2-only host: picks the cgroupfs backend at load without
+    /// reading mountinfo (None in a state written before: read then).
+    #[serde(default)]
+    pub cgroup_v2: Option<bool>,
     /// The container's transient scope when `use_systemd` (e.g. berth-c1.scope).
     #[serde(default)]
     pub systemd_unit: Option<String>,
@@ -247,7 +251,7 @@ impl State {
     /// The container's cgroup manager, of the backend create chose.
     pub fn cgroups(&self) -> Box<dyn crate::cgroups::Manager> {
         let unit = self.systemd_unit.as_deref().filter(|_| self.use_systemd);
-        crate::cgroups::manager::load(&self.cgroup_paths, unit)
+        crate::cgroups::manager::load(&self.cgroup_paths, unit, self.cgroup_v2)
     }
 
     /// True while the init process still runs (a zombie has stopped).
@@ -326,6 +330,7 @@ mod tests {
             cgroup_made: Some(vec![]),
             creating: false,
             use_systemd: false,
+            cgroup_v2: None,
             systemd_unit: None,
             hooks: None,
         };

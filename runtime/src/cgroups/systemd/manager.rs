@@ -31,7 +31,8 @@ pub struct SystemdManager {
 
 impl SystemdManager {
     pub fn new_scope(scope: Scope, hs: Vec<Hierarchy>, id: &str, r: &LinuxResources) -> Self {
-        let fs = crate::cgroups::manager::load_fs(hs.clone(), scope.paths.clone());
+        let v2 = crate::cgroups::is_v2_only(&hs);
+        let fs = crate::cgroups::manager::fs_backend(v2, Some(hs.clone()), scope.paths.clone());
         SystemdManager {
             unit: scope.unit.clone(),
             fs,
@@ -61,6 +62,9 @@ impl Manager for SystemdManager {
     }
     fn paths(&self) -> &[PathBuf] {
         self.fs.paths()
+    }
+    fn is_v2(&self) -> bool {
+        self.fs.is_v2()
     }
     fn hierarchies(&self) -> &[Hierarchy] {
         self.fs.hierarchies()
