@@ -21,7 +21,9 @@ cargo build --release --workspace --bins --quiet || exit 1
 cargo test --release -p berth-runtime --no-run --message-format=json 2>/dev/null |
   jq -r 'select(.reason == "compiler-artifact" and .profile.test and .target.kind == ["test"])
          | "\(.target.name) \(.executable)"' | sort >target/vm/tests.all
-# The test binaries a mode runs: VM_TESTS_<MODE> (e.g. VM_TESTS_V1), else VM_TESTS, else all.
+# The test binaries a mode runs: VM_TESTS_<MODE> (e.g. VM_TESTS_V1), else VM_TESTS, else all,
+# in that mode's own out dir (the guest's $VM_OUT), so `vm-suite.sh v2` and `vm-suite.sh v1`
+# can run side by side from one checkout.
 select_tests() {
   local want
   want=$(eval echo "\${VM_TESTS_${1^^}:-\${VM_TESTS:-}}")
@@ -29,8 +31,8 @@ select_tests() {
     for t in $want; do grep "^$t " target/vm/tests.all || { echo "vm-suite: no test binary $t" >&2; return 1; }; done
   else
     cat target/vm/tests.all
-  fi >target/vm/tests.list
-  [ -s target/vm/tests.list ] || { echo "vm-suite: no test binaries" >&2; return 1; }
+  fi >"target/vm/$1/tests.list"
+  [ -s "target/vm/$1/tests.list" ] || { echo "vm-suite: no test binaries" >&2; return 1; }
 }
 known=scripts/vm/known-failures
 fail=0

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs inside the Debian 12 guest (scripts/vm.sh; cwd = the shared repository, read-only):
-# the runtime's integration test binaries listed in target/vm/tests.list against berth, and
+# the runtime's integration test binaries listed in $VM_OUT/tests.list against berth, and
 # every test that fails under berth once more against the guest's runc (differential: a
 # failure runc shares is a host fact, one runc passes is berth's); then the conformance
 # suite (berth; runc only on the cases berth does not pass). Results go to $VM_OUT:
@@ -39,7 +39,7 @@ while read -r name bin; do
   if [ "$rc" != 0 ] && [ "$rc" != 124 ] && [ "$nfail" = 0 ]; then
     echo "$name::<binary exited $rc> berth=FAIL runc=?" >>"$out/results.txt"
   fi
-done <target/vm/tests.list
+done <"$out/tests.list"
 t0=$(date +%s)
 target/release/berth-conformance --runtime "$PWD/target/release/berth" \
   --reference /usr/sbin/runc --reference-on-failure --report "$out/conformance.md" \
