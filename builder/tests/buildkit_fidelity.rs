@@ -89,3 +89,24 @@ fn a_relative_store_path_serves_run_steps() {
     let root = e.umoci_unpack("rel:latest", "u");
     assert_eq!(std::fs::read_to_string(root.join("r")).unwrap(), "ran\n");
 }
+
+/// COPY --exclude and --parents are BuildKit flags berth-build does not build yet: refused
+/// with one line naming them, never silently dropped.
+#[test]
+fn copy_flags_not_built_are_refused() {
+    let e = Env::with_busybox();
+    for f in ["--exclude=*.txt", "--parents"] {
+        let df = format!("FROM busybox\nCOPY {f} a.txt /d/\n");
+        let ctx = e.context(
+            &format!("c{}", f.len()),
+            &[("Dockerfile", &df), ("a.txt", "a")],
+        );
+        let err = e.fails(&["build", ctx.to_str().unwrap()]);
+        let name = f.split('=').next().unwrap();
+        assert!(
+            err.contains(&format!("COPY {name} is not supported")),
+            "{err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+}

@@ -370,6 +370,12 @@ fn parse_copy(
     };
     let what = if add { "ADD" } else { "COPY" };
     let (flags, rest) = take_flags(cx, rest, allowed)?;
+    // Known to BuildKit, not built here yet: refused, never silently dropped.
+    if let Some((f, _)) = flags.iter().find(|(f, _)| f == "exclude" || f == "parents") {
+        return Err(cx.err(format!(
+            "{what} --{f} is not supported by berth-build yet (use .dockerignore or separate {what} lines)"
+        )));
+    }
     let (mut words, json) = match json_array(rest) {
         Some(v) => (v, true),
         None => (split_raw(rest, cx.escape), false),
