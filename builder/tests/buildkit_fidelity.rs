@@ -110,3 +110,17 @@ fn copy_flags_not_built_are_refused() {
         assert_eq!(err.trim().lines().count(), 1, "{err}");
     }
 }
+
+/// `ADD --checksum` pins a download; on a context file BuildKit refuses it, and so do we.
+#[test]
+fn add_checksum_of_a_local_file_is_refused() {
+    let e = Env::with_busybox();
+    let sum = format!("sha256:{}", "0".repeat(64));
+    let df = format!("FROM busybox\nADD --checksum={sum} a.txt /a\n");
+    let ctx = e.context("c", &[("Dockerfile", &df), ("a.txt", "a")]);
+    let err = e.fails(&["build", ctx.to_str().unwrap()]);
+    assert!(
+        err.contains("checksum can't be specified for non-HTTP(S) sources"),
+        "{err}"
+    );
+}

@@ -179,6 +179,14 @@ pub fn copy(
         .cloned()
         .collect();
     x.srcs.retain(|s| !(add && fetch::is_url(s)));
+    if c.checksum.is_some() && (!x.srcs.is_empty() || !c.heredocs.is_empty()) {
+        // BuildKit's rule: a checksum pins a download; a local file has nothing to pin.
+        return Err(err(
+            cx,
+            ins,
+            "checksum can't be specified for non-HTTP(S) sources",
+        ));
+    }
     if add
         && x.srcs
             .iter()
