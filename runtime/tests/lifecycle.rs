@@ -101,7 +101,7 @@ fn delete_of_created_container_fails_and_force_kills_its_init() {
     assert_eq!(
         err.trim(),
         format!(
-            "berth: container {} is created: delete --force to remove",
+            "berth: error: container {} is created: delete --force to remove",
             b.id
         )
     );
