@@ -132,7 +132,8 @@ fn invalid_id_is_refused() {
 
 #[test]
 fn invalid_values_name_the_field() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+    type Tweak = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: Vec<(&str, Tweak)> = vec![
         (
             "process.args",
             Box::new(|c| c["process"]["args"] = json!([])),
