@@ -18,7 +18,12 @@ struct Logger {
 
 static LOGGER: OnceLock<Logger> = OnceLock::new();
 
+/// `path` is created at once (0644, as runc opens it), so a caller that reads it finds it
+/// even when nothing was logged.
 pub fn init(path: Option<std::path::PathBuf>, format: Format, debug: bool) {
+    if let Some(p) = &path {
+        let _ = open(p);
+    }
     let _ = LOGGER.set(Logger {
         path,
         format,
@@ -75,15 +80,11 @@ fn write(level: &str, msg: &str) {
         Format::Json => {
             serde_json::json!({"level": level, "msg": msg, "time": time}).to_string() + "\n"
         }
-        Format::Text => format!("time=\"{time}\" level={level} msg=\"{msg}\"\n"),
+        Format::Text => format!("time=\"{time}\" level={level} msg={msg:?}\n"),
     };
     match &l.path {
         Some(p) => {
-            if let Ok(mut f) = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(p)
-            {
+            if let Ok(mut f) = open(p) {
                 let _ = f.write_all(line.as_bytes());
             }
         }
@@ -92,6 +93,15 @@ fn write(level: &str, msg: &str) {
         }
         None => {}
     }
+}
+
+fn open(p: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o644)
+        .open(p)
 }
 
 /// One line on stderr that never panics: eprintln! panics when stderr is a closed pipe

@@ -11,6 +11,8 @@ fn main() {
         cli::LogFormat::Text => berth::logger::Format::Text,
     };
     berth::logger::init(cli.log.clone(), format, cli.debug);
+    let argv: Vec<String> = std::env::args().collect();
+    berth::logger::debug(&format!("berth {}: {argv:?}", env!("CARGO_PKG_VERSION")));
     let code = match cli::run(cli) {
         Ok(code) => code,
         Err(e) => {
@@ -28,6 +30,7 @@ pub fn report(e: &berth::Error) {
     // Under a shim, berth's stderr is the container's (create and exec hand it on),
     // so with --log the error goes there only; a person at a terminal still sees it.
     if !berth::logger::to_file() || nix::unistd::isatty(std::io::stderr()).unwrap_or(false) {
-        berth::logger::stderr_line(&format!("berth: {msg}"));
+        // "error" as in runc's `level=error` lines: tools search stderr for it.
+        berth::logger::stderr_line(&format!("berth: error: {msg}"));
     }
 }

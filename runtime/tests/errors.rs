@@ -132,7 +132,8 @@ fn invalid_id_is_refused() {
 
 #[test]
 fn invalid_values_name_the_field() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>)> = vec![
+    type Tweak = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: Vec<(&str, Tweak)> = vec![
         (
             "process.args",
             Box::new(|c| c["process"]["args"] = json!([])),
@@ -289,4 +290,68 @@ fn errors_on_a_closed_stderr_pipe_exit_1_without_aborting() {
         .status()
         .unwrap();
     assert_eq!(st.code(), Some(1), "{st}");
+}
+
+/// The keys of every JSON object in `s` at nesting depth `depth`, in order of appearance.
+fn keys_at(s: &str, depth: usize) -> Vec<String> {
+    let v: Vec<char> = s.chars().collect();
+    let (mut d, mut i, mut out) = (0usize, 0usize, Vec::new());
+    while i < v.len() {
+        match v[i] {
+            '{' | '[' => d += 1,
+            '}' | ']' => d -= 1,
+            '"' => {
+                let start = i + 1;
+                i += 1;
+                while v[i] != '"' {
+                    i += if v[i] == '\\' { 2 } else { 1 };
+                }
+                let rest: String = v[i + 1..].iter().collect();
+                if d == depth && rest.trim_start().starts_with(':') {
+                    out.push(v[start..i].iter().collect());
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Output and logs that tools parse, as runc 1.1.5's: `state`/`list --format json` in runc's
+/// containerState field order, `events` as type, id, data; `--log FILE` exists even when
+/// nothing is logged; `--debug` writes debug lines; a fatal error says "error" on stderr.
+#[test]
+fn output_and_logs_follow_runcs_form() {
+    let b = bundle(&["sleep", "100"]);
+    b.create_ok();
+    let want = [
+        "ociVersion",
+        "id",
+        "pid",
+        "status",
+        "bundle",
+        "rootfs",
+        "created",
+        "owner",
+    ];
+    assert_eq!(keys_at(&b.ok(&["state", &b.id]), 1), want);
+    assert_eq!(keys_at(&b.ok(&["list", "--format", "json"]), 2), want);
+    let ev = b.ok(&["events", "--stats", &b.id]);
+    assert_eq!(keys_at(&ev, 1), ["type", "id", "data"], "{ev}");
+    let log = b.path().join("rt22-empty.log");
+    b.ok(&["--log", log.to_str().unwrap(), "list"]);
+    assert!(
+        log.exists(),
+        "--log file not created when nothing was logged"
+    );
+    let o = b.rt(&["state", "rt22-nope"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && err.contains("error"), "{err}");
+    if is_berth() {
+        // runc 1.1.5 logs at debug level from its init only (create/run/exec).
+        let o = b.rt(&["--debug", "list"]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("level=debug"), "no debug line: {err}");
+    }
 }

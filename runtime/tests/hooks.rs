@@ -40,9 +40,9 @@ fn all_stages_run_in_order_with_state_on_stdin() {
             .lines()
             .next()
             .unwrap()
-            .splitn(2, ' ')
-            .nth(1)
-            .unwrap(),
+            .split_once(' ')
+            .unwrap()
+            .1,
     )
     .unwrap();
     assert_eq!(first["id"], json!(b.id));

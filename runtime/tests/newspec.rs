@@ -443,7 +443,7 @@ fn time_offsets_bad_clock_is_refused_before_create() {
         .push(json!({"type": "time"}));
     b.config["linux"]["timeOffsets"] = json!({"realtime": {"secs": 10}});
     let err = String::from_utf8_lossy(&b.create().stderr).into_owned();
-    assert!(err.starts_with("berth: config "), "{err}");
+    assert!(err.starts_with("berth: error: config "), "{err}");
 }
 
 #[test]

@@ -4,7 +4,7 @@
 use berth::container::{exec as e, supervise};
 use berth::Error;
 use clap::Args;
-use oci_spec::runtime::{Capabilities, LinuxCapabilities, Process};
+use oci_spec::runtime::{Capabilities, Process};
 use std::path::{Path, PathBuf};
 
 #[derive(Args, Debug)]
@@ -118,10 +118,7 @@ fn add_caps(p: &mut Process, names: &[String]) -> berth::Result<()> {
                 .map_err(|_| Error::Other(format!("--cap {n:?}: unknown capability")))?,
         );
     }
-    let mut c = p
-        .capabilities()
-        .clone()
-        .unwrap_or_else(LinuxCapabilities::default);
+    let mut c = p.capabilities().clone().unwrap_or_default();
     let merge = |s: &Option<Capabilities>| {
         Some(
             s.clone()

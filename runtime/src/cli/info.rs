@@ -1,6 +1,6 @@
 //! state, list, ps, spec, features.
 
-use super::outln;
+use super::{order, outln};
 use berth::container::ops;
 use clap::{Args, ValueEnum};
 use std::path::{Path, PathBuf};
@@ -80,7 +80,10 @@ pub fn events(root: &Path, a: EventsArgs) -> berth::Result<i32> {
     } else {
         Some(parse_interval(&a.interval)?)
     };
-    berth::container::events::events(root, &a.id, interval, &mut |e| outln!("{e}"))?;
+    berth::container::events::events(root, &a.id, interval, &mut |e| {
+        let line = serde_json::to_string(&order::ordered(&e, order::EVENT));
+        outln!("{}", line.unwrap_or_default())
+    })?;
     Ok(0)
 }
 
@@ -89,7 +92,9 @@ fn print_json(v: &serde_json::Value) {
 }
 
 pub fn state(root: &Path, id: &str) -> berth::Result<i32> {
-    print_json(&ops::state(root, id)?);
+    let st = ops::state(root, id)?;
+    let text = serde_json::to_string_pretty(&order::ordered(&st, order::STATE));
+    outln!("{}", text.unwrap_or_default());
     Ok(0)
 }
 
@@ -101,7 +106,13 @@ pub fn list(root: &Path, a: ListArgs) -> berth::Result<i32> {
         return Ok(0);
     }
     match a.format {
-        Format::Json => outln!("{}", serde_json::Value::Array(all)),
+        Format::Json => {
+            let list: Vec<_> = all
+                .iter()
+                .map(|s| order::ordered(s, order::STATE))
+                .collect();
+            outln!("{}", serde_json::to_string(&list).unwrap_or_default())
+        }
         Format::Table => {
             outln!(
                 "{:<20} {:<8} {:<10} {:<40} {:<31} OWNER",

@@ -4,6 +4,7 @@
 pub mod exec;
 pub mod info;
 pub mod lifecycle;
+mod order;
 pub mod update;
 
 use clap::{Parser, Subcommand, ValueEnum};

@@ -77,22 +77,33 @@ fn from_flags(a: &UpdateArgs) -> berth::Result<Value> {
     if let Some(m) = &a.memory_swap {
         set(&["memory", "swap"], json!(size("memory-swap", m)?));
     }
-    a.cpu_shares.map(|v| set(&["cpu", "shares"], json!(v)));
-    a.cpu_period.map(|v| set(&["cpu", "period"], json!(v)));
-    a.cpu_quota.map(|v| set(&["cpu", "quota"], json!(v)));
-    a.cpu_rt_period
-        .map(|v| set(&["cpu", "realtimePeriod"], json!(v)));
-    a.cpu_rt_runtime
-        .map(|v| set(&["cpu", "realtimeRuntime"], json!(v)));
-    a.cpuset_cpus
-        .as_ref()
-        .map(|v| set(&["cpu", "cpus"], json!(v)));
-    a.cpuset_mems
-        .as_ref()
-        .map(|v| set(&["cpu", "mems"], json!(v)));
-    a.pids_limit.map(|v| set(&["pids", "limit"], json!(v)));
-    a.blkio_weight
-        .map(|v| set(&["blockIO", "weight"], json!(v)));
+    if let Some(v) = a.cpu_shares {
+        set(&["cpu", "shares"], json!(v));
+    }
+    if let Some(v) = a.cpu_period {
+        set(&["cpu", "period"], json!(v));
+    }
+    if let Some(v) = a.cpu_quota {
+        set(&["cpu", "quota"], json!(v));
+    }
+    if let Some(v) = a.cpu_rt_period {
+        set(&["cpu", "realtimePeriod"], json!(v));
+    }
+    if let Some(v) = a.cpu_rt_runtime {
+        set(&["cpu", "realtimeRuntime"], json!(v));
+    }
+    if let Some(v) = &a.cpuset_cpus {
+        set(&["cpu", "cpus"], json!(v));
+    }
+    if let Some(v) = &a.cpuset_mems {
+        set(&["cpu", "mems"], json!(v));
+    }
+    if let Some(v) = a.pids_limit {
+        set(&["pids", "limit"], json!(v));
+    }
+    if let Some(v) = a.blkio_weight {
+        set(&["blockIO", "weight"], json!(v));
+    }
     Ok(r)
 }
 

@@ -128,13 +128,13 @@ fn init(ctx: InitCtx) -> ! {
     match init_inner(&ctx) {
         Ok(exec) => {
             let e = setup::exec(&exec);
-            crate::logger::stderr_line(&format!("berth: {e}"));
+            crate::logger::stderr_line(&format!("berth: error: {e}"));
             exit_child(127)
         }
         Err(e) => {
             // After Ready nobody reads the channel: the container's stderr is all we have.
             if ctx.ready_sent.get() {
-                crate::logger::stderr_line(&format!("berth: {e}"));
+                crate::logger::stderr_line(&format!("berth: error: {e}"));
             } else {
                 let _ = ctx.chan.send(&ToParent::Error(e.to_string()));
             }
