@@ -15,9 +15,9 @@ step() { echo; echo "== $*"; "$@" || { echo "!! FAILED: $*"; fail=1; }; }
 # PID 1, on pure cgroup v2 (every test binary) and on systemd with cgroup v1 (the cgroup-facing
 # ones), by scripts/vm-suite.sh: qemu under TCG on the binaries built here. It runs in the
 # background beside the host suites below (much of their time is waiting on containers, a
-# registry, pip) and is waited for at the end. VM_SUITE=1 turns it on.
+# registry, pip) and is waited for at the end. VM_SUITE=0 turns it off.
 vm_pid=
-if [ "${VM_SUITE:-0}" = 1 ]; then
+if [ "${VM_SUITE:-1}" = 1 ]; then
   step cargo test --release -p berth-runtime --no-run
   mkdir -p target
   VM_TIMEOUT="${VM_TIMEOUT:-2400}" VM_TESTS_V1="${VM_TESTS_V1-cgroups resources lifecycle lsm environment}" \

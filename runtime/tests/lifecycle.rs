@@ -398,7 +398,10 @@ fn a_paused_container_refuses_exec_and_dies_by_kill_all_or_delete_force() {
     let o = b.rt(&["exec", &b.id, "true"]);
     assert_eq!(o.status.code(), Some(255), "exec into a paused container");
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("paused") && err.trim().lines().count() == 1, "{err}");
+    assert!(
+        err.contains("paused") && err.trim().lines().count() == 1,
+        "{err}"
+    );
     let dirs = cgroup_dirs(&b.id);
     assert!(!dirs.is_empty());
     b.ok(&["kill", "--all", &b.id, "KILL"]);
