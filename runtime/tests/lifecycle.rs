@@ -418,3 +418,26 @@ fn a_paused_container_refuses_exec_and_dies_by_kill_all_or_delete_force() {
     assert_eq!(b2.status(), "gone");
     assert!(dirs.iter().all(|d| !d.exists()), "cgroups left: {dirs:?}");
 }
+
+/// Issue 22.7, as runc 1.1: `exec --ignore-paused` into a paused container is accepted; the
+/// process starts frozen, so exec returns only after `resume`, with the process's status.
+#[test]
+fn exec_ignore_paused_runs_once_the_container_resumes() {
+    let b = bundle(&["sleep", "100"]);
+    b.create_ok();
+    b.ok(&["start", &b.id]);
+    b.ok(&["pause", &b.id]);
+    let mut exec = b
+        .cmd(&["exec", "--ignore-paused", &b.id, "sh", "-c", "exit 3"])
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert!(
+        exec.try_wait().unwrap().is_none(),
+        "exec finished inside a frozen cgroup"
+    );
+    b.ok(&["resume", &b.id]);
+    let st = exec.wait().unwrap();
+    assert_eq!(st.code(), Some(3));
+    b.ok(&["delete", "--force", &b.id]);
+}
