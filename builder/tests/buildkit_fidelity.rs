@@ -75,7 +75,8 @@ fn from_names_a_later_stage_and_its_errors_are_buildkits() {
 #[test]
 fn a_relative_store_path_serves_run_steps() {
     let e = Env::with_busybox();
-    let ctx = e.context(
+    // Made under the test dir, then named by a path relative to it.
+    e.context(
         "ctx",
         &[("Dockerfile", "FROM busybox\nRUN echo ran > /r\n")],
     );
