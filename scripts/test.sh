@@ -12,16 +12,20 @@ step() { echo; echo "== $*"; "$@" || { echo "!! FAILED: $*"; fail=1; }; }
 
 # The hosts users run: the runtime's integration tests, the conformance suite and the guest
 # checks (systemd cgroup driver, AppArmor, cgroup v2) in a Debian 12 guest with systemd as
-# PID 1, on pure cgroup v2 (every test binary) and on systemd with cgroup v1 (the cgroup-facing
-# ones), by scripts/vm-suite.sh: qemu under TCG on the binaries built here. It runs in the
+# PID 1, on pure cgroup v2 (every test binary; with VM_MODES="v2 v1" also systemd on cgroup v1,
+# the cgroup-facing ones), by scripts/vm-suite.sh: qemu under TCG on the binaries built here. It runs in the
 # background beside the host suites below (much of their time is waiting on containers, a
 # registry, pip) and is waited for at the end. VM_SUITE=0 turns it off.
 vm_pid=
 if [ "${VM_SUITE:-1}" = 1 ]; then
   step cargo test --release -p berth-runtime --no-run
   mkdir -p target
+  # v2 only by default: in the clean-clone run of 2026-12-03 the v2 guest (every test binary,
+  # conformance, the four checks) took 25 min and ended before the host suites (~48 min in),
+  # while v1 after it would have pushed CI past 60 min on two cores. VM_MODES="v2 v1" adds v1.
+  # shellcheck disable=SC2086
   VM_TIMEOUT="${VM_TIMEOUT:-2400}" VM_TESTS_V1="${VM_TESTS_V1-cgroups resources lifecycle lsm environment}" \
-    bash scripts/vm-suite.sh v2 v1 >target/vm-suite.log 2>&1 &
+    bash scripts/vm-suite.sh ${VM_MODES:-v2} >target/vm-suite.log 2>&1 &
   vm_pid=$!
 fi
 
@@ -53,7 +57,7 @@ if [ -n "$vm_pid" ]; then
   wait "$vm_pid"
   vm_rc=$?
   cat target/vm-suite.log
-  [ "$vm_rc" = 0 ] || { echo "!! FAILED: bash scripts/vm-suite.sh v2 v1"; fail=1; }
+  [ "$vm_rc" = 0 ] || { echo "!! FAILED: bash scripts/vm-suite.sh ${VM_MODES:-v2}"; fail=1; }
 fi
 echo
 if [ $fail -ne 0 ]; then echo "SOME SUITES FAILED"; exit 1; fi
