@@ -27,7 +27,7 @@ PKGS=(runc crun busybox-static hyperfine jq iproute2 iptables procps strace
       skopeo umoci buildah zstd libcap2-bin python3-jsonschema
       golang-github-opencontainers-specs-dev golang-github-opencontainers-image-spec-dev
       containernetworking-plugins docker-registry apache2-utils curl ca-certificates containerd
-      mmdebstrap time gcc libc6-dev openssl uidmap)
+      mmdebstrap time gcc libc6-dev openssl uidmap protobuf-compiler)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -19,6 +19,7 @@ step() { echo; echo "== $*"; "$@" || { echo "!! FAILED: $*"; fail=1; }; }
 vm_pid=
 if [ "${VM_SUITE:-1}" = 1 ]; then
   step cargo test --release -p berth-runtime --no-run
+  step cargo test --release -p containerd-shim-berth-v2 --no-run
   mkdir -p target
   # v2 only by default: in the clean-clone run of 2026-12-03 the v2 guest (every test binary,
   # conformance, the four checks) took 25 min and ended before the host suites (~48 min in),

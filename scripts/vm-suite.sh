@@ -21,6 +21,10 @@ cargo build --release --workspace --bins --quiet || exit 1
 cargo test --release -p berth-runtime --no-run --message-format=json 2>/dev/null |
   jq -r 'select(.reason == "compiler-artifact" and .profile.test and .target.kind == ["test"])
          | "\(.target.name) \(.executable)"' | sort >target/vm/tests.all
+# The shim's test binaries, for the guest checks that run them (cri_systemd.sh).
+cargo test --release -p containerd-shim-berth-v2 --no-run --message-format=json 2>/dev/null |
+  jq -r 'select(.reason == "compiler-artifact" and .profile.test and .target.kind == ["test"])
+         | "\(.target.name) \(.executable)"' | sort >target/vm/shim-tests.all
 # The test binaries a mode runs: VM_TESTS_<MODE> (e.g. VM_TESTS_V1), else VM_TESTS, else all,
 # in that mode's own out dir (the guest's $VM_OUT), so `vm-suite.sh v2` and `vm-suite.sh v1`
 # can run side by side from one checkout.

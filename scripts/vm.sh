@@ -60,7 +60,7 @@ recipe_packages() {
   echo systemd systemd-sysv libpam-systemd dbus udev kmod linux-image-amd64 \
     apparmor apparmor-utils runc containerd busybox-static iproute2 iptables \
     ca-certificates procps psmisc util-linux uidmap libcap2-bin gcc libc6-dev \
-    golang-github-opencontainers-specs-dev
+    golang-github-opencontainers-specs-dev containernetworking-plugins
 }
 
 # Before the kernel is installed: a small initramfs (only what finds the root disk) boots

@@ -43,8 +43,9 @@ impl Container {
         if !req.checkpoint.is_empty() {
             return Err(Error::Unsupported("restoring from a checkpoint"));
         }
-        let opts = RuntimeOptions::from_any(req.options.as_ref())?;
+        let mut opts = RuntimeOptions::from_any(req.options.as_ref())?;
         let bundle = PathBuf::from(&req.bundle);
+        opts.infer_systemd(cgroups_path(&bundle).as_deref());
         opts.save(&bundle)?;
         let berth = opts.berth(namespace, &bundle);
         let mounted = rootfs::mount_all(&req.rootfs, &bundle.join("rootfs"))?;
@@ -317,6 +318,13 @@ fn read_pid(pid_file: &Path) -> Result<u32> {
 
 /// Does config.json give the container a PID namespace of its own? Without one (a pod's
 /// shared namespace, or the host's), the kernel does not kill the rest when the init dies.
+/// The spec's `linux.cgroupsPath`, if the bundle has one.
+fn cgroups_path(bundle: &Path) -> Option<String> {
+    let spec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(bundle.join("config.json")).ok()?).ok()?;
+    spec["linux"]["cgroupsPath"].as_str().map(str::to_owned)
+}
+
 fn own_pid_namespace(bundle: &Path) -> bool {
     let spec: Option<serde_json::Value> = std::fs::read(bundle.join("config.json"))
         .ok()

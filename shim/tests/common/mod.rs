@@ -75,24 +75,32 @@ fn spawn_containerd(dir: &Path, berth: &Path, cgroup2: bool) -> Child {
 }
 
 fn image_archive(dir: &Path) -> PathBuf {
+    image_tar(dir, IMAGE, "CMD [\"sh\"]")
+}
+
+/// A busybox image named `name` with the Dockerfile-style `change` (berth-build import -c),
+/// built by berth-build and saved as an archive `ctr image import` reads.
+pub fn image_tar(dir: &Path, name: &str, change: &str) -> PathBuf {
     let rootfs = dir.join("image-rootfs");
-    fs::create_dir_all(rootfs.join("bin")).unwrap();
-    fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("busybox-static is installed");
-    let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
-    for applet in String::from_utf8_lossy(&list.stdout).lines() {
-        if applet != "busybox" {
-            let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet));
+    if !rootfs.join("bin/busybox").exists() {
+        fs::create_dir_all(rootfs.join("bin")).unwrap();
+        fs::copy("/bin/busybox", rootfs.join("bin/busybox")).expect("busybox-static is installed");
+        let list = Command::new("/bin/busybox").arg("--list").output().unwrap();
+        for applet in String::from_utf8_lossy(&list.stdout).lines() {
+            if applet != "busybox" {
+                let _ = std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet));
+            }
         }
     }
     let build = sibling("berth-build", "BERTH_BUILD");
     let store = dir.join("store");
-    let tar = dir.join("busybox.tar");
+    let tar = dir.join(format!("{}.tar", name.replace(['/', ':'], "_")));
     let import = Command::new(&build)
         .arg("--store")
         .arg(&store)
         .arg("import")
         .arg(&rootfs)
-        .args([IMAGE, "-c", "CMD [\"sh\"]"])
+        .args([name, "-c", change])
         .output()
         .unwrap();
     assert!(import.status.success(), "berth-build import: {import:?}");
@@ -101,7 +109,7 @@ fn image_archive(dir: &Path) -> PathBuf {
         .arg(&store)
         .args(["save", "-o"])
         .arg(&tar)
-        .arg(IMAGE)
+        .arg(name)
         .output()
         .unwrap();
     assert!(save.status.success(), "berth-build save: {save:?}");
@@ -116,19 +124,35 @@ impl Containerd {
     /// With `cgroup2`, containerd (and so the shims and berth) runs in a private mount
     /// namespace whose /sys/fs/cgroup is the cgroup2 tree only: what a v2-only host shows.
     pub fn start_in(name: &str, cgroup2: bool) -> Containerd {
+        Containerd::launch(name, cgroup2, None)
+    }
+
+    /// With containerd's CRI plugin on, configured by `cri` (TOML appended to the config;
+    /// `$DIR` is replaced by the test's directory).
+    pub fn start_cri(name: &str, cri: &str) -> Containerd {
+        Containerd::launch(name, false, Some(cri))
+    }
+
+    fn launch(name: &str, cgroup2: bool, cri: Option<&str>) -> Containerd {
         let dir = std::env::temp_dir().join(format!("berth-shim-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(dir.join("bin")).unwrap();
         std::os::unix::fs::symlink(shim_bin(), dir.join("bin/containerd-shim-berth-v2")).unwrap();
         let berth = sibling("berth", "BERTH_RUNTIME");
         let sock = dir.join("containerd.sock");
-        let config = format!(
-            "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n\
-             disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n\
+        let disabled = match cri {
+            Some(_) => "",
+            None => "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n",
+        };
+        let mut config = format!(
+            "version = 2\nroot = \"{d}/root\"\nstate = \"{d}/state\"\n{disabled}\
              [grpc]\n  address = \"{s}\"\n[debug]\n  level = \"debug\"\n",
             d = dir.display(),
             s = sock.display()
         );
+        if let Some(cri) = cri {
+            config += &cri.replace("$DIR", &dir.display().to_string());
+        }
         fs::write(dir.join("config.toml"), config).unwrap();
         let child = spawn_containerd(&dir, &berth, cgroup2);
         let c = Containerd {
