@@ -57,7 +57,7 @@ esac
 
 # ---- recipe: what the guest image holds ------------------------------------------------
 recipe_packages() {
-  echo systemd systemd-sysv libpam-systemd dbus udev kmod linux-image-amd64 \
+  echo systemd systemd-sysv libpam-systemd dbus dbus-user-session udev kmod linux-image-amd64 \
     apparmor apparmor-utils runc containerd busybox-static iproute2 iptables \
     ca-certificates procps psmisc util-linux uidmap libcap2-bin gcc libc6-dev \
     golang-github-opencontainers-specs-dev containernetworking-plugins

@@ -157,7 +157,7 @@ pub fn features() -> Value {
         "linux": {
             "namespaces": namespaces(),
             "capabilities": crate::security::caps::known_names(),
-            "cgroup": {"v1": true, "v2": true, "systemd": true, "systemdUser": false, "rdma": false},
+            "cgroup": {"v1": true, "v2": true, "systemd": true, "systemdUser": true, "rdma": false},
             "seccomp": {
                 "enabled": true,
                 "actions": ["SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD", "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"],

@@ -315,13 +315,14 @@ mod tests {
     fn the_backend_is_the_one_the_state_recorded() {
         use crate::cgroups::manager::load;
         let p = [PathBuf::from("/nonexistent/c1")];
-        assert_eq!(load(&p, None, Some(false)).driver(), Driver::V1);
-        assert_eq!(load(&p, None, Some(true)).driver(), Driver::V2);
-        let s = load(&p, Some("berth-c1.scope"), Some(true));
+        assert_eq!(load(&p, None, false, Some(false)).driver(), Driver::V1);
+        assert_eq!(load(&p, None, false, Some(true)).driver(), Driver::V2);
+        let s = load(&p, Some("berth-c1.scope"), false, Some(true));
         assert_eq!(
-            (s.driver(), s.is_v2(), s.unit()),
-            (Driver::Systemd, true, Some("berth-c1.scope"))
+            (s.driver(), s.is_v2(), s.unit(), s.user_manager()),
+            (Driver::Systemd, true, Some("berth-c1.scope"), false)
         );
+        assert!(load(&p, Some("berth-c1.scope"), true, Some(true)).user_manager());
     }
 
     /// Temporary directories stand in for cgroups: a v1 freezer.state (a plain file reads

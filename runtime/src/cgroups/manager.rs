@@ -45,6 +45,11 @@ pub trait Manager {
         None
     }
 
+    /// Whether the unit is the user's systemd's (rootless), not PID 1's.
+    fn user_manager(&self) -> bool {
+        false
+    }
+
     /// create, before the fork: makes the directories (recording those made in `made`),
     /// refusing cgroups that hold processes or are frozen. systemd makes them in `apply`.
     fn create(&mut self, r: &LinuxResources, made: &mut Vec<PathBuf>) -> Result<()>;
@@ -111,17 +116,29 @@ pub fn for_create(
     let hs = hierarchies();
     if systemd {
         super::systemd::check_usable()?;
-        let scope = super::systemd::scope(&hs, cgroups_path, id)?;
-        return Ok(Box::new(SystemdManager::new_scope(scope, hs, id, r)));
+        let (bus, manager) = if crate::rootless::is_rootless() {
+            let (bus, cg) = super::systemd::user::prepare(&hs, r)?;
+            (bus, Some(cg))
+        } else {
+            (super::systemd::Bus::System, None)
+        };
+        let scope = super::systemd::scope(&hs, cgroups_path, id, manager.as_deref())?;
+        return Ok(Box::new(SystemdManager::new_scope(scope, hs, id, r, bus)));
     }
     let paths = super::container_paths(&hs, cgroups_path, id)?;
     Ok(fs_backend(is_v2_only(&hs), Some(hs), paths))
 }
 
-/// The backend of an existing container, from its state: its paths, systemd unit, and
-/// whether create found a cgroup2-only host (`v2`; None: found out now). The hierarchies
-/// are read only if an operation needs them: `state` and `list` stay cheap.
-pub fn load(paths: &[PathBuf], unit: Option<&str>, v2: Option<bool>) -> Box<dyn Manager> {
+/// The backend of an existing container, from its state: its paths, systemd unit (`user`:
+/// the user's manager's), and whether create found a cgroup2-only host (`v2`; None: found
+/// out now). The hierarchies are read only if an operation needs them: `state` and `list`
+/// stay cheap.
+pub fn load(
+    paths: &[PathBuf],
+    unit: Option<&str>,
+    user: bool,
+    v2: Option<bool>,
+) -> Box<dyn Manager> {
     let (v2, hs) = match v2 {
         Some(v2) => (v2, None),
         None => {
@@ -131,7 +148,7 @@ pub fn load(paths: &[PathBuf], unit: Option<&str>, v2: Option<bool>) -> Box<dyn 
     };
     let fs = fs_backend(v2, hs, paths.to_vec());
     match unit {
-        Some(u) => Box::new(SystemdManager::existing(u, fs)),
+        Some(u) => Box::new(SystemdManager::existing(u, fs, user)),
         None => fs,
     }
 }

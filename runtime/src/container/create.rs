@@ -139,6 +139,7 @@ fn create_in(o: &CreateOpts, bundle: Bundle, undo: &mut Undo) -> Result<Created>
     let (hierarchies, paths) = (cg.hierarchies().to_vec(), cg.paths().to_vec());
     let join_by = cg.create_join_by();
     let unit = cg.unit().map(str::to_string);
+    let systemd_user = cg.user_manager();
     let fifo = undo.dir.as_ref().expect("dir is set").fifo();
     nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o622))
         .ctx(|| fifo.display().to_string())?;
@@ -198,6 +199,7 @@ fn create_in(o: &CreateOpts, bundle: Bundle, undo: &mut Undo) -> Result<Created>
         use_systemd: systemd,
         cgroup_v2: Some(cg.is_v2()),
         systemd_unit: unit,
+        systemd_user,
         hooks: bundle.spec.hooks().clone(),
     };
     let ctx = InitCtx {

@@ -65,6 +65,9 @@ pub struct State {
     /// The container's transient scope when `use_systemd` (e.g. berth-c1.scope).
     #[serde(default)]
     pub systemd_unit: Option<String>,
+    /// Whether the user's systemd (rootless, over the session bus) owns that scope.
+    #[serde(default)]
+    pub systemd_user: bool,
     /// The config's hooks: poststop must run at delete even if the bundle is gone.
     #[serde(default)]
     pub hooks: Option<oci_spec::runtime::Hooks>,
@@ -251,7 +254,7 @@ impl State {
     /// The container's cgroup manager, of the backend create chose.
     pub fn cgroups(&self) -> Box<dyn crate::cgroups::Manager> {
         let unit = self.systemd_unit.as_deref().filter(|_| self.use_systemd);
-        crate::cgroups::manager::load(&self.cgroup_paths, unit, self.cgroup_v2)
+        crate::cgroups::manager::load(&self.cgroup_paths, unit, self.systemd_user, self.cgroup_v2)
     }
 
     /// True while the init process still runs (a zombie has stopped).
@@ -332,6 +335,7 @@ mod tests {
             use_systemd: false,
             cgroup_v2: None,
             systemd_unit: None,
+            systemd_user: false,
             hooks: None,
         };
         d.save(&st).unwrap();

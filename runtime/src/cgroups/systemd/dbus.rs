@@ -1,4 +1,5 @@
-//! The calls to systemd's manager over the system bus (zbus, blocking API).
+//! The calls to systemd's manager over D-Bus (zbus, blocking API): the system manager over
+//! the system bus, or, rootless, the user's manager over the user's session bus (user.rs).
 //!
 //! zbus's blocking connection runs its socket reader on threads of its own: after the first
 //! call berth is multithreaded. So D-Bus is used only where no container process is forked
@@ -17,6 +18,37 @@ const MANAGER: &str = "org.freedesktop.systemd1.Manager";
 const NO_SUCH_UNIT: &str = "org.freedesktop.systemd1.NoSuchUnit";
 /// How long a scope's start or stop may take: generous, for slow (emulated) hosts.
 const JOB_LIMIT: Duration = Duration::from_secs(30);
+
+/// Which systemd manager a container's scope belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Bus {
+    /// PID 1, over the system bus.
+    System,
+    /// The user's manager (user@UID.service) over the session bus at `address`,
+    /// authenticated (EXTERNAL) as the host uid `uid`.
+    User { address: String, uid: u32 },
+}
+
+impl Bus {
+    /// The caller's user bus, from its environment (see user.rs).
+    pub fn user() -> Result<Bus> {
+        let (address, uid) = super::user::user_bus()?;
+        Ok(Bus::User { address, uid })
+    }
+
+    /// The bus of a container whose scope the user's manager made (`user`), or PID 1's.
+    pub fn of(user: bool) -> Result<Bus> {
+        if user {
+            Bus::user()
+        } else {
+            Ok(Bus::System)
+        }
+    }
+
+    pub fn is_user(&self) -> bool {
+        matches!(self, Bus::User { .. })
+    }
+}
 
 /// A connection to systemd, for one unit (named in every error).
 pub struct Systemd {
@@ -44,11 +76,24 @@ fn is_no_such_unit(e: &zbus::Error) -> bool {
 }
 
 impl Systemd {
-    pub fn connect(unit: &str) -> Result<Systemd> {
-        let conn = zbus::blocking::connection::Builder::system()
+    pub fn connect(bus: &Bus, unit: &str) -> Result<Systemd> {
+        use zbus::blocking::connection::Builder;
+        let (b, what) = match bus {
+            Bus::System => (Builder::system(), "connect to the system bus".to_string()),
+            // zbus would send our euid, which inside a user namespace is not the uid the
+            // bus daemon sees on the socket.
+            Bus::User { address, uid } => (
+                Builder::address(address.as_str()).map(|b| {
+                    b.auth_mechanism(zbus::connection::AuthMechanism::External)
+                        .user_id(*uid)
+                }),
+                format!("connect to the user bus {address} as uid {uid}"),
+            ),
+        };
+        let conn = b
             .map(|b| b.method_timeout(JOB_LIMIT))
             .and_then(|b| b.build())
-            .map_err(|e| err(unit, "connect to the system bus", e))?;
+            .map_err(|e| err(unit, &what, e))?;
         Ok(Systemd {
             conn,
             unit: unit.to_string(),
@@ -90,6 +135,18 @@ impl Systemd {
         self.call("SetUnitProperties", &(self.unit.as_str(), true, props))
             .map(|_| ())
             .map_err(|e| err(&self.unit, "SetUnitProperties", e))
+    }
+
+    /// AttachProcessesToUnit: moves `pid` into the unit's cgroup (or its sub-cgroup `sub`,
+    /// "/" for the scope itself). The manager does it with its own rights: a user manager
+    /// that may not move the process itself asks PID 1 to.
+    pub fn attach(&self, pid: i32, sub: &str) -> Result<()> {
+        self.call(
+            "AttachProcessesToUnit",
+            &(self.unit.as_str(), sub, vec![pid as u32]),
+        )
+        .map(|_| ())
+        .map_err(|e| err(&self.unit, &format!("AttachProcessesToUnit (pid {pid})"), e))
     }
 
     /// StopUnit, then waits until the unit is gone (or inactive); a unit already gone is

@@ -9,7 +9,9 @@ pub mod dbus;
 pub mod manager;
 pub mod path;
 pub mod props;
+pub mod user;
 
+pub use dbus::Bus;
 pub use path::{scope, Scope};
 
 use crate::cgroups::Hierarchy;
@@ -23,19 +25,13 @@ pub fn running() -> bool {
     std::path::Path::new("/run/systemd/system").is_dir()
 }
 
-/// Refuses what the driver cannot do here, in one line: no systemd, or not root (the
-/// user's systemd instance over the session bus is not implemented).
+/// Refuses the driver where systemd is not the init, in one line. (Rootless, what the user's
+/// manager needs is checked at create: user.rs.)
 pub fn check_usable() -> Result<()> {
     if !running() {
         return Err(Error::Other(
             "--systemd-cgroup: systemd is not running on this host (no /run/systemd/system); use the default cgroupfs driver".into(),
         ));
-    }
-    if crate::rootless::is_rootless() {
-        return Err(Error::Other(format!(
-            "--systemd-cgroup: not supported for uid {} (rootless, through the user's systemd, is not implemented); run as root or use the cgroupfs driver",
-            nix::unistd::geteuid()
-        )));
     }
     Ok(())
 }
@@ -44,7 +40,14 @@ pub fn check_usable() -> Result<()> {
 /// create's parent after stage 1 was forked: see dbus.rs on threads. An error here means
 /// the unit is not ours (it may be another container's: "already exists"), so it must not
 /// be stopped; after success it is, on any later failure.
-pub fn start(s: &Scope, hs: &[Hierarchy], id: &str, pid: i32, r: &LinuxResources) -> Result<()> {
+pub fn start(
+    bus: &Bus,
+    s: &Scope,
+    hs: &[Hierarchy],
+    id: &str,
+    pid: i32,
+    r: &LinuxResources,
+) -> Result<()> {
     let v2 = crate::cgroups::is_v2_only(hs);
     let mut ps: Vec<(&str, Prop)> = vec![
         ("Description", Prop::Str(format!("berth container {id}"))),
@@ -65,12 +68,16 @@ pub fn start(s: &Scope, hs: &[Hierarchy], id: &str, pid: i32, r: &LinuxResources
         ),
     ];
     ps.extend(props::resources(r, v2));
-    let proc_devices = std::fs::read_to_string("/proc/devices").unwrap_or_default();
-    ps.extend(props::devices(
-        &crate::cgroups::resources::device_rules(r),
-        &proc_devices,
-    ));
-    dbus::Systemd::connect(&s.unit)?.start(&ps)
+    // A user manager cannot load device programs (no CAP_BPF), and a user namespace makes
+    // no device nodes anyway: rootless cgroupfs skips the device rules too (resources.rs).
+    if !bus.is_user() {
+        let proc_devices = std::fs::read_to_string("/proc/devices").unwrap_or_default();
+        ps.extend(props::devices(
+            &crate::cgroups::resources::device_rules(r),
+            &proc_devices,
+        ));
+    }
+    dbus::Systemd::connect(bus, &s.unit)?.start(&ps)
 }
 
 /// After [`start`]: joins `pid` to the scope's path in every hierarchy systemd did not make
@@ -93,12 +100,12 @@ pub fn join_rest(s: &Scope, hs: &[Hierarchy], pid: i32, made: &mut Vec<PathBuf>)
 }
 
 /// `update`: the unit's properties, then (by the caller) the files.
-pub fn update(unit: &str, r: &LinuxResources) -> Result<()> {
+pub fn update(bus: &Bus, unit: &str, r: &LinuxResources) -> Result<()> {
     let v2 = crate::cgroups::is_v2_only(&crate::cgroups::hierarchies());
-    dbus::Systemd::connect(unit)?.set(&props::resources(r, v2))
+    dbus::Systemd::connect(bus, unit)?.set(&props::resources(r, v2))
 }
 
 /// `delete` (and a failed create): stops the unit and waits until it is gone.
-pub fn stop(unit: &str) -> Result<()> {
-    dbus::Systemd::connect(unit)?.stop()
+pub fn stop(bus: &Bus, unit: &str) -> Result<()> {
+    dbus::Systemd::connect(bus, unit)?.stop()
 }

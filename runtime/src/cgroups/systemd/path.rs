@@ -25,14 +25,19 @@ fn bad(p: &str, why: &str) -> Error {
     ))
 }
 
-/// Parses `cgroups_path` (none or empty: `system.slice:berth:<id>`) into the slice and the
-/// scope's unit name, as runc names them: `prefix-name.scope`, or `name.scope` without a prefix.
-pub fn unit_of(cgroups_path: Option<&Path>, id: &str) -> Result<(String, String)> {
+/// Parses `cgroups_path` (none or empty: `<default_slice>:berth:<id>`) into the slice and
+/// the scope's unit name, as runc names them: `prefix-name.scope`, or `name.scope` without
+/// a prefix. An empty slice field is `default_slice` too.
+pub fn unit_of(
+    cgroups_path: Option<&Path>,
+    id: &str,
+    default_slice: &str,
+) -> Result<(String, String)> {
     let raw = cgroups_path
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_default();
     if raw.is_empty() {
-        return Ok((DEFAULT_SLICE.into(), format!("{DEFAULT_PREFIX}-{id}.scope")));
+        return Ok((default_slice.into(), format!("{DEFAULT_PREFIX}-{id}.scope")));
     }
     let parts: Vec<&str> = raw.split(':').collect();
     let [slice, prefix, name] = parts[..] else {
@@ -59,7 +64,7 @@ pub fn unit_of(cgroups_path: Option<&Path>, id: &str) -> Result<(String, String)
         ));
     }
     let slice = if slice.is_empty() {
-        DEFAULT_SLICE
+        default_slice
     } else {
         slice
     };
@@ -99,11 +104,26 @@ pub fn expand_slice(slice: &str) -> std::result::Result<PathBuf, String> {
     Ok(out)
 }
 
-/// The scope for `cgroups_path` and its directory in each hierarchy.
-pub fn scope(hs: &[Hierarchy], cgroups_path: Option<&Path>, id: &str) -> Result<Scope> {
-    let (slice, unit) = unit_of(cgroups_path, id)?;
+/// The scope for `cgroups_path` and its directory in each hierarchy. `manager` is the
+/// user manager's cgroup when rootless (its slices live below it, the default being
+/// user.slice, as runc's), None for PID 1's.
+pub fn scope(
+    hs: &[Hierarchy],
+    cgroups_path: Option<&Path>,
+    id: &str,
+    manager: Option<&Path>,
+) -> Result<Scope> {
+    let default = match manager {
+        Some(_) => super::user::DEFAULT_SLICE,
+        None => DEFAULT_SLICE,
+    };
+    let (slice, unit) = unit_of(cgroups_path, id, default)?;
     let rel = expand_slice(&slice).map_err(Error::Other)?.join(&unit);
-    let rel = rel.strip_prefix("/").unwrap_or(&rel).to_path_buf();
+    let rel = rel.strip_prefix("/").unwrap_or(&rel);
+    let rel = match manager {
+        Some(m) => m.strip_prefix("/").unwrap_or(m).join(rel),
+        None => rel.to_path_buf(),
+    };
     let paths = hs.iter().map(|h| h.mount.join(&rel)).collect();
     Ok(Scope { slice, unit, paths })
 }
@@ -130,9 +150,9 @@ mod tests {
 
     #[test]
     fn unit_names_as_runc() {
-        let u = |p: &str| unit_of(Some(Path::new(p)), "c1");
+        let u = |p: &str| unit_of(Some(Path::new(p)), "c1", DEFAULT_SLICE);
         assert_eq!(
-            unit_of(None, "c1").unwrap(),
+            unit_of(None, "c1", DEFAULT_SLICE).unwrap(),
             ("system.slice".into(), "berth-c1.scope".into())
         );
         assert_eq!(
@@ -156,10 +176,43 @@ mod tests {
             v2: true,
             current: "/".into(),
         }];
-        let s = scope(&hs, Some(Path::new("a-b.slice:berth:x")), "c1").unwrap();
+        let s = scope(&hs, Some(Path::new("a-b.slice:berth:x")), "c1", None).unwrap();
         assert_eq!(
             s.paths[0],
             Path::new("/sys/fs/cgroup/a.slice/a-b.slice/berth-x.scope")
+        );
+    }
+
+    #[test]
+    fn rootless_scopes_live_below_the_user_manager() {
+        let hs = [Hierarchy {
+            mount: "/sys/fs/cgroup".into(),
+            controllers: String::new(),
+            v2: true,
+            current: "/".into(),
+        }];
+        let m = crate::cgroups::systemd::user::manager_cgroup(1000);
+        let s = scope(&hs, None, "c1", Some(&m)).unwrap();
+        assert_eq!(
+            (s.slice.as_str(), s.unit.as_str()),
+            ("user.slice", "berth-c1.scope")
+        );
+        assert_eq!(
+            s.paths[0],
+            Path::new("/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/user.slice/berth-c1.scope")
+        );
+        // The slice is named to the user manager without its own cgroup's prefix.
+        let s = scope(&hs, Some(Path::new("a-b.slice:p:n")), "c1", Some(&m)).unwrap();
+        assert_eq!(s.slice, "a-b.slice");
+        assert_eq!(
+            s.paths[0],
+            Path::new("/sys/fs/cgroup/user.slice/user-1000.slice/user@1000.service/a.slice/a-b.slice/p-n.scope")
+        );
+        assert_eq!(
+            scope(&hs, Some(Path::new(":p:n")), "c1", Some(&m))
+                .unwrap()
+                .slice,
+            "user.slice"
         );
     }
 }
