@@ -58,13 +58,21 @@ pub fn local(store: &Store, img: &Image, dest: &Path) -> Result<()> {
             })
         }
     }
+    if let Some(parent) = dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+        fs::create_dir_all(parent).at(parent)?;
+    }
     let tmp = sibling(dest)?;
     fs::create_dir(&tmp).at(&tmp)?;
     let r = apply_all(store, img, &tmp, false).and_then(|()| fs::rename(&tmp, dest).at(dest));
     if r.is_err() {
         let _ = fs::remove_dir_all(&tmp);
     }
-    r
+    r.map_err(|e| at_output(dest, e))
+}
+
+/// An export's error names the output it was writing.
+fn at_output(dest: &Path, e: Error) -> Error {
+    Error::invalid(format!("--output {}", dest.display()), e.to_string())
 }
 
 /// `type=tar,dest=FILE|-`.
@@ -77,7 +85,7 @@ pub fn tar(store: &Store, img: &Image, dest: &TarDest) -> Result<()> {
             let mut out = write_tar(&tree, std::io::BufWriter::new(out))?;
             out.flush().at("stdout")
         }
-        TarDest::File(f) => write_file(&tree, f),
+        TarDest::File(f) => write_file(&tree, f).map_err(|e| at_output(f, e)),
     });
     let _ = fs::remove_dir_all(&tree);
     r
