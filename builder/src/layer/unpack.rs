@@ -251,8 +251,10 @@ fn finish_entry<R: Read>(
 ) -> Result<()> {
     let at = dir.display(leaf);
     let (uid, gid) = (h.uid().at(&at)? as u32, h.gid().at(&at)? as u32);
-    if let Err(err) = chown.then(|| dir.chown(leaf, uid, gid)).unwrap_or(Ok(())) {
-        return Err(unmapped(&at, uid, gid).unwrap_or(err.into()));
+    if chown {
+        if let Err(err) = dir.chown(leaf, uid, gid) {
+            return Err(unmapped(&at, uid, gid).unwrap_or(err.into()));
+        }
     }
     if kind != EntryType::Symlink {
         dir.chmod(leaf, mode)?;
