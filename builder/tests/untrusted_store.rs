@@ -1,5 +1,5 @@
 //! Image archives and layers are a stranger's input: `load`, `import`, `bundle` (snapshot
-//! unpack) and `ADD x.tar` must keep every entry inside the tree they unpack into, refuse
+//! unpack), `build --output type=local|tar` and `ADD x.tar` must keep every entry inside the tree they unpack into, refuse
 //! a layer that is not what the config says, and refuse archive paths that leave the
 //! archive. A host directory beside the store must stay exactly as it was.
 
@@ -277,6 +277,49 @@ fn import_never_writes_through_a_layer_symlink() {
     v.assert_untouched();
     bundle_has(&e, "evilimp", &v.dir.join("newfile"));
     v.assert_untouched();
+}
+
+/// `build --output type=local|tar` of an image whose layer writes through
+/// `evil -> <host dir>` (issue 23): the host dir is untouched, the link is written as a link
+/// inside DEST and the entries under it land inside DEST, where the link points there.
+#[test]
+fn local_and_tar_outputs_never_write_through_a_layer_symlink() {
+    let e = Env::empty();
+    let v = Victim::new(&e, "bstore-victim");
+    let p = e.path("evil.tar");
+    std::fs::write(
+        &p,
+        docker_archive(&[evil_layer(&v, true)], "evil:latest", |_| {}),
+    )
+    .unwrap();
+    e.ok(&["load", "-i", p.to_str().unwrap()]);
+    let ctx = e.context("ctx", &[("Dockerfile", "FROM evil\nLABEL x=y\n")]);
+    let (out, tar) = (e.path("out"), e.path("fs.tar"));
+    let tar_spec = format!("type=tar,dest={}", tar.display());
+    let c = ctx.to_str().unwrap();
+    e.ok(&[
+        "build",
+        "-o",
+        out.to_str().unwrap(),
+        "--output",
+        &tar_spec,
+        c,
+    ]);
+    v.assert_untouched();
+    let link = out.join("evil");
+    assert!(link.symlink_metadata().unwrap().is_symlink());
+    assert_eq!(std::fs::read_link(&link).unwrap(), v.dir);
+    let inside = out.join(v.dir.strip_prefix("/").unwrap());
+    assert!(inside.join("newfile").is_file(), "{}", inside.display());
+    let o = std::process::Command::new("tar")
+        .arg("-tf")
+        .arg(&tar)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert!(String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .any(|l| l == "evil"));
 }
 
 /// `ADD x.tar /` extracts through the resolver too: nothing reaches the host dir.

@@ -186,6 +186,7 @@ pub fn build(store: &Store, opts: &BuildOptions) -> Result<Image> {
         hashes: crate::plan::hashcache::HashCache::load(store),
     };
     let img = stage::build_all(&cx);
+    crate::store::cachegc::stamp_used();
     cx.hashes.save(store)?;
     let img = img?;
     let step = cx.progress.start("exporting to image");
@@ -198,7 +199,7 @@ pub fn build(store: &Store, opts: &BuildOptions) -> Result<Image> {
     for o in &opts.outputs {
         output::export(store, &img, tags.first().map(|s| s.as_str()), o)?;
         cx.progress
-            .note(&step, &format!("exporting to {} done", o.dest.display()));
+            .note(&step, &format!("exporting to {} done", o.dest()));
     }
     cx.progress.done(&step);
     cx.progress.finish();

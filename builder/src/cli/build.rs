@@ -1,6 +1,7 @@
 //! build
 
-use crate::build::{build, BuildOptions, Output};
+use crate::build::output::Outputs;
+use crate::build::{build, BuildOptions};
 use crate::error::{Error, Result};
 use crate::layer::Compression;
 use crate::store::Store;
@@ -40,9 +41,17 @@ pub struct BuildArgs {
     /// Network for RUN steps: host (default) or none
     #[arg(long, default_value = "host")]
     pub network: String,
-    /// type=oci,dest=DIR | type=oci-archive,dest=FILE | type=docker-archive,dest=FILE
+    /// type=local,dest=DIR | type=tar,dest=FILE|- | type=registry,name=REG/REPO:TAG |
+    /// type=image,name=NAME[,push=true] | type=oci,dest=DIR | type=oci-archive,dest=FILE |
+    /// type=docker-archive,dest=FILE | DIR (local) | - (tar on stdout); repeatable
     #[arg(short, long)]
     pub output: Vec<String>,
+    /// Push every -t name to its registry after a successful build
+    #[arg(long)]
+    pub push: bool,
+    /// Auth file for the registries (default: $REGISTRY_AUTH_FILE, else ~/.docker/config.json)
+    #[arg(long)]
+    pub authfile: Option<PathBuf>,
     /// Progress output: plain (BuildKit's plain lines), tty (a live view), auto (tty when
     /// stderr is a terminal, else plain) or quiet
     #[arg(long, default_value = "auto", value_parser = ["auto", "plain", "tty", "quiet"])]
@@ -56,10 +65,10 @@ pub struct BuildArgs {
     /// Export this build's cache to REGISTRY/REPO:TAG
     #[arg(long)]
     pub cache_to: Option<String>,
-    /// USER:PASSWORD for the cache registries
+    /// USER:PASSWORD for the registries (cache, pushes; pushes go to one registry then)
     #[arg(long)]
     pub creds: Option<String>,
-    /// Verify TLS certificates of the cache registries (false: HTTPS accepting any
+    /// Verify TLS certificates of the registries (false: HTTPS accepting any
     /// certificate, else plain http)
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     pub tls_verify: bool,
@@ -167,11 +176,8 @@ pub fn run(store: &Store, a: BuildArgs) -> Result<i32> {
             ))
         }
     };
-    let outputs = a
-        .output
-        .iter()
-        .map(|o| Output::parse(o))
-        .collect::<Result<Vec<_>>>()?;
+    let outs = Outputs::parse(&a.output, a.push, &a.tags, a.creds.is_some())?;
+    outs.check_stdout()?;
     if let Some(p) = &a.platform {
         check_platform(p)?;
     }
@@ -190,7 +196,7 @@ pub fn run(store: &Store, a: BuildArgs) -> Result<i32> {
         dockerfile_text,
         context: a.context,
         dockerfile: a.file,
-        tags: a.tags,
+        tags: a.tags.iter().chain(&outs.names).cloned().collect(),
         target: a.target,
         build_args,
         no_cache: a.no_cache,
@@ -200,13 +206,14 @@ pub fn run(store: &Store, a: BuildArgs) -> Result<i32> {
             .runtime
             .unwrap_or_else(crate::exec::runtime::default_runtime),
         network_none,
-        outputs,
+        outputs: outs.files.clone(),
         quiet: a.quiet || a.progress == "quiet",
         progress: crate::build::progress::Mode::parse(&a.progress)
             .unwrap_or(crate::build::progress::Mode::Plain),
     };
     let reg = crate::registry::RegistryOptions {
         creds: a.creds.clone(),
+        authfile: a.authfile.clone(),
         insecure: !a.tls_verify,
         ..Default::default()
     };
@@ -223,6 +230,8 @@ pub fn run(store: &Store, a: BuildArgs) -> Result<i32> {
             Err(e) => eprintln!("berth-build: warning: --cache-from {f}: {e}"),
         }
     }
+    // Held (shared) until the exports and pushes are done: a prune waits for them.
+    let _lock = store.lock_shared()?;
     // Mounts made for RUN/COPY die with this process, whatever kills it.
     crate::exec::mount::private_mount_namespace()?;
     let img = build(store, &opts)?;
@@ -230,6 +239,11 @@ pub fn run(store: &Store, a: BuildArgs) -> Result<i32> {
         let n = crate::registry::cache::export(store, &img, &t, &reg, &mut |l| eprintln!("{l}"))?;
         eprintln!("#0 exported cache to {}: {n} layers", t.display());
     }
+    outs.publish(store, &reg, &mut |l| {
+        if !opts.quiet {
+            eprintln!("{l}")
+        }
+    })?;
     if let Some(f) = &a.iidfile {
         write_file(f, img.id())?;
     }
@@ -241,6 +255,8 @@ pub fn run(store: &Store, a: BuildArgs) -> Result<i32> {
             .collect::<Result<Vec<_>>>()?;
         write_file(f, &format!("{:#}\n", metadata(&img, &tags)))?;
     }
-    println!("{}", img.id());
+    if !outs.uses_stdout() {
+        println!("{}", img.id());
+    }
     Ok(0)
 }

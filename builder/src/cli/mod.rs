@@ -5,6 +5,7 @@ mod build;
 mod bundle;
 mod images;
 mod import;
+mod prune;
 mod registry;
 
 use crate::error::Result;
@@ -43,11 +44,7 @@ pub enum Cmd {
         images: Vec<String>,
     },
     /// Remove blobs, snapshots (and with --cache, build cache) nothing refers to
-    Prune {
-        /// Also drop the build cache
-        #[arg(long)]
-        cache: bool,
-    },
+    Prune(prune::PruneArgs),
     /// Make a one-layer base image from a rootfs directory or tarball
     Import(import::ImportArgs),
     /// Write images to an oci-archive or docker-archive
@@ -120,14 +117,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
-        Cmd::Prune { cache } => {
-            let r = store.prune(cache)?;
-            println!(
-                "Deleted {} blobs ({} bytes), {} snapshots, {} cache records",
-                r.blobs, r.bytes, r.snapshots, r.cache_records
-            );
-            Ok(0)
-        }
+        Cmd::Prune(a) => prune::run(&store, a),
         Cmd::Import(a) => import::run(&store, a),
         Cmd::Save(a) => images::save(&store, a),
         Cmd::Push(a) => registry::push_cmd(&store, a),

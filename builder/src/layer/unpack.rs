@@ -12,6 +12,7 @@ use super::xattr;
 use crate::digest::HashReader;
 use crate::error::{Error, IoContext, Result};
 use berth_common::inroot::{is_plain_name, Dir, Root};
+use std::collections::HashSet;
 use std::ffi::OsStr;
 use std::fs::File;
 use std::io::{BufReader, Read};
@@ -100,13 +101,52 @@ fn link_stays_inside(rel: &Path, target: &Path) -> bool {
 struct Notes {
     /// Device nodes a rootless build could not make (skipped, as podman does).
     skipped_devices: usize,
+    /// Set when applying a layer onto the layers below it (see `apply_layer`).
+    merge: Option<Merge>,
+}
+
+/// Applying a layer onto a tree holding its lower layers: whiteouts delete from the tree,
+/// and only what lower layers left (OCI: a whiteout never hides its own layer's entries).
+struct Merge {
+    /// Keep the layer's owners (else everything stays owned by whoever writes it).
+    chown: bool,
+    /// Entries this layer wrote so far.
+    written: HashSet<PathBuf>,
 }
 
 /// Unpack a tar stream into the tree `dest`; returns the diff_id ("sha256:…") of the
 /// whole uncompressed stream, read to its end.
 pub fn unpack(r: impl Read, dest: &Root, opts: UnpackOptions, name: &Path) -> Result<String> {
+    unpack_noting(r, dest, opts, name, Notes::default())
+}
+
+/// Apply a layer onto `dest`, which holds the layers below it: the merged filesystem, as
+/// an export writes it (no overlay whiteouts left behind). `chown`: keep the entries'
+/// owners; else they belong to whoever runs this (BuildKit's local exporter).
+pub fn apply_layer(r: impl Read, dest: &Root, chown: bool, name: &Path) -> Result<String> {
+    let opts = UnpackOptions {
+        overlay_whiteouts: false,
+        strict: false,
+    };
+    let merge = Merge {
+        chown,
+        written: HashSet::new(),
+    };
+    let notes = Notes {
+        merge: Some(merge),
+        ..Notes::default()
+    };
+    unpack_noting(r, dest, opts, name, notes)
+}
+
+fn unpack_noting(
+    r: impl Read,
+    dest: &Root,
+    opts: UnpackOptions,
+    name: &Path,
+    mut notes: Notes,
+) -> Result<String> {
     let mut ar = tar::Archive::new(HashReader::new(r));
-    let mut notes = Notes::default();
     for entry in ar.entries().at(name)? {
         let mut e = entry.at(name)?;
         unpack_entry(&mut e, dest, opts, name, &mut notes)?;
@@ -136,6 +176,12 @@ fn unpack_entry<R: Read>(
     let fname_s = fname.to_string_lossy();
     if opts.overlay_whiteouts && fname_s.starts_with(".wh.") {
         return whiteout(root, &rel, &fname_s);
+    }
+    if let Some(m) = notes.merge.as_mut() {
+        if fname_s.starts_with(".wh.") {
+            return merge_whiteout(root, &rel, &fname_s, &m.written);
+        }
+        m.written.insert(rel.clone());
     }
     let kind = e.header().entry_type();
     let link = e.link_name().at(name)?.map(|l| l.into_owned());
@@ -187,10 +233,12 @@ fn unpack_entry<R: Read>(
         }
         _ => return Ok(()), // pax/GNU headers the tar crate did not fold in, and the like
     }
-    finish_entry(e, &dir, &leaf, &h, kind, opts, mode)
+    let chown = notes.merge.as_ref().is_none_or(|m| m.chown);
+    finish_entry(e, &dir, &leaf, &h, kind, opts, mode, chown)
 }
 
-/// Owner, mode (again after chown, which drops setuid), capability and mtime.
+/// Owner (if `chown`), mode (again after chown, which drops setuid), capability and mtime.
+#[allow(clippy::too_many_arguments)]
 fn finish_entry<R: Read>(
     e: &mut tar::Entry<R>,
     dir: &Dir,
@@ -199,11 +247,14 @@ fn finish_entry<R: Read>(
     kind: EntryType,
     opts: UnpackOptions,
     mode: u32,
+    chown: bool,
 ) -> Result<()> {
     let at = dir.display(leaf);
     let (uid, gid) = (h.uid().at(&at)? as u32, h.gid().at(&at)? as u32);
-    if let Err(err) = dir.chown(leaf, uid, gid) {
-        return Err(unmapped(&at, uid, gid).unwrap_or(err.into()));
+    if chown {
+        if let Err(err) = dir.chown(leaf, uid, gid) {
+            return Err(unmapped(&at, uid, gid).unwrap_or(err.into()));
+        }
     }
     if kind != EntryType::Symlink {
         dir.chmod(leaf, mode)?;
@@ -246,6 +297,42 @@ fn whiteout(root: &Root, rel: &Path, fname: &str) -> Result<()> {
     }
     dir.remove_all(victim)?;
     Ok(dir.mknod(victim, libc::S_IFCHR, 0, 0)?)
+}
+
+/// A whiteout applied to the merged tree: `.wh.NAME` removes NAME, `.wh..wh..opq` empties
+/// its directory, each sparing what this layer itself wrote (`written`).
+#[allow(clippy::disallowed_methods)] // joined paths only name set members; access is by fd
+fn merge_whiteout(root: &Root, rel: &Path, fname: &str, written: &HashSet<PathBuf>) -> Result<()> {
+    let parent = rel.parent().unwrap_or(Path::new(""));
+    let dir = match root.dir(parent) {
+        Ok(d) => d,
+        Err(e) if matches!(e.raw_os_error(), Some(libc::ENOENT) | Some(libc::ENOTDIR)) => {
+            return Ok(()); // nothing below to hide
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if fname == ".wh..wh..opq" {
+        return clear_lower(&dir, parent, written);
+    }
+    let victim = OsStr::new(&fname[4..]);
+    if !is_plain_name(victim) || written.contains(&parent.join(victim)) {
+        return Ok(());
+    }
+    Ok(dir.remove_all(victim)?)
+}
+
+/// Removes what is under `dir` (at `rel`) except this layer's own entries.
+#[allow(clippy::disallowed_methods)] // joined paths only name set members; access is by fd
+fn clear_lower(dir: &Dir, rel: &Path, written: &HashSet<PathBuf>) -> Result<()> {
+    for name in dir.entries()? {
+        let child = rel.join(&name);
+        if !written.contains(&child) {
+            dir.remove_all(&name)?;
+        } else if dir.lstat(&name)?.is_some_and(|st| st.is_dir()) {
+            clear_lower(&dir.open_dir(&name)?, &child, written)?;
+        }
+    }
+    Ok(())
 }
 
 /// Makes a device node or FIFO with exactly the entry's mode (no umask). Ok(false) when a

@@ -30,19 +30,22 @@ fn path(store: &Store, key: &str) -> std::path::PathBuf {
     store.cache_dir().join(format!("{key}.json"))
 }
 
-/// The record for `key`, if present and its blob still exists.
+/// The record for `key`, if present and its blob still exists; marked used now (its
+/// mtime: `prune --keep-storage/--filter until=` drop the least recently used first).
 pub fn get(store: &Store, key: &str) -> Option<CacheRecord> {
-    let data = fs::read(path(store, key)).ok()?;
+    let p = path(store, key);
+    let data = fs::read(&p).ok()?;
     let rec: CacheRecord = serde_json::from_slice(&data).ok()?;
-    rec.layer
-        .iter()
-        .all(|l| store.has_blob(&l.digest))
-        .then_some(rec)
+    let ok = rec.layer.iter().all(|l| store.has_blob(&l.digest));
+    ok.then(|| crate::store::cachegc::mark_used(&p));
+    ok.then_some(rec)
 }
 
 pub fn put(store: &Store, rec: &CacheRecord) -> Result<()> {
     let data = serde_json::to_vec(rec).map_err(|e| Error::Build(e.to_string()))?;
-    store.write_atomic(&path(store, &rec.key), &data)
+    store.write_atomic(&path(store, &rec.key), &data)?;
+    crate::store::cachegc::mark_used(&path(store, &rec.key));
+    Ok(())
 }
 
 pub fn all(store: &Store) -> Result<Vec<CacheRecord>> {

@@ -12,6 +12,7 @@
 //! ```
 
 pub mod archive;
+pub mod cachegc;
 pub mod gc;
 pub mod image;
 pub mod load;
