@@ -30,14 +30,18 @@ fn path(store: &Store, key: &str) -> std::path::PathBuf {
     store.cache_dir().join(format!("{key}.json"))
 }
 
-/// The record for `key`, if present and its blob still exists.
+/// The record for `key`: the store's own if its blob still exists, else one of the
+/// imported caches' (--cache-from, its layer fetched only when needed).
 pub fn get(store: &Store, key: &str) -> Option<CacheRecord> {
+    read(store, key)
+        .filter(|rec| rec.layer.iter().all(|l| store.has_blob(&l.digest)))
+        .or_else(|| store.session()?.record(key))
+}
+
+/// The store's record for `key`, whether or not its blob is there.
+pub fn read(store: &Store, key: &str) -> Option<CacheRecord> {
     let data = fs::read(path(store, key)).ok()?;
-    let rec: CacheRecord = serde_json::from_slice(&data).ok()?;
-    rec.layer
-        .iter()
-        .all(|l| store.has_blob(&l.digest))
-        .then_some(rec)
+    serde_json::from_slice(&data).ok()
 }
 
 pub fn put(store: &Store, rec: &CacheRecord) -> Result<()> {
