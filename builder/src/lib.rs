@@ -7,6 +7,7 @@
 //! user namespace of an ordinary user's build), `cli`.
 
 pub mod build;
+pub mod buildcache;
 pub mod bundle;
 pub mod cli;
 pub mod digest;

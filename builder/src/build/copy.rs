@@ -138,11 +138,16 @@ fn copy_key(
 ) -> Result<String> {
     let mut content = match from {
         From::Context => content_hash(cx, srcs, true)?,
+        // What matches the patterns is fixed by the layers: the key needs neither their
+        // files nor the matches, so a hit fetches no layer of an imported cache.
         From::Layers(s) => {
             let mut h = Hasher::new();
             h.field("layers", s.config.rootfs.diff_ids.join(",").as_bytes());
-            for sr in srcs {
-                h.field("src", sr.rel.as_bytes());
+            for p in &x.srcs {
+                h.field("src", p.as_bytes());
+            }
+            for sr in srcs.iter().filter(|s| s.remote) {
+                h.field("remote", sr.rel.as_bytes());
             }
             h.hex()
         }
@@ -198,6 +203,15 @@ pub fn copy(
         return Err(err(cx, ins, "COPY does not take URLs (use ADD)"));
     }
     let from = source_root(cx, &x.from, stage, results).map_err(|e| super::locate(cx, ins, e))?;
+    let created_by = format!("{} # buildkit", ins.text);
+    if let (From::Layers(_), true, false) = (&from, urls.is_empty(), cx.opts.no_cache) {
+        let key = copy_key(st, c, &x, &from, &[], cx, add)?;
+        if let Some(rec) = cache::get(cx.store, &key) {
+            apply_record(st, &rec, &created_by);
+            st.key = key;
+            return Ok(true);
+        }
+    }
     let tmp = TmpDir::new(cx.store, "copy")?;
     let stage_tree;
     let (tree, _src_mnt, ctx) = match &from {
@@ -226,7 +240,6 @@ pub fn copy(
         });
     }
     let key = copy_key(st, c, &x, &from, &srcs, cx, add)?;
-    let created_by = format!("{} # buildkit", ins.text);
     if !cx.opts.no_cache {
         if let Some(rec) = cache::get(cx.store, &key) {
             apply_record(st, &rec, &created_by);

@@ -185,7 +185,7 @@ pub fn build(store: &Store, opts: &BuildOptions) -> Result<Image> {
         used_args: Default::default(),
         hashes: crate::plan::hashcache::HashCache::load(store),
     };
-    let img = stage::build_all(&cx);
+    let img = build_checked(&cx);
     crate::store::cachegc::stamp_used();
     cx.hashes.save(store)?;
     let img = img?;
@@ -217,6 +217,27 @@ pub fn build(store: &Store, opts: &BuildOptions) -> Result<Image> {
         eprintln!("[Warning] One or more build-args {unused:?} were not consumed");
     }
     Ok(img)
+}
+
+/// Builds the target; the image's layers are all in the store when it returns (the output
+/// needs their bytes). A layer of an imported cache that fails its checks (see
+/// buildcache::session) makes the attempt fail and marks the layer bad: the build runs
+/// again without the records that name it, so a bad cache never fails a build.
+fn build_checked(cx: &Ctx) -> Result<Image> {
+    loop {
+        let failed = cx.store.session().map_or(0, |s| s.failures());
+        let img = stage::build_all(cx).and_then(|img| {
+            let diffs = &img.config.rootfs.diff_ids;
+            for (l, d) in img.manifest.layers.iter().zip(diffs) {
+                cx.store.ensure_layer(l, d)?;
+            }
+            Ok(img)
+        });
+        match cx.store.session() {
+            Some(s) if img.is_err() && s.failures() > failed => s.restart(),
+            _ => return img,
+        }
+    }
 }
 
 /// Run one instruction; Ok(true) when the result came from the cache.

@@ -19,6 +19,9 @@ pub fn build_all(cx: &Ctx) -> Result<Image> {
             .filter(|&i| cx.df.stages[i].name.is_some() || t.parse::<usize>().is_ok())
             .ok_or_else(|| Error::invalid(format!("--target {t:?}"), "no stage with that name"))?,
     };
+    if let Some(s) = cx.store.session() {
+        s.set_target(target);
+    }
     let bases: Vec<String> = (0..n).map(|i| base_ref(cx, i)).collect::<Result<_>>()?;
     let base_of = |i: usize| bases[i].clone();
     let mut todo = needed(&cx.df, target, &base_of);
@@ -232,7 +235,12 @@ fn build_stage(
     for (k, ins) in instructions.iter().enumerate() {
         let label = format!("{} {}", stage_label(cx, i, k + 2, total), ins.text);
         let step = cx.progress.start(&label);
-        match super::run_step(cx, &mut st, ins, i, &step, results) {
+        let before = st.key.clone();
+        let r = super::run_step(cx, &mut st, ins, i, &step, results);
+        if let (Some(s), true) = (cx.store.session(), st.key != before) {
+            s.note_step(i, &st.key); // a layer step: its record is this build's (--cache-to)
+        }
+        match r {
             Ok(cached) if cached => cx.progress.cached(&step),
             Ok(_) => cx.progress.done(&step),
             Err(e) => {

@@ -59,10 +59,12 @@ pub struct BuildArgs {
     /// Print only the image ID
     #[arg(short, long)]
     pub quiet: bool,
-    /// Import build cache from REGISTRY/REPO:TAG (repeatable; failures are warnings)
+    /// Import build cache: type=registry,ref=REG/REPO[:TAG] (short: REG/REPO[:TAG]) or
+    /// type=local,src=DIR (repeatable; consulted after the store's own; failures are warnings)
     #[arg(long)]
     pub cache_from: Vec<String>,
-    /// Export this build's cache to REGISTRY/REPO:TAG
+    /// Export this build's cache: type=registry,ref=REG/REPO[:TAG][,mode=min|max] (short:
+    /// REG/REPO[:TAG]) or type=local,dest=DIR[,mode=min|max]
     #[arg(long)]
     pub cache_to: Option<String>,
     /// USER:PASSWORD for the registries (cache, pushes; pushes go to one registry then)
@@ -217,28 +219,15 @@ pub fn run(store: &Store, a: BuildArgs) -> Result<i32> {
         insecure: !a.tls_verify,
         ..Default::default()
     };
-    let cache_to = a
-        .cache_to
-        .as_deref()
-        .map(crate::registry::RemoteRef::parse)
-        .transpose()?;
-    for f in &a.cache_from {
-        let r = crate::registry::RemoteRef::parse(f)
-            .and_then(|r| crate::registry::cache::import(store, &r, &reg));
-        match r {
-            Ok(n) => eprintln!("#0 importing cache from {f}: {n} records"),
-            Err(e) => eprintln!("berth-build: warning: --cache-from {f}: {e}"),
-        }
-    }
+    let caches =
+        crate::buildcache::Caches::parse(a.cache_to.as_deref(), &a.cache_from, reg.clone())?;
+    let store = &caches.attach(store);
     // Held (shared) until the exports and pushes are done: a prune waits for them.
     let _lock = store.lock_shared()?;
     // Mounts made for RUN/COPY die with this process, whatever kills it.
     crate::exec::mount::private_mount_namespace()?;
     let img = build(store, &opts)?;
-    if let Some(t) = cache_to {
-        let n = crate::registry::cache::export(store, &img, &t, &reg, &mut |l| eprintln!("{l}"))?;
-        eprintln!("#0 exported cache to {}: {n} layers", t.display());
-    }
+    caches.export(store, &img)?;
     outs.publish(store, &reg, &mut |l| {
         if !opts.quiet {
             eprintln!("{l}")

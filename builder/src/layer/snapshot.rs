@@ -25,6 +25,7 @@ pub fn ensure_snapshot(
     if dir.exists() {
         return Ok(dir);
     }
+    store.ensure_layer(layer, diff_id)?;
     let tmp = store.tmp_path("snap");
     fs::create_dir_all(&tmp).at(&tmp)?;
     let blob = store.blob_path(&layer.digest)?;

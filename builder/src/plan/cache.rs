@@ -30,15 +30,22 @@ fn path(store: &Store, key: &str) -> std::path::PathBuf {
     store.cache_dir().join(format!("{key}.json"))
 }
 
-/// The record for `key`, if present and its blob still exists; marked used now (its
-/// mtime: `prune --keep-storage/--filter until=` drop the least recently used first).
+/// The record for `key`: the store's own if its blob still exists (marked used now, by its
+/// mtime: `prune --keep-storage/--filter until=` drop the least recently used first), else
+/// one of the imported caches' (--cache-from, its layer fetched only when needed).
 pub fn get(store: &Store, key: &str) -> Option<CacheRecord> {
-    let p = path(store, key);
-    let data = fs::read(&p).ok()?;
-    let rec: CacheRecord = serde_json::from_slice(&data).ok()?;
-    let ok = rec.layer.iter().all(|l| store.has_blob(&l.digest));
-    ok.then(|| crate::store::cachegc::mark_used(&p));
-    ok.then_some(rec)
+    let own = read(store, key).filter(|rec| rec.layer.iter().all(|l| store.has_blob(&l.digest)));
+    if own.is_some() {
+        crate::store::cachegc::mark_used(&path(store, key));
+        return own;
+    }
+    store.session()?.record(key)
+}
+
+/// The store's record for `key`, whether or not its blob is there.
+pub fn read(store: &Store, key: &str) -> Option<CacheRecord> {
+    let data = fs::read(path(store, key)).ok()?;
+    serde_json::from_slice(&data).ok()
 }
 
 pub fn put(store: &Store, rec: &CacheRecord) -> Result<()> {

@@ -46,13 +46,18 @@ pub fn default_root() -> PathBuf {
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
+    /// Imported build caches (--cache-from) whose layers are fetched on first use.
+    session: Option<std::sync::Arc<crate::buildcache::session::Session>>,
 }
 
 impl Store {
     /// Open (creating if needed) the layout at `root`.
     pub fn open(root: impl Into<PathBuf>) -> Result<Store> {
         let root: PathBuf = root.into();
-        let s = Store { root };
+        let s = Store {
+            root,
+            session: None,
+        };
         for d in [
             s.root.join("blobs/sha256"),
             s.berth_dir().join("tmp"),
@@ -65,6 +70,7 @@ impl Store {
         // the runtime reads relative to the bundle (`--store ./s` broke every RUN).
         let s = Store {
             root: fs::canonicalize(&s.root).at(&s.root)?,
+            session: None,
         };
         let layout = s.root.join("oci-layout");
         if !layout.exists() {
@@ -78,6 +84,25 @@ impl Store {
             }
         }
         Ok(s)
+    }
+
+    /// This store with a build's imported caches attached.
+    pub fn with_session(mut self, s: std::sync::Arc<crate::buildcache::session::Session>) -> Store {
+        self.session = Some(s);
+        self
+    }
+
+    pub fn session(&self) -> Option<&crate::buildcache::session::Session> {
+        self.session.as_deref()
+    }
+
+    /// Makes sure a layer's blob is here, fetching it from an imported cache (checked
+    /// against its digest and `diff_id`) if that is where it is.
+    pub fn ensure_layer(&self, layer: &Descriptor, diff_id: &str) -> Result<()> {
+        match &self.session {
+            Some(s) if !self.has_blob(&layer.digest) => s.fetch(self, layer, diff_id),
+            _ => Ok(()),
+        }
     }
 
     pub fn root(&self) -> &Path {

@@ -12,6 +12,8 @@ pub struct Registry {
     pub ip: String,
     pub port: u16,
     pub storage: PathBuf,
+    /// The access log (start_logged only).
+    pub log: Option<PathBuf>,
 }
 
 impl Registry {
@@ -19,6 +21,29 @@ impl Registry {
     /// required.
     pub fn start(dir: &Path, htpasswd: Option<(&str, &str)>) -> Registry {
         Registry::start_with(dir, "127.0.0.1", htpasswd, false)
+    }
+
+    /// A plain-http registry on 127.0.0.1 whose access log (one line a request) goes to
+    /// `dir/registry.log`: tests count the blobs a client fetched (`blob_gets`).
+    pub fn start_logged(dir: &Path) -> Registry {
+        let log = dir.join("registry.log");
+        let mut r = Registry::start_with_log(dir, "127.0.0.1", None, false, Some(&log));
+        r.log = Some(log);
+        r
+    }
+
+    /// The digests of blobs fetched (GET …/blobs/…, status 200) so far, in order.
+    pub fn blob_gets(&self) -> Vec<String> {
+        let log = std::fs::read_to_string(self.log.as_ref().expect("start_logged")).unwrap();
+        log.lines()
+            .filter_map(|l| {
+                let req = l.split('"').nth(1)?;
+                let rest = req.strip_prefix("GET /v2/")?;
+                let (_, d) = rest.split_once("/blobs/")?;
+                let status = l.split('"').nth(2)?.split_whitespace().next()?;
+                (status == "200").then(|| d.split_whitespace().next().unwrap().to_string())
+            })
+            .collect()
     }
 
     /// A registry on 127.0.0.1 that speaks only TLS, with a self-signed certificate.
@@ -32,6 +57,16 @@ impl Registry {
     }
 
     fn start_with(dir: &Path, ip: &str, htpasswd: Option<(&str, &str)>, tls: bool) -> Registry {
+        Registry::start_with_log(dir, ip, htpasswd, tls, None)
+    }
+
+    fn start_with_log(
+        dir: &Path,
+        ip: &str,
+        htpasswd: Option<(&str, &str)>,
+        tls: bool,
+        log: Option<&Path>,
+    ) -> Registry {
         let port = std::net::TcpListener::bind((ip, 0))
             .unwrap()
             .local_addr()
@@ -50,11 +85,21 @@ impl Registry {
         }
         let cfg_path = dir.join("registry.yml");
         std::fs::write(&cfg_path, cfg).unwrap();
+        let out = || match log {
+            Some(l) => Stdio::from(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(l)
+                    .unwrap(),
+            ),
+            None => Stdio::null(),
+        };
         let child = Command::new("/usr/bin/docker-registry")
             .arg("serve")
             .arg(&cfg_path)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(out())
+            .stderr(out())
             .spawn()
             .expect("docker-registry (apt-get install docker-registry)");
         let r = Registry {
@@ -62,6 +107,7 @@ impl Registry {
             ip: ip.to_string(),
             port,
             storage,
+            log: None,
         };
         for _ in 0..100 {
             if std::net::TcpStream::connect((ip, port)).is_ok() {
