@@ -267,6 +267,12 @@ fn spec_and_features_are_valid_json() {
             .as_array()
             .unwrap()
             .contains(&json!("time")));
+        // Both systemd drivers are built in: PID 1's, and the user's (rootless).
+        let cg = &f["linux"]["cgroup"];
+        assert_eq!(
+            (&cg["systemd"], &cg["systemdUser"]),
+            (&json!(true), &json!(true))
+        );
         let r = b.path().join("rl");
         std::fs::create_dir_all(&r).unwrap();
         b.ok(&["spec", "--rootless", "--bundle", r.to_str().unwrap()]);

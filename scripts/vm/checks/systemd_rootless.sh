@@ -11,6 +11,8 @@
 # user namespace (unshare -r) authenticates to the bus as the host uid. On a cgroup v1
 # guest rootless systemd is refused in one line (by runc too). Exits 1 if a berth case fails.
 set -u
+# (A detached run keeps the stdout it was given: its output goes to a file, never through
+# $(...), which would wait for the container to exit.)
 MODE=${VM_CGROUP:-v2}
 U=berthsd
 fails=0
@@ -56,7 +58,7 @@ if [ "$MODE" = v1 ]; then
   config user.slice:berth:sdu '{"pids": {"limit": 64}}'
   for rt in berth runc; do
     RT=$W/berth; [ $rt = runc ] && RT=runc
-    out=$(asu $RT --systemd-cgroup --root $XDG/st-$rt run -d sdu-$rt 2>&1 </dev/null); rc=$?
+    asu $RT --systemd-cgroup --root $XDG/st-$rt run -d sdu-$rt >$W/log 2>&1 </dev/null; rc=$?; out=$(cat $W/log)
     left=$(asu $RT --root $XDG/st-$rt list -q 2>/dev/null)
     check "rootless systemd on cgroup v1 refused (rc $rc): $out" $rt \
       "$([ $rc != 0 ] && [ "$(echo "$out" | wc -l)" = 1 ] && [ -z "$left" ]; echo $?)" ""
@@ -77,7 +79,7 @@ for rt in berth runc; do
   cgp=/user.slice/user-$UID_.slice/user@$UID_.service/user.slice/$unit
   # 1. The scope, made by the user's systemd, with the limits as properties and in files.
   config user.slice:$rt:$id "$LIMITS"
-  out=$(asu $R run -d --pid-file $W/pid $id 2>&1 </dev/null)
+  rm -f $W/pid; asu $R run -d --pid-file $W/pid $id >$W/log 2>&1 </dev/null; out=$(cat $W/log)
   pid=$(cat $W/pid 2>/dev/null || echo 0)
   st=$(uprop $unit ActiveState); mem=$(uprop $unit MemoryMax); tasks=$(uprop $unit TasksMax)
   deleg=$(uprop $unit Delegate)
@@ -110,7 +112,7 @@ for rt in berth runc; do
   # 6. No cgroupsPath: user.slice, as runc's rootless default.
   config "" "$LIMITS"
   sed -i 's/"cgroupsPath": "", //' $W/b/config.json
-  out=$(asu $R run -d --pid-file $W/pid $id 2>&1 </dev/null)
+  asu $R run -d --pid-file $W/pid $id >$W/log 2>&1 </dev/null; out=$(cat $W/log)
   c=$(cat /proc/$(cat $W/pid 2>/dev/null || echo 0)/cgroup 2>/dev/null)
   check "no cgroupsPath -> $c" $rt \
     "$([ "$c" = "0::/user.slice/user-$UID_.slice/user@$UID_.service/user.slice/$rt-$id.scope" ]; echo $?)" "$out"
@@ -133,7 +135,7 @@ if [ -n "$miss" ]; then
   for rt in berth runc; do
     RT=$W/berth; [ $rt = runc ] && RT=runc
     config user.slice:$rt:nodeleg "$res"
-    out=$(asu $RT --systemd-cgroup --root $XDG/st-$rt run -d nodeleg 2>&1 </dev/null); rc=$?
+    asu $RT --systemd-cgroup --root $XDG/st-$rt run -d nodeleg >$W/log 2>&1 </dev/null; rc=$?; out=$(cat $W/log)
     as=$(uprop $rt-nodeleg.scope ActiveState)
     check "$miss not delegated: refused (rc $rc), unit ${as:-gone}: $out" $rt \
       "$([ $rc != 0 ] && [ "$(echo "$out" | wc -l)" = 1 ] && echo "$out" | grep -q "controller $miss" && [ "${as:-inactive}" = inactive ] && ! asu $RT --root $XDG/st-$rt state nodeleg >/dev/null 2>&1; echo $?)" ""
@@ -145,7 +147,7 @@ fi
 
 # 8. berth as uid 0 of a user namespace (as under rootlesskit): EXTERNAL with the host uid.
 config user.slice:berth:userns "$LIMITS" "unshare --user --map-root-user"
-out=$(asu unshare --user --map-root-user $W/berth --systemd-cgroup --root $XDG/st-userns run -d --pid-file $W/pid userns 2>&1 </dev/null)
+asu unshare --user --map-root-user $W/berth --systemd-cgroup --root $XDG/st-userns run -d userns >$W/log 2>&1 </dev/null; out=$(cat $W/log)
 st=$(uprop berth-userns.scope ActiveState)
 f=$(cat /sys/fs/cgroup/user.slice/user-$UID_.slice/user@$UID_.service/user.slice/berth-userns.scope/memory.max 2>&1)
 check "in a user namespace: scope $st, memory.max=$f" berth "$([ "$st" = active ] && [ "$f" = 67108864 ]; echo $?)" "$out"

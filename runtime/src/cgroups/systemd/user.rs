@@ -91,11 +91,15 @@ pub fn check_delegated(r: &LinuxResources, available: &str, dir: &Path) -> Resul
         .find(|(_, c)| !have.contains(&c.as_str()));
     match missing {
         None => Ok(()),
-        Some((field, c)) => Err(Error::Other(format!(
-            "{field}: controller {c} is not delegated to the user's systemd (it has: {}; see {}/cgroup.controllers; add it with `systemctl edit user@.service`: [Service] Delegate=... {c})",
-            if have.is_empty() { "none".to_string() } else { have.join(" ") },
-            dir.display()
-        ))),
+        Some((field, c)) => {
+            let with: Vec<&str> = have.iter().copied().chain([c.as_str()]).collect();
+            Err(Error::Other(format!(
+                "{field}: controller {c} is not delegated to the user's systemd ({}/cgroup.controllers has: {}); delegate it in a drop-in for user@.service: [Service] Delegate={}",
+                dir.display(),
+                if have.is_empty() { "none".to_string() } else { have.join(" ") },
+                with.join(" ")
+            )))
+        }
     }
 }
 
@@ -201,7 +205,10 @@ mod tests {
             e.starts_with("linux.resources.cpu.shares: controller cpu is not delegated"),
             "{e}"
         );
-        assert!(e.contains("it has: memory pids"), "{e}");
+        assert!(
+            e.contains("has: memory pids)") && e.ends_with("Delegate=memory pids cpu"),
+            "{e}"
+        );
         assert_eq!(e.lines().count(), 1);
         // cpuset, io, hugetlb and unified keys name their own controllers.
         let r = res(serde_json::json!({
@@ -217,9 +224,10 @@ mod tests {
         assert_eq!(cs, ["cpuset", "io", "memory", "hugetlb"]);
         let e = check_delegated(&r, "", dir).unwrap_err().to_string();
         assert!(
-            e.contains("controller cpuset") && e.contains("it has: none"),
+            e.contains("controller cpuset") && e.contains("has: none)"),
             "{e}"
         );
+        assert!(e.ends_with("Delegate=cpuset"), "{e}");
         // No limits: nothing needed, whatever is delegated.
         check_delegated(&LinuxResources::default(), "", dir).unwrap();
     }
