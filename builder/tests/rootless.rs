@@ -695,3 +695,47 @@ fn rootless_from_an_image_with_device_nodes_skips_them() {
     assert!(o.status.success(), "{err}");
     assert!(err.contains("skipped 1 device node"), "{err}");
 }
+
+/// `--output type=local` and `type=tar` as an ordinary user (issue 23): the directory's
+/// files are the user's own (as BuildKit's local exporter writes them), the layers are
+/// applied (whiteouts honoured), and the tar keeps the image's owners.
+#[test]
+fn rootless_local_and_tar_outputs() {
+    let fx = Fixture::new();
+    let u = user(WITH_SUBIDS, true);
+    let home = fx.home(&u);
+    fx.load(&u);
+    let (ctx, out, tar) = (home.join("ctx"), home.join("out"), home.join("fs.tar"));
+    let tar_spec = format!("type=tar,dest={}", tar.display());
+    let args = ["build", "--progress", "quiet", "-o", out.to_str().unwrap()];
+    let mut args = args.to_vec();
+    args.extend(["--output", &tar_spec, ctx.to_str().unwrap()]);
+    fx.user_ok(&u, &args);
+    for e in walkdir::WalkDir::new(&out).into_iter().flatten() {
+        let md = e.path().symlink_metadata().unwrap();
+        assert_eq!(
+            (md.uid(), md.gid()),
+            (u.uid, u.gid),
+            "{}",
+            e.path().display()
+        );
+    }
+    assert_eq!(std::fs::read_to_string(out.join("d/g")).unwrap(), "y\n");
+    assert!(!out.join("d/f").exists() && !out.join("bin/vi").exists());
+    assert_eq!(
+        std::fs::read_to_string(out.join("c/file.txt")).unwrap(),
+        "owned\n"
+    );
+    let o = Command::new("tar")
+        .args(["--numeric-owner", "-tvf"])
+        .arg(&tar)
+        .output()
+        .unwrap();
+    let list = String::from_utf8_lossy(&o.stdout).to_string();
+    let line = list
+        .lines()
+        .find(|l| l.ends_with(" c/file.txt"))
+        .expect(&list);
+    assert!(line.contains(" 1000/1000 "), "{line}");
+    fx.assert_nothing_left(&u);
+}
