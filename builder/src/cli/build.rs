@@ -222,6 +222,8 @@ pub fn run(store: &Store, a: BuildArgs) -> Result<i32> {
         .as_deref()
         .map(crate::registry::RemoteRef::parse)
         .transpose()?;
+    // Held (shared) from the cache import to the last push: a prune waits for all of it.
+    let _lock = store.lock_shared()?;
     for f in &a.cache_from {
         let r = crate::registry::RemoteRef::parse(f)
             .and_then(|r| crate::registry::cache::import(store, &r, &reg));
@@ -230,8 +232,6 @@ pub fn run(store: &Store, a: BuildArgs) -> Result<i32> {
             Err(e) => eprintln!("berth-build: warning: --cache-from {f}: {e}"),
         }
     }
-    // Held (shared) until the exports and pushes are done: a prune waits for them.
-    let _lock = store.lock_shared()?;
     // Mounts made for RUN/COPY die with this process, whatever kills it.
     crate::exec::mount::private_mount_namespace()?;
     let img = build(store, &opts)?;
