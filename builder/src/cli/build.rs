@@ -222,7 +222,8 @@ pub fn run(store: &Store, a: BuildArgs) -> Result<i32> {
     let caches =
         crate::buildcache::Caches::parse(a.cache_to.as_deref(), &a.cache_from, reg.clone())?;
     let store = &caches.attach(store);
-    // Held (shared) until the exports and pushes are done: a prune waits for them.
+    // Held (shared) from the cache imports (lazy, during the build) to the last push: a
+    // prune waits for all of it.
     let _lock = store.lock_shared()?;
     // Mounts made for RUN/COPY die with this process, whatever kills it.
     crate::exec::mount::private_mount_namespace()?;
