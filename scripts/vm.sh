@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs a command file as root inside a Debian 12 guest (systemd as PID 1, AppArmor enabled,
-# runc, containerd, busybox-static, gcc), booted with qemu under TCG, and exits with its status.
+# users' session buses (dbus-user-session), runc, containerd, busybox-static, gcc), booted with
+# qemu under TCG, and exits with its status.
 #
 #   scripts/vm.sh [--cgroup v2|v1] [--timeout SECS] [--out DIR] [--mem MiB] CMDFILE
 #   scripts/vm.sh --build          # only make (or find) the cached image
@@ -42,7 +43,7 @@ while [ $# -gt 0 ]; do
     --out) OUT=${2:?}; shift 2 ;;
     --mem) MEM=${2:?}; shift 2 ;;
     --build) BUILD_ONLY=1; shift ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     -*) die "unknown option $1" ;;
     *) [ -z "$CMDFILE" ] || die "one CMDFILE only"; CMDFILE=$1; shift ;;
   esac

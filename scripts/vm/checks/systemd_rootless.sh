@@ -6,7 +6,8 @@
 # `--systemd-cgroup` and cgroupsPath user.slice:RT:NAME, berth and runc side by side: the
 # user's systemd makes the scope with Delegate=yes and the limits as properties, its cgroup
 # below user@UID.service has memory.max/pids.max, update changes both, exec joins it, pause
-# freezes it, delete removes the unit. berth alone: a limit on a controller the user manager
+# freezes it, delete removes the unit. (runc 1.1.5 leaves an exec'd process where its
+# caller was: it ignores a failed rootless cgroup join.) berth alone: a limit on a controller the user manager
 # was not delegated is refused in one line with nothing left; and berth run by uid 0 of a
 # user namespace (unshare -r) authenticates to the bus as the host uid. On a cgroup v1
 # guest rootless systemd is refused in one line (by runc too). Exits 1 if a berth case fails.
@@ -95,9 +96,20 @@ for rt in berth runc; do
   f=$(cat /sys/fs/cgroup$cgp/memory.max 2>&1); p=$(cat /sys/fs/cgroup$cgp/pids.max 2>&1)
   check "update: MemoryMax=$mem TasksMax=$tasks memory.max=$f pids.max=$p" $rt \
     "$([ "$mem" = 134217728 ] && [ "$tasks" = 100 ] && [ "$f" = 134217728 ] && [ "$p" = 100 ]; echo $?)" "$out"
-  # 3. exec joins the scope (a cgroup namespace shows it as the root).
+  # 2b. update of a controller the user manager was not delegated: refused by name.
+  if ! grep -qw cpuset $MGR/cgroup.controllers; then
+    out=$(asu $R update --cpuset-cpus 0 $id 2>&1); rc=$?
+    check "update of cpuset (not delegated) refused (rc $rc): $out" $rt \
+      "$([ $rc != 0 ] && echo "$out" | grep -q 'controller cpuset'; echo $?)" ""
+  fi
+  # 3. exec joins the scope (a cgroup namespace shows it as the root): the caller is outside
+  # the user manager's subtree, so the process cannot move itself there; berth asks systemd
+  # (AttachProcessesToUnit). Seen from the host too: a second process in the scope.
   ecg=$(asu $R exec $id cat /proc/self/cgroup 2>&1 | tail -1)
   check "exec cgroup: $ecg" $rt "$(echo "$ecg" | grep -q "$unit\$\|^0::/\$"; echo $?)" ""
+  asu $R exec -d $id sleep 30 >$W/log 2>&1 </dev/null
+  n=$(wc -l </sys/fs/cgroup$cgp/cgroup.procs)
+  check "exec -d: $n processes in the scope ($(cat $W/log))" $rt "$([ "$n" = 2 ]; echo $?)" ""
   # 4. pause / resume freeze the delegated scope.
   out=$(asu $R pause $id 2>&1); fz=$(cat /sys/fs/cgroup$cgp/cgroup.freeze 2>&1)
   s=$(asu $R state $id 2>/dev/null | grep -o '"status": *"[a-z]*"')
