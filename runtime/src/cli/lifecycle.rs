@@ -1,6 +1,6 @@
 //! create, run, kill, delete.
 
-use berth::container::{create as c, ops, supervise};
+use berth::container::{create as c, ops, run};
 use clap::Args;
 use std::path::{Path, PathBuf};
 
@@ -83,40 +83,11 @@ pub fn create(root: &Path, a: CreateArgs, systemd: bool) -> berth::Result<i32> {
 
 pub fn run(root: &Path, a: RunArgs, systemd: bool) -> berth::Result<i32> {
     berth::selfexe::ensure_cloned()?;
-    if !a.detach {
-        supervise::become_subreaper();
-    }
-    // A foreground terminal without --console-socket: berth holds the pty itself, as runc does.
-    let o = c::CreateOpts {
-        relay_tty: !a.detach,
-        ..opts(root, &a.create, systemd)
+    let mode = run::RunMode {
+        detach: a.detach,
+        keep: a.keep,
     };
-    let mut created = c::create(&o)?;
-    let pid = created.state.pid;
-    let relay = created.console.take();
-    drop(created);
-    let master = relay.map(|r| r.recv_master()).transpose();
-    if let Ok(Some(m)) = &master {
-        berth::ttyproxy::copy_winsize(std::os::fd::AsRawFd::as_raw_fd(m));
-    }
-    let master = match master.and_then(|m| ops::start(root, &a.create.id).map(|_| m)) {
-        Ok(m) => m,
-        Err(e) => {
-            let _ = ops::delete(root, &a.create.id, true);
-            return Err(e);
-        }
-    };
-    if a.detach {
-        return Ok(0);
-    }
-    let code = match master {
-        Some(m) => berth::ttyproxy::proxy(pid, m),
-        None => supervise::wait(pid),
-    };
-    if !a.keep {
-        ops::delete(root, &a.create.id, true)?;
-    }
-    Ok(code)
+    run::run(opts(root, &a.create, systemd), mode)
 }
 
 pub fn kill(root: &Path, a: KillArgs) -> berth::Result<i32> {

@@ -1,9 +1,9 @@
-//! update: change a running container's cgroup limits (runc's flags, or --resources JSON).
+//! update: change a running container's cgroup limits (runc's flags, or --resources JSON);
+//! the library's `container::update` turns either into typed `LinuxResources`.
 
+use berth::container::update::{self, ResourceFlags};
 use berth::Error;
 use clap::Args;
-use oci_spec::runtime::LinuxResources;
-use serde_json::{json, Value};
 use std::path::Path;
 
 #[derive(Args, Debug)]
@@ -39,111 +39,39 @@ pub struct UpdateArgs {
     pub id: String,
 }
 
-/// "512m", "1g", "1024", "-1" → bytes (binary units, as runc's RAMInBytes).
-fn size(flag: &str, s: &str) -> berth::Result<i64> {
-    let t = s.trim().to_ascii_lowercase();
-    let t = t.strip_suffix('b').unwrap_or(&t);
-    let (num, mul) = match t.chars().last() {
-        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
-        Some('m') => (&t[..t.len() - 1], 1 << 20),
-        Some('g') => (&t[..t.len() - 1], 1 << 30),
-        Some('t') => (&t[..t.len() - 1], 1 << 40),
-        _ => (t, 1),
-    };
-    let n: i64 = num
-        .parse()
-        .map_err(|_| Error::Other(format!("--{flag} {s:?}: not a size (e.g. 512m, 1g, -1)")))?;
-    Ok(if n < 0 { -1 } else { n * mul })
-}
-
-fn from_flags(a: &UpdateArgs) -> berth::Result<Value> {
-    let mut r = json!({});
-    let mut set = |path: &[&str], v: Value| {
-        let mut cur = &mut r;
-        for p in &path[..path.len() - 1] {
-            cur = cur.as_object_mut().unwrap().entry(*p).or_insert(json!({}));
+impl UpdateArgs {
+    fn flags(&self) -> ResourceFlags {
+        ResourceFlags {
+            memory: self.memory.clone(),
+            memory_reservation: self.memory_reservation.clone(),
+            memory_swap: self.memory_swap.clone(),
+            cpu_shares: self.cpu_shares,
+            cpu_quota: self.cpu_quota,
+            cpu_period: self.cpu_period,
+            cpu_rt_period: self.cpu_rt_period,
+            cpu_rt_runtime: self.cpu_rt_runtime,
+            cpuset_cpus: self.cpuset_cpus.clone(),
+            cpuset_mems: self.cpuset_mems.clone(),
+            pids_limit: self.pids_limit,
+            blkio_weight: self.blkio_weight,
         }
-        cur[path[path.len() - 1]] = v;
-    };
-    if let Some(m) = &a.memory {
-        set(&["memory", "limit"], json!(size("memory", m)?));
     }
-    if let Some(m) = &a.memory_reservation {
-        set(
-            &["memory", "reservation"],
-            json!(size("memory-reservation", m)?),
-        );
-    }
-    if let Some(m) = &a.memory_swap {
-        set(&["memory", "swap"], json!(size("memory-swap", m)?));
-    }
-    if let Some(v) = a.cpu_shares {
-        set(&["cpu", "shares"], json!(v));
-    }
-    if let Some(v) = a.cpu_period {
-        set(&["cpu", "period"], json!(v));
-    }
-    if let Some(v) = a.cpu_quota {
-        set(&["cpu", "quota"], json!(v));
-    }
-    if let Some(v) = a.cpu_rt_period {
-        set(&["cpu", "realtimePeriod"], json!(v));
-    }
-    if let Some(v) = a.cpu_rt_runtime {
-        set(&["cpu", "realtimeRuntime"], json!(v));
-    }
-    if let Some(v) = &a.cpuset_cpus {
-        set(&["cpu", "cpus"], json!(v));
-    }
-    if let Some(v) = &a.cpuset_mems {
-        set(&["cpu", "mems"], json!(v));
-    }
-    if let Some(v) = a.pids_limit {
-        set(&["pids", "limit"], json!(v));
-    }
-    if let Some(v) = a.blkio_weight {
-        set(&["blockIO", "weight"], json!(v));
-    }
-    Ok(r)
 }
 
 pub fn update(root: &Path, a: UpdateArgs) -> berth::Result<i32> {
-    let doc: Value = match &a.resources {
+    let r = match &a.resources {
         Some(src) => {
             let data = if src == "-" {
-                let mut s = String::new();
-                std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)
+                let mut d = Vec::new();
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut d)
                     .map_err(|e| Error::io("stdin", e))?;
-                s
+                d
             } else {
-                std::fs::read_to_string(src).map_err(|e| Error::io(src, e))?
+                std::fs::read(src).map_err(|e| Error::io(src, e))?
             };
-            serde_json::from_str(&data)
-                .map_err(|e| Error::Other(format!("--resources {src}: {e}")))?
+            update::parse_resources(src, &data)?
         }
-        None => from_flags(&a)?,
+        None => a.flags().resources()?,
     };
-    let text = serde_json::to_vec(&doc).unwrap_or_default();
-    let r: LinuxResources = berth::jsonpath::from_slice(&text).map_err(|e| {
-        let field = match e.field.as_str() {
-            "(document)" => String::new(),
-            f => format!(".{f}"),
-        };
-        Error::Other(format!("--resources: linux.resources{field}: {}", e.msg))
-    })?;
     berth::container::ops::update(root, &a.id, &r).map(|_| 0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_parse_like_runc() {
-        assert_eq!(size("m", "512m").unwrap(), 512 << 20);
-        assert_eq!(size("m", "1G").unwrap(), 1 << 30);
-        assert_eq!(size("m", "4096").unwrap(), 4096);
-        assert_eq!(size("m", "-1").unwrap(), -1);
-        assert!(size("m", "lots").unwrap_err().to_string().contains("--m"));
-    }
 }
