@@ -42,6 +42,10 @@ for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break;
 
 # Pristine stores holding only the base: berth-build's (an OCI layout), buildah's.
 BERTH_STORE=$work/base bash scripts/python-base.sh "$work/bin/berth-build" "$BASE"
+# The base unpacked in both, as skopeo leaves it in buildah's: one RUN on it in berth-build's.
+mkdir -p "$work/unpack"
+printf 'FROM %s\nRUN true\n' "$BASE" > "$work/unpack/Dockerfile"
+"$work/bin/berth-build" --store "$work/base" build $BR -q --no-cache "$work/unpack" >/dev/null
 bh_fresh() { # DIR: a buildah storage with only the base
   rm -rf "$1"
   skopeo copy -q "oci:$work/base:$BASE" "containers-storage:[overlay@$1/root+$1/run]$BASE"

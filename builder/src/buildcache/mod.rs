@@ -11,6 +11,7 @@ pub mod spec;
 use crate::error::Result;
 use crate::plan::cache::{self, CacheRecord};
 use crate::registry::RegistryOptions;
+use crate::store::types::Descriptor;
 use crate::store::{Image, Store};
 use session::{Session, Source};
 use spec::{CacheFrom, CacheTo, Location, Mode};
@@ -83,17 +84,37 @@ impl Caches {
             return Ok(());
         };
         let records = select(store, s, to.mode, img);
-        for r in &records {
-            if let Some(l) = &r.layer {
-                store.ensure_layer(l, &r.diff_id)?;
+        let art = artifact::write(store, records.clone())?;
+        // A layer still in a cache on the target's registry is mounted there (or found
+        // present), not downloaded to be uploaded again; any other is fetched first.
+        let remote = |l: &Descriptor| match &to.at {
+            Location::Registry(t) => {
+                !store.has_blob(&l.digest) && s.held_on(&t.registry, &l.digest)
             }
-        }
-        let art = artifact::write(store, records)?;
+            Location::Local(_) => false,
+        };
+        let fetch_all = |all: bool| -> Result<()> {
+            for r in &records {
+                match &r.layer {
+                    Some(l) if all || !remote(l) => store.ensure_layer(l, &r.diff_id)?,
+                    _ => {}
+                }
+            }
+            Ok(())
+        };
+        fetch_all(false)?;
         match &to.at {
             Location::Registry(r) => {
-                crate::registry::cache::export(store, &art, r, &self.reg, &mut |l| {
-                    eprintln!("{l}")
-                })?
+                let push = || {
+                    crate::registry::cache::export(store, &art, r, &self.reg, &mut |l| {
+                        eprintln!("{l}")
+                    })
+                };
+                if push().is_err() {
+                    // The registry declined a mount: send the bytes.
+                    fetch_all(true)?;
+                    push()?;
+                }
             }
             Location::Local(d) => local::export(store, d, &art)?,
         }

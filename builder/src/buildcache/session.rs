@@ -57,6 +57,14 @@ impl Session {
         })
     }
 
+    /// Whether a cache in a registry named `registry` holds the layer `digest`.
+    pub fn held_on(&self, registry: &str, digest: &str) -> bool {
+        self.sources.iter().any(|s| {
+            matches!(&s.at, Location::Registry(r) if r.registry == registry)
+                && s.offer.layers.contains_key(digest)
+        })
+    }
+
     /// How many layers have failed so far (a build compares it before and after).
     pub fn failures(&self) -> usize {
         lock(&self.bad).len()

@@ -38,6 +38,9 @@ pub fn import(store: &Store, from: &RemoteRef, o: &RegistryOptions) -> Result<Of
         get_blob(&mut c, store, &m.config)?;
     }
     let cfg: CacheConfig = store.read_json(&m.config.digest)?;
+    // Where its layers are: an export to this registry mounts them, never downloads them.
+    let digests: Vec<String> = m.layers.iter().map(|l| l.digest.clone()).collect();
+    super::push::remember(store, &from.registry, &from.repo, &digests)?;
     Ok(artifact::offer(&m, cfg))
 }
 
