@@ -357,7 +357,7 @@ fn place_heredocs(
         } else {
             p.dest_rel.to_path_buf()
         };
-        let (dir, name) = make_parent(p.staging, Some(p.view), &target)?;
+        let (dir, name) = make_parent(p.staging, Some(p.view), &target, None)?;
         let text = if h.expand {
             expand::heredoc(&h.content, &|n: &str| st.lookup(n))
                 .unwrap_or_else(|_| h.content.clone())
@@ -408,7 +408,7 @@ fn place(cx: &Ctx, ins: &Instruction, p: &PlaceCx, srcs: &[Src]) -> Result<()> {
         let host = s.host();
         let defer = (p.ctx && !s.remote).then_some(p.deferred);
         if st.is_dir() {
-            let dd = make_dirs(p.staging, Some(p.view), p.dest_rel)?;
+            let dd = make_dirs(p.staging, Some(p.view), p.dest_rel, None)?;
             let sd = s.tree.dir(&s.real)?;
             let o = CopyOpts {
                 own: p.owner,
@@ -431,7 +431,7 @@ fn place(cx: &Ctx, ins: &Instruction, p: &PlaceCx, srcs: &[Src]) -> Result<()> {
             continue;
         }
         if p.add && p.ctx && !s.remote && crate::layer::unpack::is_archive(&host) {
-            let dd = make_dirs(p.staging, Some(p.view), p.dest_rel)?;
+            let dd = make_dirs(p.staging, Some(p.view), p.dest_rel, None)?;
             let opts = crate::layer::unpack::UnpackOptions {
                 overlay_whiteouts: false,
                 strict: true,
@@ -447,7 +447,7 @@ fn place(cx: &Ctx, ins: &Instruction, p: &PlaceCx, srcs: &[Src]) -> Result<()> {
         } else {
             p.dest_rel.to_path_buf()
         };
-        let (dd, name) = make_parent(p.staging, Some(p.view), &target)?;
+        let (dd, name) = make_parent(p.staging, Some(p.view), &target, None)?;
         let (sd, sname) = s.tree.parent(&s.real)?;
         let o = CopyOpts {
             own: p.owner,

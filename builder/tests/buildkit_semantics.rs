@@ -1,0 +1,38 @@
+//! Dockerfile semantics where berth-build follows BuildKit's dockerfile2llb (issue 18):
+//! WORKDIR's owner, ARG scope across `FROM stage`, COPY's destination and parents, history.
+
+mod common;
+use common::*;
+use std::os::unix::fs::MetadataExt;
+
+/// `(uid, gid, mode)` of `p` under `root`.
+fn meta(root: &std::path::Path, p: &str) -> (u32, u32, u32) {
+    let m = std::fs::symlink_metadata(root.join(p)).unwrap();
+    (m.uid(), m.gid(), m.mode() & 0o7777)
+}
+
+/// WORKDIR makes a missing directory (and its missing parents) as the current USER, numeric
+/// or a name from the image's /etc/passwd; an existing directory is left as it is.
+#[test]
+fn workdir_is_made_as_the_current_user() {
+    let e = Env::with_busybox();
+    let df = "FROM busybox\nUSER 1000:50\nWORKDIR /w/x\nWORKDIR /tmp\nUSER app\nWORKDIR /srv/app\n\
+USER 7\nWORKDIR /seven\n";
+    let ctx = e.context("ctx", &[("Dockerfile", df)]);
+    e.build(&ctx, &["-t", "wd"]);
+    let root = e.umoci_unpack("wd:latest", "u");
+    assert_eq!(meta(&root, "w"), (1000, 50, 0o755));
+    assert_eq!(meta(&root, "w/x"), (1000, 50, 0o755));
+    assert_eq!(
+        meta(&root, "tmp"),
+        (0, 0, 0o1777),
+        "an existing dir is kept"
+    );
+    assert_eq!(meta(&root, "srv"), (1000, 1000, 0o755));
+    assert_eq!(meta(&root, "srv/app"), (1000, 1000, 0o755));
+    assert_eq!(
+        meta(&root, "seven"),
+        (7, 7, 0o755),
+        "a number alone is uid and gid"
+    );
+}
