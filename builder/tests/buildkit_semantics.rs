@@ -36,3 +36,19 @@ USER 7\nWORKDIR /seven\n";
         "a number alone is uid and gid"
     );
 }
+
+/// A stage built `FROM parent` sees the ARGs declared in the parent (a global ARG only where
+/// the parent re-declared it); an unrelated stage sees none of them.
+#[test]
+fn from_stage_inherits_the_parents_args() {
+    let e = Env::with_busybox();
+    let df = "ARG G=global\nARG H=other\nFROM busybox AS parent\nARG FOO=123\nARG G\n\
+FROM parent AS child\nRUN echo \"FOO=$FOO G=$G H=$H\" > /seen\n\
+FROM busybox AS final\nCOPY --from=child /seen /child\nRUN echo \"FOO=$FOO G=$G\" > /seen\n";
+    let ctx = e.context("ctx", &[("Dockerfile", df)]);
+    e.build(&ctx, &["-t", "args", "--build-arg", "FOO=bar"]);
+    let root = e.umoci_unpack("args:latest", "u");
+    let rd = |p: &str| std::fs::read_to_string(root.join(p)).unwrap();
+    assert_eq!(rd("child"), "FOO=bar G=global H=\n");
+    assert_eq!(rd("seen"), "FOO= G=\n");
+}
