@@ -52,3 +52,45 @@ FROM busybox AS final\nCOPY --from=child /seen /child\nRUN echo \"FOO=$FOO G=$G\
     assert_eq!(rd("child"), "FOO=bar G=global H=\n");
     assert_eq!(rd("seen"), "FOO= G=\n");
 }
+
+/// COPY --chown makes missing parents as that owner; a directory COPY keeps an existing
+/// destination's mode and owner and makes a missing one 0755; --chown/--chmod apply to the
+/// copied content only.
+#[test]
+fn copy_destination_and_parents_are_buildkits() {
+    let e = Env::with_busybox();
+    let df = "FROM busybox\nRUN mkdir -m 0700 /exist && chown 5:6 /exist\n\
+COPY --chown=1000:50 a.txt /new/deep/a\nCOPY --chown=1000:50 --chmod=600 d /exist/\n\
+COPY d /fresh/\nCOPY --chown=1000:50 d /fresh2/sub/\n";
+    let ctx = e.context(
+        "ctx",
+        &[("Dockerfile", df), ("a.txt", "a\n"), ("d/f", "f\n")],
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &str, m: u32| {
+        std::fs::set_permissions(ctx.join(p), std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    mode("a.txt", 0o644);
+    mode("d/f", 0o644);
+    mode("d", 0o700);
+    e.build(&ctx, &["-t", "cp"]);
+    let root = e.umoci_unpack("cp:latest", "u");
+    assert_eq!(meta(&root, "new"), (1000, 50, 0o755));
+    assert_eq!(meta(&root, "new/deep"), (1000, 50, 0o755));
+    assert_eq!(meta(&root, "new/deep/a"), (1000, 50, 0o644));
+    assert_eq!(
+        meta(&root, "exist"),
+        (5, 6, 0o700),
+        "an existing dest is kept"
+    );
+    assert_eq!(meta(&root, "exist/f"), (1000, 50, 0o600));
+    assert_eq!(
+        meta(&root, "fresh"),
+        (0, 0, 0o755),
+        "made 0755, not the source's 0700"
+    );
+    assert_eq!(meta(&root, "fresh/f"), (0, 0, 0o644));
+    assert_eq!(meta(&root, "fresh2"), (1000, 50, 0o755));
+    assert_eq!(meta(&root, "fresh2/sub"), (1000, 50, 0o755));
+    assert_eq!(meta(&root, "fresh2/sub/f"), (1000, 50, 0o644));
+}

@@ -79,6 +79,12 @@ pub fn set_dir_meta(d: &Dir, st: &Stat, own: Owner) -> Result<()> {
     nix::sys::stat::futimens(fd, &t, &t).at(d.path())
 }
 
+/// Sets the mtime (and atime) of the open directory `d` itself.
+pub fn set_dir_mtime(d: &Dir, (s, ns): (i64, i64)) -> Result<()> {
+    let t = TimeSpec::new(s, ns);
+    nix::sys::stat::futimens(d.as_fd(), &t, &t).at(d.path())
+}
+
 /// Regular files staged empty, their bytes to be read from the source when the layer is
 /// packed (staging path → source's host path, symlink-free): a COPY from the context then
 /// reads each byte once for its cache key and once into the layer, instead of also copying
