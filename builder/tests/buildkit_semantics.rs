@@ -94,3 +94,40 @@ COPY d /fresh/\nCOPY --chown=1000:50 d /fresh2/sub/\n";
     assert_eq!(meta(&root, "fresh2/sub"), (1000, 50, 0o755));
     assert_eq!(meta(&root, "fresh2/sub/f"), (1000, 50, 0o644));
 }
+
+/// History as BuildKit writes it: one empty entry per ARG with the values used, RUN with
+/// `|N K=V` for the ARGs in scope (ENV's value where ENV sets one) and the argv joined by
+/// spaces (exec form too), `WORKDIR /` recorded, WORKDIR with the absolute path.
+#[test]
+fn history_is_buildkits() {
+    let e = Env::with_busybox();
+    let df =
+        "FROM busybox\nARG A=1 B\nARG C\nENV B=envb\nRUN echo hi > /h\nRUN [\"touch\", \"/x\"]\n\
+WORKDIR /\nWORKDIR srv\n";
+    let ctx = e.context("ctx", &[("Dockerfile", df)]);
+    e.build(&ctx, &["-t", "hist", "--build-arg", "C=c"]);
+    let i = e.inspect("hist");
+    let hist = i["History"].as_array().unwrap();
+    let n = e.inspect("busybox")["History"]
+        .as_array()
+        .map_or(0, |h| h.len());
+    let got: Vec<(&str, bool)> = hist[n..]
+        .iter()
+        .map(|h| (h["created_by"].as_str().unwrap(), h["empty_layer"] == true))
+        .filter(|(c, _)| !c.starts_with("ENV"))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("ARG A=1 B", true),
+            ("ARG C=c", true),
+            (
+                "RUN |3 A=1 B=envb C=c /bin/sh -c echo hi > /h # buildkit",
+                false
+            ),
+            ("RUN |3 A=1 B=envb C=c touch /x # buildkit", false),
+            ("WORKDIR /", true),
+            ("WORKDIR /srv", false),
+        ]
+    );
+}

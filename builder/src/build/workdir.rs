@@ -26,6 +26,7 @@ fn mkdir_owner(view: &Root, user: &str) -> Result<(u32, u32)> {
 pub fn ensure_dir(cx: &Ctx, st: &mut StageState, dir: &str, created_by: &str) -> Result<bool> {
     let rel = Path::new(dir.trim_start_matches('/'));
     if rel.as_os_str().is_empty() {
+        st.history(created_by, true, None); // `WORKDIR /` is recorded, as BuildKit does
         return Ok(false);
     }
     let key = st.step_key(
