@@ -4,7 +4,7 @@
 //! of a stage and of the staged layer itself resolve inside their own tree.
 
 use super::chmod::Chmod;
-use super::fsutil::{copy_leaf, copy_tree, make_dirs, make_parent, set_dir_meta, At, CopyOpts};
+use super::fsutil::{copy_leaf, copy_tree, make_dirs, make_parent, set_dir_mtime, At, CopyOpts};
 use super::fsutil::{Deferred, Owner};
 use super::resolve::resolve_dest;
 use super::run::{apply_record, commit_dir, resolve_user};
@@ -297,6 +297,7 @@ pub fn copy(
         view: &view_root,
         dest_rel: &dest_rel,
         into_dir: dest_dir || view_is_dir || dest_rel.as_os_str().is_empty(),
+        parents: x.chown.as_ref().and(owner.ids),
         owner,
         add,
         ctx,
@@ -357,7 +358,7 @@ fn place_heredocs(
         } else {
             p.dest_rel.to_path_buf()
         };
-        let (dir, name) = make_parent(p.staging, Some(p.view), &target)?;
+        let (dir, name) = make_parent(p.staging, Some(p.view), &target, p.parents)?;
         let text = if h.expand {
             expand::heredoc(&h.content, &|n: &str| st.lookup(n))
                 .unwrap_or_else(|_| h.content.clone())
@@ -390,6 +391,8 @@ struct PlaceCx<'a> {
     view: &'a Root,
     dest_rel: &'a Path,
     into_dir: bool,
+    /// Owner of the directories the copy makes (BuildKit's mkdir as the --chown user).
+    parents: Option<(u32, u32)>,
     owner: Owner,
     add: bool,
     ctx: bool,
@@ -408,7 +411,7 @@ fn place(cx: &Ctx, ins: &Instruction, p: &PlaceCx, srcs: &[Src]) -> Result<()> {
         let host = s.host();
         let defer = (p.ctx && !s.remote).then_some(p.deferred);
         if st.is_dir() {
-            let dd = make_dirs(p.staging, Some(p.view), p.dest_rel)?;
+            let dd = make_dirs(p.staging, Some(p.view), p.dest_rel, p.parents)?;
             let sd = s.tree.dir(&s.real)?;
             let o = CopyOpts {
                 own: p.owner,
@@ -426,12 +429,21 @@ fn place(cx: &Ctx, ins: &Instruction, p: &PlaceCx, srcs: &[Src]) -> Result<()> {
                 rel: p.dest_rel.to_path_buf(),
                 host: PathBuf::new(),
             };
+            // The destination directory keeps its own mode and owner (made 0755 when
+            // missing): --chown/--chmod are for the copied content (BuildKit). Its mtime
+            // stays the image's (or the source's, when made), not the time of this copy.
             copy_tree(&o, &src, &dst)?;
-            set_dir_meta(&dd, &st, p.owner)?;
+            let kept = p
+                .view
+                .lstat(p.dest_rel)
+                .ok()
+                .flatten()
+                .filter(|v| v.is_dir());
+            set_dir_mtime(&dd, kept.map_or(st.mtime(), |v| v.mtime()))?;
             continue;
         }
         if p.add && p.ctx && !s.remote && crate::layer::unpack::is_archive(&host) {
-            let dd = make_dirs(p.staging, Some(p.view), p.dest_rel)?;
+            let dd = make_dirs(p.staging, Some(p.view), p.dest_rel, p.parents)?;
             let opts = crate::layer::unpack::UnpackOptions {
                 overlay_whiteouts: false,
                 strict: true,
@@ -447,7 +459,7 @@ fn place(cx: &Ctx, ins: &Instruction, p: &PlaceCx, srcs: &[Src]) -> Result<()> {
         } else {
             p.dest_rel.to_path_buf()
         };
-        let (dd, name) = make_parent(p.staging, Some(p.view), &target)?;
+        let (dd, name) = make_parent(p.staging, Some(p.view), &target, p.parents)?;
         let (sd, sname) = s.tree.parent(&s.real)?;
         let o = CopyOpts {
             own: p.owner,

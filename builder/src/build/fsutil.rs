@@ -79,6 +79,12 @@ pub fn set_dir_meta(d: &Dir, st: &Stat, own: Owner) -> Result<()> {
     nix::sys::stat::futimens(fd, &t, &t).at(d.path())
 }
 
+/// Sets the mtime (and atime) of the open directory `d` itself.
+pub fn set_dir_mtime(d: &Dir, (s, ns): (i64, i64)) -> Result<()> {
+    let t = TimeSpec::new(s, ns);
+    nix::sys::stat::futimens(d.as_fd(), &t, &t).at(d.path())
+}
+
 /// Regular files staged empty, their bytes to be read from the source when the layer is
 /// packed (staging path → source's host path, symlink-free): a COPY from the context then
 /// reads each byte once for its cache key and once into the layer, instead of also copying
@@ -208,18 +214,28 @@ pub fn copy_tree(o: &CopyOpts, src: &At, dst: &At) -> Result<bool> {
 }
 
 /// Opens `rel` in the staging tree (made as needed: each new directory gets the metadata
-/// of the same directory in `view`, the image so far, or 0755; a non-directory staged in
+/// of the same directory in `view`, the image so far, or 0755 owned by `new_owner` (BuildKit's
+/// mkdir-with-parents as the user of WORKDIR or COPY --chown); a non-directory staged in
 /// the way is replaced). `rel` holds plain names only (a path `resolve_dest` gave).
-pub fn make_dirs(staging: &Root, view: Option<&Root>, rel: &Path) -> Result<Dir> {
+pub fn make_dirs(
+    staging: &Root,
+    view: Option<&Root>,
+    rel: &Path,
+    new_owner: Option<(u32, u32)>,
+) -> Result<Dir> {
     let mut cur = staging.top()?;
     let mut path = PathBuf::new();
     for name in rel.iter() {
         path.push(name);
         let (d, made) = ensure_dir(&cur, name)?;
         if made {
-            if let Some(st) = view.and_then(|v| v.lstat(&path).ok().flatten()) {
-                if st.is_dir() {
-                    set_dir_meta(&d, &st, Owner::default())?;
+            match view.and_then(|v| v.lstat(&path).ok().flatten()) {
+                Some(st) if st.is_dir() => set_dir_meta(&d, &st, Owner::default())?,
+                _ => {
+                    if let Some((uid, gid)) = new_owner {
+                        nix::unistd::fchown(d.as_fd(), Some(uid.into()), Some(gid.into()))
+                            .map_err(|e| chown_err(d.path().to_path_buf(), uid, gid, e.into()))?;
+                    }
                 }
             }
         }
@@ -233,6 +249,7 @@ pub fn make_parent(
     staging: &Root,
     view: Option<&Root>,
     rel: &Path,
+    new_owner: Option<(u32, u32)>,
 ) -> Result<(Dir, std::ffi::OsString)> {
     let name = rel
         .file_name()
@@ -244,5 +261,8 @@ pub fn make_parent(
             )
         })?;
     let parent = rel.parent().unwrap_or(Path::new(""));
-    Ok((make_dirs(staging, view, parent)?, name.to_os_string()))
+    Ok((
+        make_dirs(staging, view, parent, new_owner)?,
+        name.to_os_string(),
+    ))
 }

@@ -253,6 +253,7 @@ fn run_step(
     let at = |e: String| Error::invalid(format!("{}:{}: {}", cx.file_name, ins.line, ins.text), e);
     match &ins.kind {
         Kind::Arg(list) => {
+            let mut shown = vec![]; // BuildKit's history: `ARG K=V K2`, with the values used
             for (name, def) in list {
                 let v = match (cx.opts.build_args.get(name), def) {
                     (Some(v), _) => Some(v.clone()),
@@ -262,8 +263,13 @@ fn run_step(
                     (None, None) => cx.meta.get(name).cloned().or_else(|| platform_arg(name)),
                 };
                 cx.used_args.lock().expect("lock").insert(name.clone());
-                st.args.insert(name.clone(), v);
+                shown.push(match &v {
+                    Some(v) => format!("{name}={v}"),
+                    None => name.clone(),
+                });
+                st.set_arg(name, v);
             }
+            st.history(&format!("ARG {}", shown.join(" ")), true, None);
             Ok(false)
         }
         Kind::Run(cmd, spec) => run::run(cx, st, ins, cmd, spec, step, (stage, results)),
@@ -290,7 +296,7 @@ fn run_step(
             st.apply(change);
             if let Kind::Workdir(_) = kind {
                 let dir = st.config.config.working_dir.clone().unwrap_or_default();
-                return workdir::ensure_dir(cx, st, &dir, &ins.text);
+                return workdir::ensure_dir(cx, st, &dir, &format!("WORKDIR {dir}"));
             }
             st.history(&ins.text, true, None);
             Ok(false)

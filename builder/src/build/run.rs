@@ -221,10 +221,12 @@ pub fn run(
             .push_str(&crate::digest::sha256_hex(h.content.as_bytes()));
     }
     let key = st.step_key(&instr, true, &prepared.key);
-    let created_by = match cmd {
-        Command::Shell(_) => format!("RUN {} # buildkit", args.join(" ")),
-        Command::Exec(_) => format!("RUN {args:?} # buildkit"),
-    };
+    // As BuildKit's runCommandString: build args, then the argv joined by spaces.
+    let created_by = format!(
+        "RUN {}{} # buildkit",
+        st.run_history_prefix(),
+        args.join(" ")
+    );
     if !cx.opts.no_cache {
         if let Some(rec) = cache::get(cx.store, &key) {
             apply_record(st, &rec, &created_by);

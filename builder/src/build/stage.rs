@@ -147,7 +147,8 @@ fn base_state(
 ) -> Result<(StageState, Vec<String>)> {
     if let Some(j) = stage_index(&cx.df, base, i) {
         let mut st = built(cx, results, j, base)?;
-        st.args.clear();
+        // A stage built FROM another inherits the ARGs in scope there (BuildKit appends
+        // the base's build args to the child's; docs: "inherited from parent stages").
         st.cmd_set = false;
         return Ok((st, vec![]));
     }

@@ -15,6 +15,8 @@ pub struct StageState {
     pub layers: Vec<Descriptor>,
     /// ARGs declared in this stage and their values (None: declared, no value).
     pub args: BTreeMap<String, Option<String>>,
+    /// The names of `args` in the order they were first declared (BuildKit's history).
+    pub arg_order: Vec<String>,
     /// Cache key of the last layer-producing step (or of the base).
     pub key: String,
     /// Timestamp for history entries of config-only steps.
@@ -57,6 +59,7 @@ impl StageState {
             config,
             layers,
             args: BTreeMap::new(),
+            arg_order: vec![],
             key,
             clock,
             cmd_set: false,
@@ -92,6 +95,29 @@ impl StageState {
             }
         };
         super::config::commit(&mut self.config.config, change, &mut self.cmd_set, &mut set);
+    }
+
+    /// Declares (or re-declares) the ARG `name`.
+    pub fn set_arg(&mut self, name: &str, value: Option<String>) {
+        if self.args.insert(name.to_string(), value).is_none()
+            && !self.arg_order.iter().any(|n| n == name)
+        {
+            self.arg_order.push(name.to_string());
+        }
+    }
+
+    /// BuildKit's `|N K=V ... ` before a RUN command in its history: the ARGs in scope in
+    /// declaration order, each with ENV's value when ENV sets the name; "" without ARGs.
+    pub fn run_history_prefix(&self) -> String {
+        if self.arg_order.is_empty() {
+            return String::new();
+        }
+        let kv: Vec<String> = self
+            .arg_order
+            .iter()
+            .map(|k| format!("{k}={}", self.lookup(k).unwrap_or_default()))
+            .collect();
+        format!("|{} {} ", kv.len(), kv.join(" "))
     }
 
     /// ARGs with values, as KEY=VALUE (for RUN's environment and cache keys).

@@ -13,10 +13,20 @@ use berth_common::inroot::Root;
 use std::fs;
 use std::path::Path;
 
+/// The owner BuildKit's mkdir gives for USER `user`: a number alone is uid and gid
+/// (llb.WithUser), a name is looked up in the image's /etc/passwd, a group in /etc/group.
+fn mkdir_owner(view: &Root, user: &str) -> Result<(u32, u32)> {
+    match user.parse::<u32>() {
+        Ok(n) => Ok((n, n)),
+        Err(_) => super::run::resolve_user(view, user),
+    }
+}
+
 /// Make sure `dir` (absolute) exists in the image; Ok(true) when the layer was cached.
 pub fn ensure_dir(cx: &Ctx, st: &mut StageState, dir: &str, created_by: &str) -> Result<bool> {
     let rel = Path::new(dir.trim_start_matches('/'));
     if rel.as_os_str().is_empty() {
+        st.history(created_by, true, None); // `WORKDIR /` is recorded, as BuildKit does
         return Ok(false);
     }
     let key = st.step_key(
@@ -46,7 +56,11 @@ pub fn ensure_dir(cx: &Ctx, st: &mut StageState, dir: &str, created_by: &str) ->
     let rel = super::resolve::resolve_dest(&view_root, rel, true);
     let exists = view_root.lstat(&rel)?.is_some_and(|s| s.is_dir());
     if !exists {
-        make_dirs(&Root::open(&staging)?, Some(&view_root), &rel)?;
+        // BuildKit makes it (and missing parents) as the current USER; an existing one is
+        // left as it is.
+        let user = st.config.config.user.clone().unwrap_or_default();
+        let owner = mkdir_owner(&view_root, &user)?;
+        make_dirs(&Root::open(&staging)?, Some(&view_root), &rel, Some(owner))?;
     }
     drop(view_root);
     m.unmount()?;
