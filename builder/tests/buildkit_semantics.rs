@@ -61,7 +61,7 @@ fn copy_destination_and_parents_are_buildkits() {
     let e = Env::with_busybox();
     let df = "FROM busybox\nRUN mkdir -m 0700 /exist && chown 5:6 /exist\n\
 COPY --chown=1000:50 a.txt /new/deep/a\nCOPY --chown=1000:50 --chmod=600 d /exist/\n\
-COPY d /fresh/\nCOPY --chown=1000:50 d /fresh2/sub/\n";
+COPY d /fresh/\nCOPY --chown=1000:50 d /fresh2/sub/\nCOPY --chown=4242 a.txt /n42\n";
     let ctx = e.context(
         "ctx",
         &[("Dockerfile", df), ("a.txt", "a\n"), ("d/f", "f\n")],
@@ -93,6 +93,8 @@ COPY d /fresh/\nCOPY --chown=1000:50 d /fresh2/sub/\n";
     assert_eq!(meta(&root, "fresh2"), (1000, 50, 0o755));
     assert_eq!(meta(&root, "fresh2/sub"), (1000, 50, 0o755));
     assert_eq!(meta(&root, "fresh2/sub/f"), (1000, 50, 0o644));
+    // a bare uid is uid:uid (BuildKit's readUser), not RUN's USER rule
+    assert_eq!(meta(&root, "n42"), (4242, 4242, 0o644));
 }
 
 /// History as BuildKit writes it: one empty entry per ARG with the values used, RUN with

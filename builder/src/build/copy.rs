@@ -260,7 +260,7 @@ pub fn copy(
     let view_root = Root::open(&view_dir)?;
     let owner = Owner {
         ids: match &x.chown {
-            Some(u) => Some(resolve_user(&view_root, u).map_err(|e| err(cx, ins, e.to_string()))?),
+            Some(u) => Some(chown_ids(&view_root, u).map_err(|e| err(cx, ins, e.to_string()))?),
             None if ctx => Some((0, 0)),
             None => None,
         },
@@ -481,4 +481,14 @@ fn place(cx: &Ctx, ins: &Instruction, p: &PlaceCx, srcs: &[Src]) -> Result<()> {
         copy_leaf(&o, (&src, &sname), &st, (&dst, &name))?;
     }
     Ok(())
+}
+
+/// `--chown=USER[:GROUP]` → (uid, gid) as BuildKit's file op reads it: a name takes its
+/// passwd entry's uid and primary gid; a bare number N is N:N (not RUN's USER rule, where
+/// the gid comes from /etc/passwd).
+fn chown_ids(root: &Root, spec: &str) -> Result<(u32, u32)> {
+    match spec.parse::<u32>() {
+        Ok(n) => Ok((n, n)),
+        Err(_) => resolve_user(root, spec),
+    }
 }
