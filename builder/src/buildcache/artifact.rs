@@ -85,7 +85,7 @@ fn is_digest(s: &str) -> bool {
 }
 
 /// A key names a file in the store's cache dir: 64 lowercase hex digits, nothing else.
-fn is_key(k: &str) -> bool {
+pub(crate) fn is_key(k: &str) -> bool {
     k.len() == 64
         && k.bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
