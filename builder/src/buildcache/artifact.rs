@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 pub const CACHE_CONFIG: &str = "application/vnd.berth.build.cache.v1+json";
+const CONFIG_LIMIT: u64 = 4 << 20;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct CacheConfig {
@@ -65,6 +66,13 @@ pub fn parse_manifest(what: &str, data: &[u8]) -> Result<Manifest> {
                 "not a berth-build cache (config type {})",
                 m.config.media_type
             ),
+        ));
+    }
+    // The config is read whole into memory: bounded before it is fetched, as a manifest is.
+    if m.config.size > CONFIG_LIMIT {
+        return Err(Error::invalid(
+            format!("cache {what}"),
+            format!("config of {} bytes is over 4 MiB", m.config.size),
         ));
     }
     Ok(m)
