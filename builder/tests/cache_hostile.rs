@@ -1,6 +1,7 @@
-//! The build cache's surfaces fed by strangers (issue 23): a `--cache-from type=local`
-//! folder restored from a CI cache, and record files in the store, must never make a
-//! build hang on a host file or make prune delete outside the store.
+//! The surfaces issue 23 added, fed by strangers: a `--cache-from type=local` folder
+//! restored from a CI cache, a cache registry, record files in the store and an output
+//! dest in a shared directory must never make a build hang on a host file, fill the disk,
+//! write outside its dest, or make prune delete outside the store.
 
 mod common;
 use common::*;
@@ -135,4 +136,112 @@ fn prune_never_deletes_outside_the_store() {
     e.ok(&["prune", "--cache"]);
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep me");
     assert!(outside.is_file(), "the link's target was removed");
+}
+
+/// A cache registry: GET /v2/ answers 200, the manifest is `manifest`, any blob is 5 MiB
+/// of junk. Returns the port and the paths requested.
+fn cache_registry(manifest: Vec<u8>) -> (u16, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(vec![]));
+    let s2 = seen.clone();
+    std::thread::spawn(move || {
+        for c in l.incoming().flatten() {
+            let (m, seen) = (manifest.clone(), s2.clone());
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(c.try_clone().unwrap());
+                let mut w = c;
+                loop {
+                    let mut line = String::new();
+                    if r.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                    let mut h = String::new();
+                    while r.read_line(&mut h).unwrap_or(0) > 0 && h != "\r\n" {
+                        h.clear();
+                    }
+                    seen.lock().unwrap().push(path.clone());
+                    let (ct, body) = if path.contains("/manifests/") {
+                        ("application/vnd.oci.image.manifest.v1+json", m.clone())
+                    } else if path.contains("/blobs/") {
+                        ("application/octet-stream", vec![b'x'; 5 << 20])
+                    } else {
+                        ("application/json", b"{}".to_vec())
+                    };
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: {ct}\r\nContent-Length: {}\r\n\r\n",
+                        body.len()
+                    );
+                    if w.write_all(head.as_bytes()).is_err() || w.write_all(&body).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, seen)
+}
+
+/// A cache manifest whose config claims 100 GB: refused before a byte of it is fetched
+/// (the config is read whole into memory), a warning, and the build goes on.
+#[test]
+fn registry_cache_config_is_bounded_before_it_is_fetched() {
+    let config = format!("sha256:{}", "ab".repeat(32));
+    let m = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.berth.build.cache.v1+json",
+                   "digest": config, "size": 100_000_000_000u64},
+        "layers": []
+    });
+    let (port, seen) = cache_registry(serde_json::to_vec(&m).unwrap());
+    let e = Env::with_busybox();
+    let ctx = e.context("ctx", &[("Dockerfile", DF)]);
+    let from = format!("type=registry,ref=127.0.0.1:{port}/x/cache:latest");
+    let mut c = e.cmd(&["build", "-t", "b", "--cache-from", &from]);
+    c.arg(&ctx);
+    let (ok, err) = within_a_minute(c);
+    assert!(ok, "{err}");
+    assert!(
+        err.contains("warning: --cache-from") && err.contains("4 MiB"),
+        "{err}"
+    );
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        !seen.iter().any(|p| p.contains("/blobs/")),
+        "config fetched: {seen:?}"
+    );
+}
+
+/// `--output type=local,dest=D` where D is a symlink another user planted (in a shared
+/// directory, say): not followed, a one-line error, its target untouched. The invoking
+/// user's own link is followed as before.
+#[test]
+fn local_output_does_not_follow_a_strangers_symlink() {
+    let e = Env::with_busybox();
+    let ctx = e.context("ctx", &[("Dockerfile", DF)]);
+    let target = e.path("host-etc");
+    std::fs::create_dir(&target).unwrap();
+    let dest = e.path("out");
+    std::os::unix::fs::symlink(&target, &dest).unwrap();
+    std::os::unix::fs::lchown(&dest, Some(4242), Some(4242)).unwrap();
+    let out = format!("type=local,dest={}", dest.display());
+    let o = e.run(&["build", "--output", &out, ctx.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{err}");
+    assert!(err.contains("symlink owned by uid 4242"), "{err}");
+    assert_eq!(
+        std::fs::read_dir(&target).unwrap().count(),
+        0,
+        "wrote through the link"
+    );
+    // The user's own link: followed.
+    std::os::unix::fs::lchown(&dest, Some(0), Some(0)).unwrap();
+    e.ok(&["build", "--output", &out, ctx.to_str().unwrap()]);
+    assert_eq!(
+        std::fs::read_to_string(target.join("one")).unwrap(),
+        "ran-one\n"
+    );
 }
