@@ -245,3 +245,55 @@ fn local_output_does_not_follow_a_strangers_symlink() {
         "ran-one\n"
     );
 }
+
+/// A stranger's image exported as root with `type=local`: its files become the invoking
+/// user's, so no setuid/setgid bit (a setuid-root binary in the dest) and no device node
+/// (a 0666 `b 8 0` is the host's disk); a note counts the skipped devices.
+#[test]
+fn local_output_makes_no_setuid_files_and_no_devices() {
+    use std::os::unix::fs::PermissionsExt;
+    let e = Env::empty();
+    let rootfs = e.path("rootfs");
+    make_busybox_rootfs(&rootfs);
+    let st = Command::new("mknod")
+        .arg(rootfs.join("dev/sdx"))
+        .args(["b", "8", "0"])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::copy("/bin/busybox", rootfs.join("suid")).unwrap();
+    std::fs::set_permissions(rootfs.join("suid"), std::fs::Permissions::from_mode(0o6755)).unwrap();
+    e.ok(&["import", rootfs.to_str().unwrap(), "evil"]);
+    let ctx = e.context("ctx", &[("Dockerfile", "FROM evil\n")]);
+    let out = e.path("out");
+    let (_, err) = e.build(
+        &ctx,
+        &["--output", &format!("type=local,dest={}", out.display())],
+    );
+    assert!(err.contains("skipped 1 device node"), "{err}");
+    assert!(std::fs::symlink_metadata(out.join("dev/sdx"))
+        .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound));
+    let mode = std::fs::metadata(out.join("suid"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o7777, 0o755, "{mode:o}");
+    // The tar export keeps both (an archive, not files on the host).
+    let tar = e.path("x.tar");
+    e.build(
+        &ctx,
+        &["--output", &format!("type=tar,dest={}", tar.display())],
+    );
+    let list = Command::new("tar").arg("tvf").arg(&tar).output().unwrap();
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("b") && l.contains("dev/sdx")),
+        "{list}"
+    );
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("-rwsr-sr-x") && l.ends_with("suid")),
+        "{list}"
+    );
+}
