@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
 pub const CACHE_CONFIG: &str = "application/vnd.berth.build.cache.v1+json";
+const CONFIG_LIMIT: u64 = 4 << 20;
 
 #[derive(Debug, Serialize, Deserialize)]
 pub struct CacheConfig {
@@ -67,6 +68,13 @@ pub fn parse_manifest(what: &str, data: &[u8]) -> Result<Manifest> {
             ),
         ));
     }
+    // The config is read whole into memory: bounded before it is fetched, as a manifest is.
+    if m.config.size > CONFIG_LIMIT {
+        return Err(Error::invalid(
+            format!("cache {what}"),
+            format!("config of {} bytes is over 4 MiB", m.config.size),
+        ));
+    }
     Ok(m)
 }
 
@@ -85,7 +93,7 @@ fn is_digest(s: &str) -> bool {
 }
 
 /// A key names a file in the store's cache dir: 64 lowercase hex digits, nothing else.
-fn is_key(k: &str) -> bool {
+pub(crate) fn is_key(k: &str) -> bool {
     k.len() == 64
         && k.bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))

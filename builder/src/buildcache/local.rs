@@ -23,9 +23,25 @@ fn blob_rel(d: &str) -> Result<std::path::PathBuf> {
     Ok(Path::new("blobs/sha256").join(hex))
 }
 
+/// Opens a file of the folder that must be a regular file: non-blocking, so a FIFO or a
+/// device planted in a restored cache is refused instead of blocking or streaming forever.
+fn open_regular(root: &Root, rel: &Path) -> Result<std::fs::File> {
+    let fd = root
+        .open_in(rel, libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .at(root.display(rel))?;
+    let f = std::fs::File::from(fd);
+    if !f.metadata().at(root.display(rel))?.is_file() {
+        return Err(Error::invalid(
+            root.display(rel).display().to_string(),
+            "not a regular file",
+        ));
+    }
+    Ok(f)
+}
+
 /// A small document of the folder (index.json, a manifest, a config), at most 4 MiB.
 fn read_small(root: &Root, rel: &Path) -> Result<Vec<u8>> {
-    let f = root.open_file(rel)?;
+    let f = open_regular(root, rel)?;
     let mut data = vec![];
     f.take(LIMIT + 1)
         .read_to_end(&mut data)
@@ -70,7 +86,7 @@ pub fn import(store: &Store, dir: &Path) -> Result<Offer> {
 /// One layer of the folder into the store, streamed and checked against its digest.
 pub fn fetch_layer(store: &Store, dir: &Path, d: &Descriptor) -> Result<()> {
     let root = Root::open(dir)?;
-    let f = root.open_file(&blob_rel(&d.digest)?)?;
+    let f = open_regular(&root, &blob_rel(&d.digest)?)?;
     let mut w = store.blob_writer()?;
     std::io::copy(&mut f.take(d.size), &mut w)
         .map_err(|e| Error::invalid(format!("blob {}", d.digest), e.to_string()))?;

@@ -153,7 +153,7 @@ fn unpack_noting(
     }
     if notes.skipped_devices > 0 {
         eprintln!(
-            "note: {}: skipped {} device node(s): a rootless build cannot create devices",
+            "note: {}: skipped {} device node(s): not made in a rootless build or a local export",
             name.display(),
             notes.skipped_devices
         );
@@ -226,6 +226,12 @@ fn unpack_entry<R: Read>(
             dir.hardlink(&leaf, &sdir, &sname)?;
             return Ok(()); // shares the source's inode, owner and mode
         }
+        // A device in a user's export (files as the invoking user) would hand whoever can
+        // reach the dest the host's device (an image's 0666 `b 8 0` is the host's disk).
+        EntryType::Char | EntryType::Block if notes.merge.as_ref().is_some_and(|m| !m.chown) => {
+            notes.skipped_devices += 1;
+            return Ok(());
+        }
         EntryType::Char | EntryType::Block | EntryType::Fifo => {
             if !special(&dir, &leaf, &h, kind, notes)? {
                 return Ok(());
@@ -257,6 +263,9 @@ fn finish_entry<R: Read>(
         }
     }
     if kind != EntryType::Symlink {
+        // Owned by the invoking user (not the image's owner): no setuid/setgid, or a
+        // stranger's binary would run as the user, root for a root build.
+        let mode = if chown { mode } else { mode & !0o6000 };
         dir.chmod(leaf, mode)?;
     }
     if !opts.strict && kind.is_file() {

@@ -60,8 +60,17 @@ pub fn all(store: &Store) -> Result<Vec<CacheRecord>> {
     let mut out = vec![];
     for e in fs::read_dir(&dir).at(&dir)? {
         let e = e.at(&dir)?;
-        if let Ok(data) = fs::read(e.path()) {
-            if let Ok(r) = serde_json::from_slice::<CacheRecord>(&data) {
+        // Only regular files (never a link out of the store, never a FIFO), and only
+        // records whose key is their file's name: prune removes `<key>.json`.
+        if !e.file_type().at(e.path())?.is_file() {
+            continue;
+        }
+        let Ok(data) = fs::read(e.path()) else {
+            continue;
+        };
+        if let Ok(r) = serde_json::from_slice::<CacheRecord>(&data) {
+            let named = e.file_name().to_str() == Some(&format!("{}.json", r.key));
+            if named && crate::buildcache::artifact::is_key(&r.key) {
                 out.push(r);
             }
         }

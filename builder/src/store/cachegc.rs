@@ -57,7 +57,13 @@ pub fn mark_used(record: &Path) {
 }
 
 fn touch(record: &Path, when: SystemTime) {
-    if let Ok(f) = fs::File::open(record) {
+    use std::os::unix::fs::OpenOptionsExt;
+    // Not through a link, not blocking on a FIFO: a record file is the store's own.
+    let f = fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(record);
+    if let Ok(f) = f {
         let _ = f.set_modified(when);
     }
 }

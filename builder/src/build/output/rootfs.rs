@@ -42,6 +42,8 @@ fn sibling(dest: &Path) -> Result<PathBuf> {
 
 /// `type=local,dest=DIR`.
 pub fn local(store: &Store, img: &Image, dest: &Path) -> Result<()> {
+    let resolved = trusted_link(dest)?;
+    let dest = resolved.as_deref().unwrap_or(dest);
     match fs::metadata(dest) {
         Ok(m) if m.is_dir() => return apply_all(store, img, dest, false),
         Ok(_) => {
@@ -68,6 +70,36 @@ pub fn local(store: &Store, img: &Image, dest: &Path) -> Result<()> {
         let _ = fs::remove_dir_all(&tmp);
     }
     r.map_err(|e| at_output(dest, e))
+}
+
+/// A `dest` that is a symlink is followed (to the path returned) only if it is the invoking
+/// user's or its directory owner's (the kernel's protected_symlinks rule): a link someone
+/// else planted in a shared directory (`/tmp/out -> /etc`) must not steer the image's
+/// files onto the host.
+fn trusted_link(dest: &Path) -> Result<Option<PathBuf>> {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(m) = fs::symlink_metadata(dest) else {
+        return Ok(None);
+    };
+    if !m.file_type().is_symlink() {
+        return Ok(None);
+    }
+    let parent = match dest.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(p) => p,
+        None => Path::new("."),
+    };
+    let dir_owner = fs::metadata(parent).at(parent)?.uid();
+    let me = nix::unistd::geteuid().as_raw();
+    if m.uid() == me || m.uid() == dir_owner {
+        return fs::canonicalize(dest).at(dest).map(Some);
+    }
+    Err(Error::invalid(
+        format!("--output {}", dest.display()),
+        format!(
+            "a symlink owned by uid {} (neither yours nor its directory's owner's): not followed",
+            m.uid()
+        ),
+    ))
 }
 
 /// An export's error names the output it was writing.
