@@ -296,7 +296,9 @@ fn drive(
                     .and_then(|l| l.net_devices().as_ref())
                 {
                     let dir = &undo.dir.as_ref().expect("dir is set").path;
-                    crate::netdev::move_in(devs, pid, dir)?;
+                    // An init that already failed (a mount it refused) has no netns left to
+                    // pin: its own error, already sent, is the one to report.
+                    crate::netdev::move_in(devs, pid, dir).map_err(|e| child_error_or(chan, e))?;
                 }
                 let doc = st.to_oci(super::state::Status::Creating);
                 undo.bundle = Some((b.clone(), doc.clone()));
@@ -317,6 +319,14 @@ fn drive(
                 ))
             }
         }
+    }
+}
+
+/// The error the child sent before it went, if there is one; else `e`.
+fn child_error_or(chan: &Channel, e: Error) -> Error {
+    match chan.try_recv::<ToParent>() {
+        Some(ToParent::Error(m)) => Error::Child(m),
+        _ => e,
     }
 }
 
